@@ -1,0 +1,1 @@
+"""Pure computation package (no Django)."""

@@ -1,0 +1,255 @@
+"""The synthetic demo study: three sites, four groups, three visits with realistic trajectories.
+
+Reproducible from a seed: the same seed and anchor date give the same study. Imaging and reads are
+added by the functions named in ``settings.MOTORBAND_DEMO_EXTENSIONS`` (each called with the random
+generator and the acting user after the clinical data exist).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from cohort import scales, services
+from cohort.models import EventKind, Group, Subject, VisitStatus
+
+DEFAULT_SEED = 20261125
+DEFAULT_ANCHOR = dt.date(2026, 10, 15)  # the demo's "today": enrolment and visits end before it
+DEMO_PASSWORD = "motorband-demo"
+DEMO_SITES = (
+    ("EDM", "University of Alberta, Edmonton"),
+    ("TOR", "Sunnybrook Health Sciences Centre, Toronto"),
+    ("MTL", "Montreal Neurological Institute, Montreal"),
+)
+# Subjects per site and group (22 per site, 66 in all).
+DEMO_GROUP_SIZES = {Group.ALS: 10, Group.PLS: 3, Group.CONTROL: 6, Group.MIMIC: 3}
+DEMO_USERS = (
+    *((f"coord_{code.lower()}", "coordinator", (code,)) for code, _ in DEMO_SITES),
+    ("rater1", "rater", ()),
+    ("rater2", "rater", ()),
+    ("investigator", "investigator", ()),
+    ("datamanager", "data_manager", ()),
+    ("admin", "admin", ()),
+)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A subject's latent course: baseline and monthly change of the UMN total and ALSFRS-R."""
+
+    umn_baseline: float
+    umn_slope: float
+    alsfrs_baseline: float
+    alsfrs_slope: float
+
+
+def _trajectory(rng: random.Random, group: str) -> Trajectory:
+    if group == Group.ALS:
+        return Trajectory(
+            rng.gauss(12, 5),
+            max(0.0, rng.gauss(0.25, 0.15)),
+            rng.gauss(38, 4),
+            -max(0.1, rng.gauss(0.9, 0.4)),
+        )
+    if group == Group.PLS:
+        return Trajectory(
+            rng.gauss(20, 4),
+            max(0.0, rng.gauss(0.15, 0.1)),
+            rng.gauss(40, 3),
+            -max(0.0, rng.gauss(0.3, 0.15)),
+        )
+    if group == Group.MIMIC:
+        return Trajectory(rng.uniform(0, 4), 0.0, rng.gauss(42, 3), -max(0.0, rng.gauss(0.1, 0.1)))
+    return Trajectory(rng.uniform(0, 1), 0.0, rng.uniform(47, 48.4), 0.0)
+
+
+def _umn_items(rng: random.Random, total: int) -> dict[str, int]:
+    """Spread a UMN total over the 32 items, limbs first (as UMN signs in ALS usually are)."""
+    total = max(0, min(scales.UMN_TOTAL_MAX, total))
+    weights = {item: (0.6 if item in scales.UMN_BULBAR_ITEMS else 1.0) for item in scales.UMN_ITEMS}
+    order = sorted(
+        scales.UMN_ITEMS, key=lambda item: rng.random() ** (1 / weights[item]), reverse=True
+    )
+    present = set(order[:total])
+    return {item: int(item in present) for item in scales.UMN_ITEMS}
+
+
+def _grow_umn(rng: random.Random, previous: dict[str, int], total: int) -> dict[str, int]:
+    """Next visit's items: signs already present stay, new ones appear (UMN signs rarely vanish)."""
+    items = dict(previous)
+    absent = [item for item, v in items.items() if v == 0]
+    rng.shuffle(absent)
+    for item in absent[: max(0, total - sum(items.values()))]:
+        items[item] = 1
+    return items
+
+
+def _alsfrs_items(rng: random.Random, total: int, onset_region: str | None) -> dict[str, Any]:
+    """Spread the lost points over the items, favouring the onset region's domain."""
+    total = max(0, min(scales.ALSFRS_TOTAL_MAX, total))
+    items = dict.fromkeys(scales.ALSFRS_ITEMS, scales.ALSFRS_ITEM_MAX)
+    favoured = {
+        "bulbar": scales.ALSFRS_DOMAINS["bulbar"],
+        "upper_limb": scales.ALSFRS_DOMAINS["fine_motor"],
+        "lower_limb": scales.ALSFRS_DOMAINS["gross_motor"],
+        "respiratory": scales.ALSFRS_DOMAINS["respiratory"],
+    }.get(onset_region or "", ())
+    to_lose = scales.ALSFRS_TOTAL_MAX - total
+    while to_lose > 0:
+        pool = [q for q in scales.ALSFRS_ITEMS if items[q] > 0]
+        weights = [4.0 if q in favoured else 1.0 for q in pool]
+        q = rng.choices(pool, weights)[0]
+        items[q] -= 1
+        to_lose -= 1
+    return {**items, "q5_gastrostomy": False}
+
+
+def _date_between(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
+    return start + dt.timedelta(days=rng.randint(0, max(0, (end - start).days)))
+
+
+@transaction.atomic
+def build_demo(
+    *, seed: int = DEFAULT_SEED, anchor: dt.date = DEFAULT_ANCHOR, user: Any = None
+) -> dict[str, int]:
+    """Create the demo study (sites, subjects, visits, UMN, ALSFRS-R, events) and return counts."""
+    rng = random.Random(seed)
+    sites = [services.site_create(user=user, code=code, name=name) for code, name in DEMO_SITES]
+    counts = {"sites": len(sites), "subjects": 0, "visits": 0, "events": 0}
+    for site in sites:
+        number = 0
+        for group, size in DEMO_GROUP_SIZES.items():
+            for _ in range(size):
+                number += 1
+                _demo_subject(rng, site, group, number, anchor, user, counts)
+    for dotted in settings.MOTORBAND_DEMO_EXTENSIONS:
+        extension: Callable[..., Any] = import_string(dotted)
+        extension(rng=rng, user=user)
+    return counts
+
+
+def _demo_subject(
+    rng: random.Random,
+    site: Any,
+    group: str,
+    number: int,
+    anchor: dt.date,
+    user: Any,
+    counts: dict[str, int],
+) -> Subject:
+    enrolled = anchor - dt.timedelta(days=rng.randint(30, 600))
+    age_years = rng.gauss(58, 10) if group != Group.CONTROL else rng.gauss(56, 11)
+    birth = enrolled - dt.timedelta(days=int(max(25.0, min(85.0, age_years)) * 365.25))
+    fields: dict[str, Any] = {
+        "study_id": f"{site.code}-{number:04d}",
+        "site": site,
+        "group": group,
+        "sex": rng.choices(["M", "F"], [0.6, 0.4] if group == Group.ALS else [0.5, 0.5])[0],
+        "birth_date": birth,
+        "handedness": rng.choices(["R", "L", "A"], [0.88, 0.1, 0.02])[0],
+        "enrolled_on": enrolled,
+    }
+    if group != Group.CONTROL:
+        onset_months = rng.uniform(6, 36) if group == Group.ALS else rng.uniform(24, 96)
+        onset = enrolled - dt.timedelta(days=int(onset_months * scales.MONTH_DAYS))
+        fields["onset_date"] = onset
+        fields["onset_region"] = (
+            "upper_limb"
+            if group == Group.PLS
+            else rng.choices(
+                ["bulbar", "upper_limb", "lower_limb", "respiratory"], [0.25, 0.4, 0.3, 0.05]
+            )[0]
+        )
+        fields["diagnosis_date"] = min(enrolled, onset + dt.timedelta(days=rng.randint(120, 450)))
+    subject = services.subject_create(user=user, **fields)
+    counts["subjects"] += 1
+    course = _trajectory(rng, group)
+    schedule_days = [0, 122, 243]
+    death_after: int | None = None
+    if group == Group.ALS and rng.random() < 0.15:
+        death_after = rng.choice([1, 2])  # dies after V1 or V2: later visits never happen
+    withdraws_after = 2 if (death_after is None and rng.random() < 0.06) else None
+    umn_items: dict[str, int] | None = None
+    last_date = enrolled
+    v1_date = _date_between(rng, enrolled, enrolled + dt.timedelta(days=14))
+    for index, offset in enumerate(schedule_days):
+        code = f"V{index + 1}"
+        if death_after is not None and index >= death_after:
+            break
+        if withdraws_after is not None and index >= withdraws_after:
+            break
+        jitter = rng.choice(
+            [rng.randint(-20, 20)] * 9 + [rng.randint(35, 50)]
+        )  # ~10% out of window
+        date = v1_date if index == 0 else v1_date + dt.timedelta(days=offset + jitter)
+        if date >= anchor:
+            break  # not yet due: the home page lists it as due
+        if index > 0 and rng.random() < 0.06:
+            services.visit_create(
+                user=user, subject=subject, visit_code=code, status=VisitStatus.MISSED
+            )
+            counts["visits"] += 1
+            continue
+        visit = services.visit_create(
+            user=user, subject=subject, visit_code=code, date=date, status=VisitStatus.COMPLETED
+        )
+        counts["visits"] += 1
+        months = (date - v1_date).days / scales.MONTH_DAYS
+        umn_total = round(course.umn_baseline + course.umn_slope * months + rng.gauss(0, 1))
+        umn_items = (
+            _umn_items(rng, umn_total)
+            if umn_items is None
+            else _grow_umn(rng, umn_items, umn_total)
+        )
+        services.umn_exam_save(user=user, visit=visit, items=umn_items)
+        alsfrs_total = round(
+            course.alsfrs_baseline + course.alsfrs_slope * months + rng.gauss(0, 1)
+        )
+        services.alsfrs_save(
+            user=user,
+            visit=visit,
+            items=_alsfrs_items(rng, min(alsfrs_total, 48), fields.get("onset_region")),
+        )
+        last_date = date
+    if group == Group.ALS:
+        for kind, probability in ((EventKind.NIV, 0.2), (EventKind.GASTROSTOMY, 0.2)):
+            if rng.random() < probability:
+                when = _date_between(rng, enrolled, last_date)
+                services.event_create(user=user, subject=subject, kind=kind, date=when)
+                counts["events"] += 1
+        if death_after is not None:
+            when = min(
+                anchor - dt.timedelta(days=1), last_date + dt.timedelta(days=rng.randint(20, 110))
+            )
+            if rng.random() < 0.2:
+                services.event_create(
+                    user=user,
+                    subject=subject,
+                    kind=EventKind.TRACHEOSTOMY,
+                    date=last_date
+                    + dt.timedelta(days=rng.randint(1, max(1, (when - last_date).days - 1))),
+                )
+                counts["events"] += 1
+            services.event_create(user=user, subject=subject, kind=EventKind.DEATH, date=when)
+            counts["events"] += 1
+    if withdraws_after is not None:
+        when = min(
+            anchor - dt.timedelta(days=1), last_date + dt.timedelta(days=rng.randint(30, 90))
+        )
+        services.event_create(user=user, subject=subject, kind=EventKind.WITHDRAWAL, date=when)
+        counts["events"] += 1
+    return subject
+
+
+def create_demo_users() -> list[tuple[str, str, tuple[str, ...]]]:
+    """Create (or reset) one demo user per role, all with the documented demo password."""
+    for username, role, sites in DEMO_USERS:
+        services.study_user_save(username=username, role=role, sites=sites, password=DEMO_PASSWORD)
+    return list(DEMO_USERS)

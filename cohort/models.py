@@ -1,0 +1,489 @@
+"""Cohort data model: study settings, sites, subjects, visits, Penn UMN exams, ALSFRS-R, clinical events.
+
+Every row validates itself in ``clean()`` (ranges, scale limits, dates against the subject's baseline,
+enrolment and death) so the API, the pages, the importer and the admin share one set of rules; the
+services in ``cohort.services`` are the only writers and keep the derived fields in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from cohort import scales
+from cohort.schedule import (
+    DEFAULT_INTERVAL_MONTHS,
+    DEFAULT_PLANNED_VISITS,
+    DEFAULT_WINDOW_DAYS,
+    Schedule,
+    visit_number,
+)
+
+STUDY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+SITE_CODE_RE = re.compile(r"^[A-Z0-9]{2,10}$")
+MIN_AGE_AT_ENROLMENT_YEARS = 18
+MAX_AGE_AT_ENROLMENT_YEARS = 100
+
+
+class Group(models.TextChoices):
+    ALS = "ALS", "Amyotrophic lateral sclerosis"
+    PLS = "PLS", "Primary lateral sclerosis"
+    CONTROL = "CONTROL", "Healthy control"
+    MIMIC = "MIMIC", "ALS mimic"
+
+
+class Sex(models.TextChoices):
+    F = "F", "Female"
+    M = "M", "Male"
+
+
+class Handedness(models.TextChoices):
+    R = "R", "Right"
+    L = "L", "Left"
+    A = "A", "Ambidextrous"
+
+
+class OnsetRegion(models.TextChoices):
+    BULBAR = "bulbar", "Bulbar"
+    UPPER_LIMB = "upper_limb", "Upper limb"
+    LOWER_LIMB = "lower_limb", "Lower limb"
+    RESPIRATORY = "respiratory", "Respiratory"
+    GENERALIZED = "generalized", "Generalized"
+
+
+class VisitStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    COMPLETED = "completed", "Completed"
+    MISSED = "missed", "Missed"
+
+
+class EventKind(models.TextChoices):
+    DEATH = "death", "Death"
+    TRACHEOSTOMY = "tracheostomy", "Tracheostomy"
+    PAV = "pav", "Permanent assisted ventilation"
+    NIV = "niv", "Start of non-invasive ventilation"
+    GASTROSTOMY = "gastrostomy", "Gastrostomy"
+    WITHDRAWAL = "withdrawal", "Withdrawal from the study"
+
+
+class Study(models.Model):
+    """The study's settings (one row): the visit schedule and its window."""
+
+    name = models.CharField(max_length=200, default="MotorBand study")
+    interval_months = models.PositiveSmallIntegerField(
+        default=DEFAULT_INTERVAL_MONTHS, validators=[MinValueValidator(1), MaxValueValidator(24)]
+    )
+    window_days = models.PositiveSmallIntegerField(
+        default=DEFAULT_WINDOW_DAYS, validators=[MinValueValidator(0), MaxValueValidator(180)]
+    )
+    planned_visits = models.PositiveSmallIntegerField(
+        default=DEFAULT_PLANNED_VISITS, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "study"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> Study:
+        study, _ = cls.objects.get_or_create(pk=1)
+        return study
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.interval_months, self.window_days, self.planned_visits)
+
+
+class Site(models.Model):
+    code = models.CharField(max_length=10, unique=True, help_text="Upper-case letters and digits.")
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+    def clean(self) -> None:
+        if self.code and not SITE_CODE_RE.match(self.code):
+            raise ValidationError(
+                {"code": "Site code must be 2-10 upper-case letters or digits (e.g. EDM)."}
+            )
+
+
+class SiteMembership(models.Model):
+    """A user's membership of a site; the user's role is a Django group (see cohort.roles)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_memberships"
+    )
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "site"], name="unique_site_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site.code}"
+
+
+def _age_years(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+class Subject(models.Model):
+    study_id = models.CharField(max_length=32, unique=True)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    group = models.CharField(max_length=10, choices=Group.choices)
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    birth_date = models.DateField()
+    handedness = models.CharField(max_length=1, choices=Handedness.choices, blank=True, default="")
+    onset_date = models.DateField(null=True, blank=True, help_text="First symptom (not controls).")
+    onset_region = models.CharField(
+        max_length=12, choices=OnsetRegion.choices, null=True, blank=True
+    )
+    diagnosis_date = models.DateField(null=True, blank=True)
+    enrolled_on = models.DateField()
+    comment = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["study_id"]
+        indexes = [models.Index(fields=["site", "group"])]
+
+    def __str__(self) -> str:
+        return self.study_id
+
+    @property
+    def participant_label(self) -> str:
+        """BIDS participant label: the study id without non-alphanumerics (EDM-0001 -> EDM0001)."""
+        return re.sub(r"[^A-Za-z0-9]", "", self.study_id)
+
+    @property
+    def age_at_enrolment(self) -> int | None:
+        if self.birth_date and self.enrolled_on:
+            return _age_years(self.birth_date, self.enrolled_on)
+        return None
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.study_id and not STUDY_ID_RE.match(self.study_id):
+            errors["study_id"] = (
+                "Study id must start with a letter or digit and hold only letters, digits, '-' "
+                "or '_' (at most 32 characters), e.g. EDM-0001."
+            )
+        if self.group == Group.CONTROL:
+            for name in ("onset_date", "onset_region", "diagnosis_date"):
+                if getattr(self, name):
+                    errors[name] = "Healthy controls have no onset or diagnosis: leave it empty."
+        elif self.group in (Group.ALS, Group.PLS) and not self.onset_date:
+            errors["onset_date"] = f"{self.group} subjects need a symptom onset date."
+        if self.birth_date and self.enrolled_on:
+            age = _age_years(self.birth_date, self.enrolled_on)
+            if not MIN_AGE_AT_ENROLMENT_YEARS <= age <= MAX_AGE_AT_ENROLMENT_YEARS:
+                errors["birth_date"] = (
+                    f"Age at enrolment must be {MIN_AGE_AT_ENROLMENT_YEARS}-"
+                    f"{MAX_AGE_AT_ENROLMENT_YEARS} years (got {age})."
+                )
+        if self.onset_date:
+            if self.birth_date and self.onset_date <= self.birth_date:
+                errors["onset_date"] = "Symptom onset must be after the birth date."
+            elif self.enrolled_on and self.onset_date > self.enrolled_on:
+                errors["onset_date"] = "Symptom onset cannot be after enrolment."
+        if self.diagnosis_date:
+            if self.onset_date and self.diagnosis_date < self.onset_date:
+                errors["diagnosis_date"] = "Diagnosis cannot be before symptom onset."
+            elif self.enrolled_on and self.diagnosis_date > self.enrolled_on + dt.timedelta(
+                days=365
+            ):
+                errors["diagnosis_date"] = "Diagnosis is more than a year after enrolment."
+        if self.enrolled_on and self.enrolled_on > dt.date.today():
+            errors["enrolled_on"] = "Enrolment date cannot be in the future."
+        if self.pk and self.enrolled_on:
+            first_event = self.events.order_by("date").first()
+            if first_event and first_event.date < self.enrolled_on:
+                errors["enrolled_on"] = (
+                    f"Enrolment cannot be after the subject's {first_event.kind} event "
+                    f"({first_event.date})."
+                )
+            if self.group == Group.CONTROL and self.events.exclude(kind=EventKind.WITHDRAWAL):
+                errors["group"] = "A subject with clinical events cannot be a healthy control."
+        if errors:
+            raise ValidationError(errors)
+
+    def baseline_visit(self) -> Visit | None:
+        return self.visits.filter(visit_code="V1").first()
+
+    def death_date(self) -> dt.date | None:
+        death = self.events.filter(kind=EventKind.DEATH).first()
+        return death.date if death else None
+
+
+class Visit(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="visits")
+    visit_code = models.CharField(
+        max_length=4, help_text="V1 baseline, V2 month 4, V3 month 8, ..."
+    )
+    date = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=VisitStatus.choices, default=VisitStatus.COMPLETED
+    )
+    comment = models.TextField(blank=True, default="")
+    # Derived by cohort.services from the subject's baseline and the study schedule.
+    days_from_baseline = models.IntegerField(null=True, blank=True, editable=False)
+    months_from_onset = models.FloatField(null=True, blank=True, editable=False)
+    target_date = models.DateField(null=True, blank=True, editable=False)
+    in_window = models.BooleanField(null=True, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["subject__study_id", "visit_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "visit_code"], name="unique_visit_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject.study_id} {self.visit_code}"
+
+    @property
+    def visit_number(self) -> int:
+        return visit_number(self.visit_code)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            number = visit_number(self.visit_code)
+        except ValueError as exc:
+            raise ValidationError({"visit_code": str(exc)}) from exc
+        if self.status == VisitStatus.COMPLETED and not self.date:
+            errors["date"] = "A completed visit needs its date."
+        if self.subject_id is None:
+            raise ValidationError(errors or {"subject": "A visit belongs to a subject."})
+        subject = self.subject
+        others = Visit.objects.filter(subject=subject).exclude(pk=self.pk)
+        if others.filter(visit_code=self.visit_code).exists():
+            errors["visit_code"] = f"{subject.study_id} already has a {self.visit_code} visit."
+        if self.date:
+            if self.date > dt.date.today() and self.status != VisitStatus.SCHEDULED:
+                errors["date"] = "Only a scheduled visit can have a date in the future."
+            if number == 1:
+                if subject.enrolled_on and self.date < subject.enrolled_on:
+                    errors["date"] = (
+                        f"The baseline visit cannot be before enrolment ({subject.enrolled_on})."
+                    )
+                later = others.filter(date__lt=self.date).exclude(date=None).first()
+                if later:
+                    errors["date"] = (
+                        f"The baseline cannot be after {later.visit_code} ({later.date})."
+                    )
+            else:
+                baseline = others.filter(visit_code="V1").first()
+                if baseline is None or baseline.date is None:
+                    errors["visit_code"] = (
+                        f"Enter the baseline visit (V1) with its date before {self.visit_code}."
+                    )
+                elif self.date <= baseline.date:
+                    errors["date"] = f"Must be after the baseline visit (V1 on {baseline.date})."
+            death = subject.death_date() if subject.pk else None
+            if death and self.date > death and self.status != VisitStatus.MISSED:
+                errors["date"] = f"No visit can take place after the subject's death ({death})."
+        if errors:
+            raise ValidationError(errors)
+
+
+def _item_fields(names: tuple[str, ...], low: int, high: int) -> dict[str, models.Field]:
+    return {
+        name: models.PositiveSmallIntegerField(
+            null=True, blank=True, validators=[MinValueValidator(low), MaxValueValidator(high)]
+        )
+        for name in names
+    }
+
+
+# Abstract bases generated from the scale definitions, so the column names live in one place.
+UmnItems = type(
+    "UmnItems",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "Meta": type("Meta", (), {"abstract": True}),
+        **_item_fields(scales.UMN_ITEMS, scales.UMN_ITEM_MIN, scales.UMN_ITEM_MAX),
+    },
+)
+AlsfrsItems = type(
+    "AlsfrsItems",
+    (models.Model,),
+    {
+        "__module__": __name__,
+        "Meta": type("Meta", (), {"abstract": True}),
+        **_item_fields(scales.ALSFRS_ITEMS, scales.ALSFRS_ITEM_MIN, scales.ALSFRS_ITEM_MAX),
+    },
+)
+
+
+def _visit_must_be_completed(visit: Visit | None, form: str) -> dict[str, str]:
+    if visit is not None and visit.status == VisitStatus.MISSED:
+        return {"visit": f"A missed visit has no {form}: set the visit to completed first."}
+    return {}
+
+
+class UmnExam(UmnItems):  # type: ignore[misc,valid-type]
+    """Itemized Penn upper motor neuron score of one visit; subscores derive from the items."""
+
+    visit = models.OneToOneField(Visit, on_delete=models.CASCADE, related_name="umn_exam")
+    bulbar = models.PositiveSmallIntegerField(null=True, editable=False)
+    right_upper = models.PositiveSmallIntegerField(null=True, editable=False)
+    left_upper = models.PositiveSmallIntegerField(null=True, editable=False)
+    right_lower = models.PositiveSmallIntegerField(null=True, editable=False)
+    left_lower = models.PositiveSmallIntegerField(null=True, editable=False)
+    total = models.PositiveSmallIntegerField(null=True, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "Penn UMN exam"
+
+    def __str__(self) -> str:
+        return f"UMN {self.visit}"
+
+    def items(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in scales.UMN_ITEMS}
+
+    def clean(self) -> None:
+        errors = scales.umn_item_errors(self.items())
+        errors.update(_visit_must_be_completed(getattr(self, "visit", None), "UMN exam"))
+        if errors:
+            raise ValidationError(errors)
+
+    def derive(self) -> None:
+        for name, value in scales.umn_subscores(self.items()).items():
+            setattr(self, name, value)
+
+    @property
+    def contralateral(self) -> dict[str, int | None]:
+        """Contralateral limb UMN per hemisphere (L = right limbs, R = left limbs)."""
+        return scales.contralateral_umn(
+            {
+                r: getattr(self, r)
+                for r in ("right_upper", "left_upper", "right_lower", "left_lower")
+            }
+        )
+
+
+class AlsfrsR(AlsfrsItems):  # type: ignore[misc,valid-type]
+    """ALSFRS-R of one visit; domain subscores, total and ΔFS (baseline only) derive from the items."""
+
+    visit = models.OneToOneField(Visit, on_delete=models.CASCADE, related_name="alsfrs")
+    q5_gastrostomy = models.BooleanField(
+        default=False, help_text="Item 5 scored as 5b (with gastrostomy)."
+    )
+    bulbar = models.PositiveSmallIntegerField(null=True, editable=False)
+    fine_motor = models.PositiveSmallIntegerField(null=True, editable=False)
+    gross_motor = models.PositiveSmallIntegerField(null=True, editable=False)
+    respiratory = models.PositiveSmallIntegerField(null=True, editable=False)
+    total = models.PositiveSmallIntegerField(null=True, editable=False)
+    delta_fs = models.FloatField(
+        null=True, editable=False, help_text="(48 - total at V1) / months from onset to V1."
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "ALSFRS-R"
+        verbose_name_plural = "ALSFRS-R"
+
+    def __str__(self) -> str:
+        return f"ALSFRS-R {self.visit}"
+
+    def items(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in scales.ALSFRS_ITEMS}
+
+    def clean(self) -> None:
+        errors = scales.alsfrs_item_errors(self.items())
+        errors.update(_visit_must_be_completed(getattr(self, "visit", None), "ALSFRS-R"))
+        if errors:
+            raise ValidationError(errors)
+
+    def derive(self) -> None:
+        for name, value in scales.alsfrs_subscores(self.items()).items():
+            setattr(self, name, value)
+        visit = self.visit
+        self.delta_fs = None
+        if visit.visit_code == "V1":
+            self.delta_fs = scales.delta_fs(self.total, visit.months_from_onset)
+
+
+class ClinicalEvent(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=15, choices=EventKind.choices)
+    date = models.DateField()
+    comment = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["subject__study_id", "date"]
+        indexes = [models.Index(fields=["kind", "date"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject.study_id} {self.kind} {self.date}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.subject_id is None:
+            raise ValidationError({"subject": "An event belongs to a subject."})
+        subject = self.subject
+        if self.date:
+            if subject.enrolled_on and self.date < subject.enrolled_on:
+                errors["date"] = (
+                    f"Events are recorded from enrolment on ({subject.enrolled_on}); "
+                    f"this {self.kind} is before it."
+                )
+            elif self.date > dt.date.today():
+                errors["date"] = "An event date cannot be in the future."
+        if subject.group == Group.CONTROL and self.kind and self.kind != EventKind.WITHDRAWAL:
+            errors["kind"] = "Healthy controls have no clinical events other than withdrawal."
+        others = ClinicalEvent.objects.filter(subject=subject).exclude(pk=self.pk)
+        if self.kind and others.filter(kind=self.kind).exists():
+            errors["kind"] = f"{subject.study_id} already has a {self.kind} event."
+        death = others.filter(kind=EventKind.DEATH).first()
+        if death and self.date and self.date > death.date:
+            errors["date"] = f"No event can follow the subject's death ({death.date})."
+        if self.kind == EventKind.DEATH and self.date:
+            after = (
+                subject.visits.filter(date__gt=self.date)
+                .exclude(status=VisitStatus.MISSED)
+                .order_by("date")
+                .first()
+            )
+            if after:
+                errors["date"] = f"Death cannot be before visit {after.visit_code} ({after.date})."
+            later_event = others.filter(date__gt=self.date).first()
+            if later_event and "date" not in errors:
+                errors["date"] = (
+                    f"Death cannot be before the {later_event.kind} event ({later_event.date})."
+                )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,149 @@
+"""Clinical scales as pure functions: Penn UMN items -> region subscores, ALSFRS-R -> domains, ΔFS.
+
+No Django here: the models, the importers and the analysis all derive scores through these functions,
+so a total can never disagree with its items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+MONTH_DAYS = 30.4375  # one month in days (365.25 / 12), the study's time unit
+
+# --- Penn upper motor neuron score (domain.md, "Penn upper motor neuron score") ---
+UMN_ITEM_MIN, UMN_ITEM_MAX = 0, 1
+UMN_BULBAR_ITEMS = ("jaw_jerk", "facial_reflex", "palmomental", "pseudobulbar_affect")
+UMN_UPPER_LIMB_ITEMS = (
+    "biceps",
+    "brachioradialis",
+    "triceps",
+    "finger_flexors",
+    "hoffmann",
+    "pectoralis",
+    "upper_spasticity",
+)
+UMN_LOWER_LIMB_ITEMS = (
+    "knee",
+    "ankle",
+    "crossed_adductor",
+    "clonus",
+    "babinski",
+    "hip_adductor",
+    "lower_spasticity",
+)
+UMN_REGIONS: dict[str, tuple[str, ...]] = {
+    "bulbar": UMN_BULBAR_ITEMS,
+    "right_upper": tuple(f"right_upper_{i}" for i in UMN_UPPER_LIMB_ITEMS),
+    "left_upper": tuple(f"left_upper_{i}" for i in UMN_UPPER_LIMB_ITEMS),
+    "right_lower": tuple(f"right_lower_{i}" for i in UMN_LOWER_LIMB_ITEMS),
+    "left_lower": tuple(f"left_lower_{i}" for i in UMN_LOWER_LIMB_ITEMS),
+}
+UMN_ITEMS: tuple[str, ...] = tuple(item for items in UMN_REGIONS.values() for item in items)
+UMN_REGION_MAX = {region: len(items) for region, items in UMN_REGIONS.items()}
+UMN_TOTAL_MAX = sum(UMN_REGION_MAX.values())  # 32
+# The left precentral gyrus drives the right limbs and vice versa; bulbar is bilateral.
+CONTRALATERAL_REGIONS = {"L": ("right_upper", "right_lower"), "R": ("left_upper", "left_lower")}
+
+# --- ALSFRS-R (Cedarbaum 1999) ---
+ALSFRS_ITEM_MIN, ALSFRS_ITEM_MAX = 0, 4
+ALSFRS_ITEMS = tuple(f"q{i}" for i in range(1, 13))
+ALSFRS_DOMAINS: dict[str, tuple[str, ...]] = {
+    "bulbar": ("q1", "q2", "q3"),
+    "fine_motor": ("q4", "q5", "q6"),
+    "gross_motor": ("q7", "q8", "q9"),
+    "respiratory": ("q10", "q11", "q12"),
+}
+ALSFRS_TOTAL_MAX = ALSFRS_ITEM_MAX * len(ALSFRS_ITEMS)  # 48
+ALSFRS_ITEM_LABELS = {
+    "q1": "Speech",
+    "q2": "Salivation",
+    "q3": "Swallowing",
+    "q4": "Handwriting",
+    "q5": "Cutting food and handling utensils",
+    "q6": "Dressing and hygiene",
+    "q7": "Turning in bed and adjusting bed clothes",
+    "q8": "Walking",
+    "q9": "Climbing stairs",
+    "q10": "Dyspnea",
+    "q11": "Orthopnea",
+    "q12": "Respiratory insufficiency",
+}
+
+
+def _check_items(
+    items: Mapping[str, int | None], names: tuple[str, ...], low: int, high: int
+) -> dict[str, str]:
+    errors = {}
+    for name in names:
+        value = items.get(name)
+        if value is not None and not (low <= value <= high):
+            errors[name] = f"must be between {low} and {high} (got {value})."
+    return errors
+
+
+def umn_item_errors(items: Mapping[str, int | None]) -> dict[str, str]:
+    """Return {item: message} for Penn UMN items outside 0-1; empty when all are valid."""
+    return _check_items(items, UMN_ITEMS, UMN_ITEM_MIN, UMN_ITEM_MAX)
+
+
+def alsfrs_item_errors(items: Mapping[str, int | None]) -> dict[str, str]:
+    """Return {item: message} for ALSFRS-R items outside 0-4; empty when all are valid."""
+    return _check_items(items, ALSFRS_ITEMS, ALSFRS_ITEM_MIN, ALSFRS_ITEM_MAX)
+
+
+def _sum_or_none(items: Mapping[str, int | None], names: tuple[str, ...]) -> int | None:
+    values = [items.get(name) for name in names]
+    if any(v is None for v in values):
+        return None  # a missing item leaves its subscore undefined rather than silently low
+    return sum(int(v) for v in values if v is not None)
+
+
+def umn_subscores(items: Mapping[str, int | None]) -> dict[str, int | None]:
+    """Region subscores and total of the Penn UMN score.
+
+    Parameters
+    ----------
+    items : mapping of item column name -> 0, 1 or None (missing)
+
+    Returns
+    -------
+    dict with ``bulbar`` (0-4), ``right_upper``, ``left_upper``, ``right_lower``, ``left_lower``
+    (0-7 each) and ``total`` (0-32); a region with a missing item is None, and so is the total.
+    """
+    scores = {region: _sum_or_none(items, names) for region, names in UMN_REGIONS.items()}
+    regions = list(scores.values())
+    scores["total"] = None if any(v is None for v in regions) else sum(v or 0 for v in regions)
+    return scores
+
+
+def contralateral_umn(subscores: Mapping[str, int | None]) -> dict[str, int | None]:
+    """Contralateral limb UMN burden per hemisphere: L = right limbs, R = left limbs (0-14)."""
+    result: dict[str, int | None] = {}
+    for hemisphere, regions in CONTRALATERAL_REGIONS.items():
+        values = [subscores.get(r) for r in regions]
+        result[hemisphere] = None if any(v is None for v in values) else sum(v or 0 for v in values)
+    return result
+
+
+def alsfrs_subscores(items: Mapping[str, int | None]) -> dict[str, int | None]:
+    """Domain subscores (0-12 each) and total (0-48) of the ALSFRS-R; None where an item is missing."""
+    scores = {domain: _sum_or_none(items, names) for domain, names in ALSFRS_DOMAINS.items()}
+    domains = list(scores.values())
+    scores["total"] = None if any(v is None for v in domains) else sum(v or 0 for v in domains)
+    return scores
+
+
+def delta_fs(total_at_baseline: int | None, months_from_onset: float | None) -> float | None:
+    """ALSFRS-R progression rate at baseline, ΔFS = (48 − total at V1) / months from onset to V1.
+
+    Returns points per month, or None when the total or the onset is unknown or the onset is not
+    before the baseline visit.
+    """
+    if total_at_baseline is None or months_from_onset is None or months_from_onset <= 0:
+        return None
+    return (ALSFRS_TOTAL_MAX - total_at_baseline) / months_from_onset
+
+
+def months_between(start, end) -> float:  # type: ignore[no-untyped-def]
+    """Months (30.4375 days) from date ``start`` to date ``end``."""
+    return (end - start).days / MONTH_DAYS

@@ -1,0 +1,5 @@
+"""MotorBand project package: settings, URLs, Celery application."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]
