@@ -1,0 +1,282 @@
+"""Blinded reads of the motor band sign: consensus grades and inter-rater agreement (kappa)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
+
+from analysis.stats._json import as_float
+from analysis.stats.errors import InsufficientDataError, ParameterError
+
+#: MBS grades per hemisphere (domain.md, Blinded reads): 0 none, 1 partial, 2 definite.
+MBS_GRADES = (0, 1, 2)
+#: A hemisphere is MBS-positive where its consensus grade is at least this.
+MBS_POSITIVE_GRADE = 1
+#: Bootstrap resamples of items for the Fleiss kappa interval, and their fixed seed (a report
+#: must give the same interval every time it is run).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240501
+Z_95 = 1.959963984540054
+
+
+def consensus_grade(grades: Iterable[float | None]) -> float | None:
+    """Return the consensus grade of one hemisphere: the median over raters.
+
+    Missing grades (None or NaN) are ignored; None when no rater graded it. With an even number
+    of raters the median may be a half grade (1 and 2 give 1.5).
+    """
+    present = [float(g) for g in grades if g is not None and not math.isnan(float(g))]
+    if not present:
+        return None
+    return float(np.median(present))
+
+
+def mbs_positive(left_consensus: float | None, right_consensus: float | None) -> bool | None:
+    """Return whether a scan is MBS-positive: a hemisphere's consensus grade at least 1.
+
+    True as soon as one hemisphere is positive; False when both are graded and below 1; None
+    when one hemisphere is ungraded and the other is below 1 (undetermined).
+    """
+    known = [g for g in (left_consensus, right_consensus) if g is not None]
+    if any(g >= MBS_POSITIVE_GRADE for g in known):
+        return True
+    if len(known) == 2:
+        return False
+    return None
+
+
+def cohen_kappa(
+    a: Sequence[Any],
+    b: Sequence[Any],
+    *,
+    categories: Sequence[Any] = MBS_GRADES,
+    weights: str | None = "linear",
+) -> dict[str, Any]:
+    """Return Cohen's kappa of two raters on the same items.
+
+    Parameters
+    ----------
+    a, b : sequence
+        Grades of rater A and rater B, paired by position; pairs with a missing grade dropped.
+    categories : sequence
+        Ordered categories; the weight of a disagreement uses their positions.
+    weights : {"linear", "quadratic", None}
+        Linear weights ``|i − j| / (k − 1)`` (the default, for ordered grades), quadratic, or
+        unweighted kappa.
+
+    Returns
+    -------
+    dict
+        ``{kappa, ci_low, ci_high, se, n, percent_agreement}`` where ``se`` is the large-sample
+        standard error of statsmodels' ``cohens_kappa`` (Fleiss, Cohen & Everitt 1969), the
+        interval is ``kappa ± 1.96 se`` and ``percent_agreement`` the share of exact agreement
+        (0-100). Kappa is None where it is undefined (both raters use one and the same category).
+    """
+    if weights not in ("linear", "quadratic", None):
+        raise ParameterError(f"unknown kappa weights {weights!r}")
+    if len(a) != len(b):
+        raise ValueError(f"the raters' grades differ in length ({len(a)} and {len(b)})")
+    categories = list(categories)
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if not (_missing(x) or _missing(y))]
+    n = len(pairs)
+    if n == 0:
+        raise InsufficientDataError("no item was graded by both raters")
+    index = {category: i for i, category in enumerate(categories)}
+    table = np.zeros((len(categories), len(categories)))
+    for x, y in pairs:
+        if x not in index or y not in index:
+            raise ParameterError(f"grade outside the categories {categories}: {(x, y)}")
+        table[index[x], index[y]] += 1
+    agreement = 100 * float(np.trace(table)) / n
+    wt = {"linear": "linear", "quadratic": "quadratic", None: None}[weights]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = sm_cohens_kappa(table, wt=wt)
+    kappa, se = as_float(result.kappa), as_float(result.std_kappa)
+    low = high = None
+    if kappa is not None and se is not None:
+        low, high = kappa - Z_95 * se, kappa + Z_95 * se
+    return {
+        "kappa": kappa,
+        "ci_low": low,
+        "ci_high": high,
+        "se": se,
+        "n": n,
+        "percent_agreement": agreement,
+    }
+
+
+def fleiss_kappa(
+    ratings: pd.DataFrame | np.ndarray, *, categories: Sequence[Any] = MBS_GRADES
+) -> dict[str, Any]:
+    """Return Fleiss' kappa of several raters.
+
+    Parameters
+    ----------
+    ratings : DataFrame or ndarray
+        Either a count table (items × categories: how many raters put each item in each
+        category; every row sums to the number of raters) or a long frame with columns
+        ``item``, ``rater``, ``grade``. From a long frame, only items graded by the largest number
+        of raters are used, since Fleiss' kappa needs the same number of ratings per item.
+    categories : sequence
+        Categories of a long frame, in order.
+
+    Returns
+    -------
+    dict
+        ``{kappa, ci_low, ci_high, se, n_items, n_raters, percent_agreement}``: the interval is
+        the percentile interval of 2,000 bootstrap resamples of items (fixed seed), ``se`` their
+        standard deviation, ``percent_agreement`` the mean share of agreeing rater pairs per item
+        (0-100). Kappa agrees with ``statsmodels.stats.inter_rater.fleiss_kappa``.
+    """
+    table = _count_table(ratings, categories)
+    n_items = table.shape[0]
+    totals = table.sum(axis=1)
+    n_raters = int(totals[0]) if n_items else 0
+    if n_items < 2 or n_raters < 2:
+        raise InsufficientDataError(
+            f"Fleiss' kappa needs two or more items and raters, found {n_items} and {n_raters}"
+        )
+    if not np.all(totals == n_raters):
+        raise ValueError("every item must have the same number of ratings")
+    kappa = _fleiss(table[None, :, :])[0]
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    resamples = table[rng.integers(0, n_items, size=(BOOTSTRAP_RESAMPLES, n_items))]
+    bootstrap = _fleiss(resamples)
+    bootstrap = bootstrap[np.isfinite(bootstrap)]
+    low = high = se = None
+    if len(bootstrap) > 1:
+        low = as_float(np.quantile(bootstrap, 0.025))
+        high = as_float(np.quantile(bootstrap, 0.975))
+        se = as_float(bootstrap.std(ddof=1))
+    pair_agreement = (np.sum(table * table, axis=1) - n_raters) / (n_raters * (n_raters - 1))
+    return {
+        "kappa": as_float(kappa),
+        "ci_low": low,
+        "ci_high": high,
+        "se": se,
+        "n_items": int(n_items),
+        "n_raters": n_raters,
+        "percent_agreement": 100 * float(pair_agreement.mean()),
+    }
+
+
+def pairwise_agreement(
+    reads: pd.DataFrame,
+    *,
+    categories: Sequence[Any] = MBS_GRADES,
+    weights: str | None = "linear",
+) -> list[dict[str, Any]]:
+    """Return Cohen's kappa for every pair of raters over the items both graded.
+
+    Parameters
+    ----------
+    reads : DataFrame
+        Long frame ``item``, ``rater``, ``grade`` (an item is e.g. a scan hemisphere).
+
+    Returns
+    -------
+    list of dict
+        ``{rater_a, rater_b}`` plus the fields of :func:`cohen_kappa`, for each pair of raters
+        with at least one common item, raters sorted.
+    """
+    wide = _wide(reads)
+    result = []
+    for rater_a, rater_b in itertools.combinations(sorted(wide.columns), 2):
+        both = wide[[rater_a, rater_b]].dropna()
+        if both.empty:
+            continue
+        kappa = cohen_kappa(
+            both[rater_a].tolist(),
+            both[rater_b].tolist(),
+            categories=categories,
+            weights=weights,
+        )
+        result.append({"rater_a": _plain(rater_a), "rater_b": _plain(rater_b), **kappa})
+    return result
+
+
+def agreement_summary(
+    reads: pd.DataFrame, *, categories: Sequence[Any] = MBS_GRADES
+) -> dict[str, Any]:
+    """Return the overall agreement: Fleiss' kappa, the pairwise kappas and their mean.
+
+    Returns
+    -------
+    dict
+        ``{fleiss: <fleiss_kappa answer or None when fewer than two items share all raters>,
+        pairs: <pairwise_agreement>, mean_pairwise_kappa, n_items, n_raters}``.
+    """
+    pairs = pairwise_agreement(reads, categories=categories)
+    try:
+        fleiss: dict[str, Any] | None = fleiss_kappa(reads, categories=categories)
+    except InsufficientDataError:
+        fleiss = None
+    kappas = [p["kappa"] for p in pairs if p["kappa"] is not None]
+    wide = _wide(reads)
+    return {
+        "fleiss": fleiss,
+        "pairs": pairs,
+        "mean_pairwise_kappa": float(np.mean(kappas)) if kappas else None,
+        "n_items": int(wide.shape[0]),
+        "n_raters": int(wide.shape[1]),
+    }
+
+
+def _fleiss(tables: np.ndarray) -> np.ndarray:
+    """Return Fleiss' kappa of each count table in a stack (tables × items × categories)."""
+    n_raters = tables[0, 0].sum()
+    n_items = tables.shape[1]
+    shares = tables.sum(axis=1) / (n_items * n_raters)
+    observed = (np.sum(tables * tables, axis=2) - n_raters) / (n_raters * (n_raters - 1))
+    p_bar = observed.mean(axis=1)
+    p_expected = np.sum(shares * shares, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((p_bar - p_expected) / (1 - p_expected), dtype=float)
+
+
+def _count_table(ratings: pd.DataFrame | np.ndarray, categories: Sequence[Any]) -> np.ndarray:
+    """Return an items × categories count table from a table or a long frame of reads."""
+    if isinstance(ratings, pd.DataFrame) and {"item", "rater", "grade"} <= set(ratings.columns):
+        data = ratings.dropna(subset=["grade"])
+        unknown = set(data["grade"]) - set(categories)
+        if unknown:
+            raise ParameterError(f"grades outside the categories {list(categories)}: {unknown}")
+        counts = pd.crosstab(data["item"], pd.Categorical(data["grade"], categories=categories))
+        counts = counts.reindex(columns=list(categories), fill_value=0)
+        totals = counts.sum(axis=1)
+        counts = counts[totals == totals.max()] if len(totals) else counts
+        return counts.to_numpy(dtype=float)
+    table = np.asarray(ratings, dtype=float)
+    if table.ndim != 2:
+        raise ValueError("a count table must be two-dimensional (items × categories)")
+    if np.any(table < 0):
+        raise ValueError("a count table must not hold negative counts")
+    return table
+
+
+def _wide(reads: pd.DataFrame) -> pd.DataFrame:
+    """Return items × raters grades from a long frame of reads."""
+    missing = {"item", "rater", "grade"} - set(reads.columns)
+    if missing:
+        raise ParameterError(f"reads lack the column(s) {sorted(missing)}")
+    if reads.duplicated(["item", "rater"]).any():
+        raise ValueError("a rater graded an item more than once")
+    return reads.pivot(index="item", columns="rater", values="grade")
+
+
+def _missing(value: Any) -> bool:
+    """Return whether a grade is missing (None or NaN)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """Return a value as a plain Python value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,338 @@
+"""Proportions and diagnostic accuracy of the motor band sign; correlation with UMN scores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.stats._json import as_float, as_floats
+from analysis.stats.errors import InsufficientDataError, ParameterError
+
+#: Correlation needs at least this many pairs (the Fisher z standard error divides by n − 3).
+MIN_CORRELATION_PAIRS = 4
+
+
+def wilson_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Return the Wilson score interval of a proportion ``k / n``.
+
+    Parameters
+    ----------
+    k : int
+        Number of positives, 0 <= k <= n.
+    n : int
+        Number of trials, n > 0.
+    alpha : float
+        1 − confidence level (0.05 for 95%).
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound, within [0, 1].
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must lie between 0 and n = {n}, got {k}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    p = k / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    # At k = 0 or k = n a bound is exactly 0 or 1; rounding would leave 0.9999999999999999.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
+
+
+def prevalence_by_group(
+    frame: pd.DataFrame,
+    *,
+    group_col: str,
+    positive_col: str,
+    groups: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Return the proportion positive per group with Wilson 95% intervals.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per subject (or scan) with ``group_col`` and ``positive_col`` (bool; missing
+        rows are dropped).
+    groups : sequence, optional
+        Groups to report, in order (default: all present, sorted). A listed group without rows
+        is reported with ``n = 0`` and None for the proportion and interval.
+
+    Returns
+    -------
+    list of dict
+        ``{group, n, positive, proportion, ci_low, ci_high}``.
+    """
+    _require_columns(frame, (group_col, positive_col))
+    data = frame[[group_col, positive_col]].dropna()
+    flags = _as_bool(data[positive_col], positive_col)
+    order = sorted(data[group_col].unique()) if groups is None else list(groups)
+    result = []
+    for group in order:
+        members = flags[data[group_col] == group]
+        n, positive = len(members), int(members.sum())
+        low, high = wilson_ci(positive, n) if n else (None, None)
+        result.append(
+            {
+                "group": _plain(group),
+                "n": n,
+                "positive": positive,
+                "proportion": positive / n if n else None,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return result
+
+
+def diagnostic_accuracy(
+    frame: pd.DataFrame,
+    *,
+    marker: str,
+    group_col: str,
+    positive_groups: Sequence[Any],
+    negative_groups: Sequence[Any],
+    continuous: bool,
+    higher_is_positive: bool = True,
+) -> dict[str, Any]:
+    """Return sensitivity, specificity and (for a continuous marker) ROC/AUC of a marker.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per subject with ``group_col`` and ``marker`` (bool for a read such as
+        ``mbs_read``; numeric for ``band_contrast``). Rows with a missing marker are dropped.
+    positive_groups, negative_groups : sequence
+        Groups counted as disease (e.g. ALS, PLS) and as non-disease (e.g. CONTROL).
+    continuous : bool
+        Whether the marker is continuous.
+    higher_is_positive : bool
+        For a continuous marker, whether higher values point to disease (true for band
+        contrast: a darker band gives a larger contrast).
+
+    Returns
+    -------
+    dict
+        ``{marker, groups, sensitivity: {estimate, ci_low, ci_high}, specificity: {...}, fisher_p,
+        auc}``; ``groups`` as :func:`prevalence_by_group` (positive = marker positive).
+        Binary marker: Wilson 95% intervals, two-sided Fisher exact test, ``auc`` None.
+        Continuous marker: extra ``auc_ci_low``/``auc_ci_high`` (DeLong 95%), ``roc: {fpr, tpr,
+        thresholds}`` (the first point, threshold None, is "nobody positive"), ``threshold``
+        (Youden-optimal, positive means ``marker >= threshold``) with sensitivity, specificity
+        and ``groups`` at that threshold, and ``mannwhitney_p``; ``fisher_p`` is None because a
+        test on a threshold chosen from the same data would be optimistic.
+    """
+    _require_columns(frame, (marker, group_col))
+    positive_groups, negative_groups = list(positive_groups), list(negative_groups)
+    if not positive_groups or not negative_groups:
+        raise ParameterError("name at least one positive and one negative group")
+    overlap = set(positive_groups) & set(negative_groups)
+    if overlap:
+        raise ParameterError(f"groups {sorted(overlap)} are both positive and negative")
+    data = frame[frame[group_col].isin(positive_groups + negative_groups)]
+    data = data[[group_col, marker]].dropna()
+    disease = data[group_col].isin(positive_groups).to_numpy()
+    if disease.sum() == 0 or (~disease).sum() == 0:
+        raise InsufficientDataError(
+            "diagnostic accuracy needs subjects with the marker in both the positive groups "
+            f"{positive_groups} and the negative groups {negative_groups}"
+        )
+    result: dict[str, Any] = {"marker": marker}
+    if continuous:
+        values = pd.to_numeric(data[marker], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(values).any():
+            raise ParameterError(f"marker {marker!r} must be numeric for a continuous analysis")
+        scores = values if higher_is_positive else -values
+        auc, auc_low, auc_high = _delong_auc(scores[disease], scores[~disease])
+        fpr, tpr, thresholds = _roc(scores, disease)
+        best = int(np.argmax(tpr - fpr))
+        threshold = thresholds[best]
+        called = scores >= threshold
+        reported_threshold = threshold if higher_is_positive else -threshold
+        result.update(
+            _accuracy(called, disease),
+            groups=prevalence_by_group(
+                data.assign(_called=called),
+                group_col=group_col,
+                positive_col="_called",
+                groups=positive_groups + negative_groups,
+            ),
+            fisher_p=None,
+            auc=auc,
+            auc_ci_low=auc_low,
+            auc_ci_high=auc_high,
+            threshold=as_float(reported_threshold),
+            roc={
+                "fpr": as_floats(fpr),
+                "tpr": as_floats(tpr),
+                "thresholds": [
+                    None,
+                    *as_floats(thresholds[1:] if higher_is_positive else -thresholds[1:]),
+                ],
+            },
+            mannwhitney_p=as_float(
+                stats.mannwhitneyu(
+                    scores[disease], scores[~disease], alternative="two-sided"
+                ).pvalue
+            ),
+        )
+        return result
+    called = _as_bool(data[marker], marker).to_numpy()
+    table = [
+        [int((called & disease).sum()), int((~called & disease).sum())],
+        [int((called & ~disease).sum()), int((~called & ~disease).sum())],
+    ]
+    result.update(
+        _accuracy(called, disease),
+        groups=prevalence_by_group(
+            data, group_col=group_col, positive_col=marker, groups=positive_groups + negative_groups
+        ),
+        fisher_p=as_float(stats.fisher_exact(table, alternative="two-sided").pvalue),
+        auc=None,
+    )
+    return result
+
+
+def correlation(frame: pd.DataFrame, x: str, y: str, method: str = "spearman") -> dict[str, Any]:
+    """Return a correlation with a 95% interval from Fisher's z transform.
+
+    Used e.g. for each hemisphere's band contrast against the contralateral limbs' UMN subscore.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows with ``x`` and ``y`` (numeric; incomplete pairs dropped).
+    method : {"spearman", "pearson"}
+        Spearman's rho (interval with the Bonett–Wright standard error
+        ``sqrt(1 + rho²/2) / sqrt(n − 3)``) or Pearson's r (``1 / sqrt(n − 3)``).
+
+    Returns
+    -------
+    dict
+        ``{n, rho, ci_low, ci_high, p}``; None where undefined (e.g. a constant column).
+    """
+    if method not in ("spearman", "pearson"):
+        raise ParameterError(f"unknown correlation method {method!r}")
+    _require_columns(frame, (x, y))
+    pairs = frame[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
+    n = len(pairs)
+    if n < MIN_CORRELATION_PAIRS:
+        raise InsufficientDataError(
+            f"{n} complete pair(s) of {x} and {y}; at least {MIN_CORRELATION_PAIRS} are needed"
+        )
+    if pairs[x].nunique() < 2 or pairs[y].nunique() < 2:
+        return {"n": n, "rho": None, "ci_low": None, "ci_high": None, "p": None}
+    if method == "spearman":
+        test = stats.spearmanr(pairs[x], pairs[y])
+        rho, p = float(test.statistic), float(test.pvalue)
+        se = math.sqrt(1 + rho * rho / 2) / math.sqrt(n - 3)
+    else:
+        test = stats.pearsonr(pairs[x], pairs[y])
+        rho, p = float(test.statistic), float(test.pvalue)
+        se = 1 / math.sqrt(n - 3)
+    if abs(rho) >= 1:
+        low = high = rho
+    else:
+        z = math.atanh(rho)
+        z_crit = float(stats.norm.ppf(0.975))
+        low, high = math.tanh(z - z_crit * se), math.tanh(z + z_crit * se)
+    return {
+        "n": n,
+        "rho": as_float(rho),
+        "ci_low": as_float(low),
+        "ci_high": as_float(high),
+        "p": as_float(p),
+    }
+
+
+def _accuracy(called: np.ndarray, disease: np.ndarray) -> dict[str, Any]:
+    """Return sensitivity and specificity with Wilson intervals."""
+    true_positive = int((called & disease).sum())
+    true_negative = int((~called & ~disease).sum())
+    n_disease, n_healthy = int(disease.sum()), int((~disease).sum())
+    sens_low, sens_high = wilson_ci(true_positive, n_disease)
+    spec_low, spec_high = wilson_ci(true_negative, n_healthy)
+    return {
+        "sensitivity": {
+            "estimate": true_positive / n_disease,
+            "ci_low": sens_low,
+            "ci_high": sens_high,
+        },
+        "specificity": {
+            "estimate": true_negative / n_healthy,
+            "ci_low": spec_low,
+            "ci_high": spec_high,
+        },
+    }
+
+
+def _roc(scores: np.ndarray, disease: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the ROC curve (fpr, tpr, thresholds) for "positive when score >= threshold".
+
+    The first point (0, 0) has threshold +inf: nobody is called positive.
+    """
+    thresholds = np.unique(scores)[::-1]
+    tpr = np.array([(scores[disease] >= t).mean() for t in thresholds])
+    fpr = np.array([(scores[~disease] >= t).mean() for t in thresholds])
+    return (
+        np.concatenate([[0.0], fpr]),
+        np.concatenate([[0.0], tpr]),
+        np.concatenate([[np.inf], thresholds]),
+    )
+
+
+def _delong_auc(
+    cases: np.ndarray, controls: np.ndarray
+) -> tuple[float | None, float | None, float | None]:
+    """Return the AUC with its DeLong (1988) 95% interval, clipped to [0, 1].
+
+    AUC = P(case > control) + ½ P(tie); variance from the structural components
+    ``V10_i`` (cases) and ``V01_j`` (controls): ``var = s10 / m + s01 / n``.
+    """
+    m, n = len(cases), len(controls)
+    # psi(case, control) = 1, ½ or 0; m × n is small for a study (hundreds × hundreds).
+    psi = (cases[:, None] > controls[None, :]).astype(float)
+    psi += 0.5 * (cases[:, None] == controls[None, :])
+    auc = float(psi.mean())
+    if m < 2 or n < 2:
+        return as_float(auc), None, None
+    v10 = psi.mean(axis=1)
+    v01 = psi.mean(axis=0)
+    variance = v10.var(ddof=1) / m + v01.var(ddof=1) / n
+    if variance <= 0:
+        return as_float(auc), as_float(auc), as_float(auc)
+    half = float(stats.norm.ppf(0.975)) * math.sqrt(variance)
+    return as_float(auc), max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _as_bool(values: pd.Series, name: str) -> pd.Series:
+    """Return a 0/1 or boolean column as bool, refusing anything else."""
+    unique = set(pd.unique(values))
+    if not unique <= {True, False}:
+        raise ParameterError(f"{name!r} must be boolean (or 0/1), found {sorted(map(str, unique))}")
+    return values.astype(bool)
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise ParameterError naming the columns ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ParameterError(f"unknown column(s) {missing}")
+
+
+def _plain(value: Any) -> Any:
+    """Return a level as a plain Python value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
