@@ -1,0 +1,785 @@
+"""Loading, validating and converting MRI volumes for the motor band quantification."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import nibabel as nib
+import numpy as np
+import numpy.typing as npt
+
+from imaging.band import labels as fs
+
+#: Accepted voxel edge lengths (mm): below is a unit error (metres, microns), above is not MRI.
+MIN_VOXEL_SIZE_MM: Final[float] = 0.05
+MAX_VOXEL_SIZE_MM: Final[float] = 10.0
+#: Accepted matrix size per spatial axis.
+MIN_DIM: Final[int] = 2
+MAX_DIM: Final[int] = 2048
+#: Largest decoded image MotorBand accepts (bytes, as declared by the header).
+MAX_DATA_BYTES: Final[int] = 4 * 1024**3
+#: Deflate cannot compress better than about 1032:1, so a gzip file declaring more is lying.
+MAX_DEFLATE_RATIO: Final[int] = 1032
+#: Smallest |det| of an affine's 3x3 part over the product of its column norms.
+MIN_AFFINE_DET: Final[float] = 1e-6
+
+#: Motor-label voxels sampled to test that the label map overlaps the SWI.
+OVERLAP_SAMPLE: Final[int] = 20_000
+#: Smallest share of motor-label voxels that must fall inside the SWI field of view.
+MIN_OVERLAP_FRACTION: Final[float] = 0.5
+
+#: Limits of :func:`convert_dicom_zip`.
+DEFAULT_MAX_ZIP_BYTES: Final[int] = 2 * 1024**3
+DEFAULT_MAX_ZIP_MEMBERS: Final[int] = 10_000
+DEFAULT_MAX_ZIP_RATIO: Final[int] = 200
+#: Small members compress very well without being bombs; the ratio test starts above this size.
+ZIP_RATIO_MIN_BYTES: Final[int] = 1024**2
+DCM2NIIX_TIMEOUT_S: Final[float] = 600.0
+_COPY_CHUNK_BYTES: Final[int] = 1024**2
+
+_NIFTI_SUFFIXES: Final[tuple[str, ...]] = (".nii", ".nii.gz", ".mgz")
+_S_PER_MS: Final[float] = 1e-3
+
+
+class VolumeError(ValueError):
+    """An MRI file that MotorBand cannot use; the message names the problem for a coordinator."""
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One validated 3-D MRI volume.
+
+    Attributes
+    ----------
+    data : ndarray, shape (X, Y, Z)
+        float32 intensities (:func:`load_volume`) or integer labels (:func:`load_label_map`).
+    affine : ndarray, shape (4, 4)
+        Voxel index to world (scanner RAS, mm) transform.
+    voxel_size_mm : tuple of 3 float
+        Voxel edge lengths (mm) along the array axes.
+    metadata : dict
+        ``shape``, ``voxel_size`` (mm), ``field_strength`` (T), ``manufacturer``, ``echo_time``
+        (ms), each None where the file does not say.
+    """
+
+    data: npt.NDArray[Any]
+    affine: npt.NDArray[np.float64]
+    voxel_size_mm: tuple[float, float, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in _NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _sidecar_path(path: Path) -> Path:
+    name = path.name
+    for suffix in _NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return path.with_name(name[: -len(suffix)] + ".json")
+    return path.with_suffix(".json")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar = _sidecar_path(path)
+    if not sidecar.is_file():
+        return {}
+    try:
+        loaded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VolumeError(f"{sidecar.name}: the JSON sidecar is not valid JSON ({exc})") from exc
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _open_image(path: Path) -> nib.spatialimages.SpatialImage:
+    path = Path(path)
+    if not path.is_file():
+        raise VolumeError(f"{path.name}: file not found")
+    if _suffix(path) not in _NIFTI_SUFFIXES:
+        raise VolumeError(
+            f"{path.name}: not a NIfTI or MGZ file (expected .nii, .nii.gz or .mgz; "
+            "DICOM series are uploaded as a .zip)"
+        )
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises many types for a damaged header
+        raise VolumeError(f"{path.name}: not a readable NIfTI/MGZ image ({exc})") from exc
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image | nib.MGHImage):
+        raise VolumeError(f"{path.name}: not a NIfTI or MGZ image")
+    return img
+
+
+def _check_declared_size(path: Path, img: nib.spatialimages.SpatialImage) -> None:
+    """Refuse headers that declare more data than the file can hold (truncated or forged)."""
+    shape = tuple(int(n) for n in img.shape)
+    itemsize = np.dtype(img.get_data_dtype()).itemsize
+    declared = math.prod(shape) * itemsize
+    if declared > MAX_DATA_BYTES:
+        raise VolumeError(
+            f"{path.name}: the header declares {declared / 1024**3:.1f} GiB of image data, more "
+            f"than the {MAX_DATA_BYTES // 1024**3} GiB MotorBand accepts"
+        )
+    offset = int(getattr(img.dataobj, "offset", 0))
+    file_size = path.stat().st_size
+    if _suffix(path) == ".nii":
+        if file_size < offset + declared:
+            raise VolumeError(
+                f"{path.name}: file is truncated: the header declares {declared} bytes of image "
+                f"data but the file holds only {max(file_size - offset, 0)}"
+            )
+        return
+    if (offset + declared) > file_size * MAX_DEFLATE_RATIO:
+        raise VolumeError(
+            f"{path.name}: the header declares {declared} bytes of image data, more than a "
+            f"compressed file of {file_size} bytes can hold"
+        )
+    # A single-member gzip stores its uncompressed size modulo 2^32 in its last four bytes.
+    if offset + declared < 2**32:
+        with open(path, "rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            stored = int.from_bytes(handle.read(4), "little")
+        if stored < offset + declared:
+            raise VolumeError(
+                f"{path.name}: file is truncated: the header declares {declared} bytes of image "
+                f"data but the compressed stream holds only {max(stored - offset, 0)}"
+            )
+
+
+def _check_affine(name: str, affine: npt.NDArray[np.float64]) -> tuple[float, float, float]:
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise VolumeError(f"{name}: the voxel-to-world affine holds NaN or infinite values")
+    sizes = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    for axis, size in enumerate(sizes):
+        if not MIN_VOXEL_SIZE_MM <= size <= MAX_VOXEL_SIZE_MM:
+            raise VolumeError(
+                f"{name}: voxel size {size:.4g} mm along axis {axis} is outside "
+                f"{MIN_VOXEL_SIZE_MM}-{MAX_VOXEL_SIZE_MM} mm (wrong units in the header?)"
+            )
+    # Determinant relative to the voxel volume: 1 for any rotation, 0 for collapsed axes.
+    det = float(np.linalg.det(affine[:3, :3])) / float(np.prod(sizes))
+    if not abs(det) > MIN_AFFINE_DET:
+        raise VolumeError(
+            f"{name}: the voxel-to-world affine is singular (axes are parallel); "
+            "the file's orientation is broken"
+        )
+    return (float(sizes[0]), float(sizes[1]), float(sizes[2]))
+
+
+def _check_shape(name: str, shape: tuple[int, ...], echo: int | None) -> int | None:
+    """Validate dimensions; return the index of the 4th-axis volume to read, if any."""
+    if len(shape) < 3:
+        raise VolumeError(f"{name}: image has {len(shape)} dimensions; a 3-D volume is needed")
+    if len(shape) > 4:
+        raise VolumeError(
+            f"{name}: image has {len(shape)} dimensions (shape {shape}); a 3-D volume is needed"
+        )
+    for axis, size in enumerate(shape[:3]):
+        if not MIN_DIM <= size <= MAX_DIM:
+            raise VolumeError(
+                f"{name}: {size} voxels along axis {axis}; each axis must have "
+                f"{MIN_DIM}-{MAX_DIM} voxels"
+            )
+    if len(shape) == 3:
+        if echo not in (None, 0):
+            raise VolumeError(f"{name}: echo {echo} requested but the file holds a single volume")
+        return None
+    volumes = shape[3]
+    if volumes == 1:
+        if echo not in (None, 0):
+            raise VolumeError(f"{name}: echo {echo} requested but the file holds a single volume")
+        return 0
+    if echo is None:
+        raise VolumeError(
+            f"{name}: 4-D image with {volumes} echoes/volumes; MotorBand quantifies one 3-D "
+            f"volume: choose the echo to use (0-{volumes - 1}) or upload a single echo"
+        )
+    if not 0 <= echo < volumes:
+        raise VolumeError(f"{name}: echo {echo} requested but the file holds {volumes} echoes")
+    return echo
+
+
+def _metadata(
+    path: Path,
+    img: nib.spatialimages.SpatialImage,
+    shape: tuple[int, int, int],
+    voxel_size_mm: tuple[float, float, float],
+    echo: int | None,
+) -> dict[str, Any]:
+    sidecar = _read_sidecar(path)
+    field_strength = sidecar.get("MagneticFieldStrength")
+    manufacturer = sidecar.get("Manufacturer")
+    echo_time_s = sidecar.get("EchoTime")
+    if isinstance(echo_time_s, list):
+        echo_time_s = echo_time_s[echo or 0] if len(echo_time_s) > (echo or 0) else None
+    echo_time_ms = float(echo_time_s) / _S_PER_MS if isinstance(echo_time_s, int | float) else None
+    if echo_time_ms is None and isinstance(img, nib.MGHImage):
+        te_ms = float(img.header["te"])
+        echo_time_ms = te_ms if te_ms > 0 else None
+    return {
+        "shape": list(shape),
+        "voxel_size": [round(v, 6) for v in voxel_size_mm],
+        "field_strength": float(field_strength)
+        if isinstance(field_strength, int | float)
+        else None,
+        "manufacturer": str(manufacturer) if manufacturer else None,
+        "echo_time": echo_time_ms,
+        "echo_index": echo,
+    }
+
+
+def _read_raw(
+    path: Path, img: nib.spatialimages.SpatialImage, volume_index: int | None
+) -> npt.NDArray[Any]:
+    """Stored (unscaled) values of the volume; scaling is applied by the caller, once."""
+    proxy = img.dataobj
+    try:
+        raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
+        if volume_index is not None:
+            raw = raw[..., volume_index]
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+        raise VolumeError(
+            f"{path.name}: image data cannot be read: truncated or corrupt ({exc})"
+        ) from exc
+    return raw
+
+
+def _open_checked(
+    path: Path | str, echo: int | None
+) -> tuple[Path, nib.spatialimages.SpatialImage, int | None, tuple[float, float, float]]:
+    path = Path(path)
+    img = _open_image(path)
+    shape = tuple(int(n) for n in img.shape)
+    volume_index = _check_shape(path.name, shape, echo)
+    _check_declared_size(path, img)
+    voxel_size_mm = _check_affine(path.name, np.asarray(img.affine, dtype=np.float64))
+    return path, img, volume_index, voxel_size_mm
+
+
+def volume_geometry(
+    path: Path | str, *, echo: int | None = None
+) -> tuple[npt.NDArray[np.float64], tuple[int, int, int]]:
+    """Validated affine and 3-D shape of an image file, from its header only.
+
+    Parameters
+    ----------
+    path : path to a .nii, .nii.gz or .mgz file
+    echo : int, optional
+        As for :func:`load_volume`.
+
+    Returns
+    -------
+    affine : ndarray, shape (4, 4)
+    shape : tuple of 3 int
+
+    Raises
+    ------
+    VolumeError
+        The header checks of :func:`load_volume` (not the data checks).
+    """
+    _, img, _, _ = _open_checked(path, echo)
+    shape = tuple(int(n) for n in img.shape[:3])
+    return np.asarray(img.affine, dtype=np.float64), (shape[0], shape[1], shape[2])
+
+
+def load_volume(path: Path | str, *, echo: int | None = None) -> Volume:
+    """Load and validate an intensity volume (SWI, T2*-weighted magnitude, QSM).
+
+    Parameters
+    ----------
+    path : path to a .nii, .nii.gz or .mgz file
+        A BIDS JSON sidecar with the same stem (as dcm2niix writes) adds field strength,
+        manufacturer and echo time.
+    echo : int, optional
+        For a 4-D multi-echo file, the 0-based echo to take. Without it such a file is refused
+        rather than silently reduced to one echo.
+
+    Returns
+    -------
+    Volume
+        ``data`` is float32 with shape (X, Y, Z).
+
+    Raises
+    ------
+    VolumeError
+        Unreadable or non-NIfTI file, wrong number of dimensions, several volumes without
+        ``echo``, absurd voxel size or matrix, truncated data, NaN/Inf values, broken affine.
+    """
+    path, img, volume_index, voxel_size_mm = _open_checked(path, echo)
+    data = _stored(path, img, _read_raw(path, img, volume_index)).as_float32()
+    shape3 = (int(data.shape[0]), int(data.shape[1]), int(data.shape[2]))
+    meta = _metadata(path, img, shape3, voxel_size_mm, volume_index if echo is not None else None)
+    return Volume(data, np.asarray(img.affine, dtype=np.float64), voxel_size_mm, meta)
+
+
+@dataclass(frozen=True)
+class StoredIntensities:
+    """Validated stored values of an intensity file, before conversion to float32.
+
+    Attributes
+    ----------
+    raw : ndarray, shape (X, Y, Z)
+        Values as stored (e.g. int16).
+    slope, inter : float
+        Header scaling: intensity = raw · slope + inter.
+    """
+
+    raw: npt.NDArray[Any]
+    slope: float
+    inter: float
+
+    def as_float32(
+        self, region: tuple[slice, slice, slice] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Scaled float32 intensities of ``region`` (default: the whole volume)."""
+        part = self.raw if region is None else self.raw[region]
+        data = np.asarray(part, dtype=np.float32)
+        if self.slope != 1.0 or self.inter != 0.0:
+            data = data * np.float32(self.slope) + np.float32(self.inter)
+        return np.asarray(data, dtype=np.float32)
+
+
+def _stored(
+    path: Path, img: nib.spatialimages.SpatialImage, raw: npt.NDArray[Any]
+) -> StoredIntensities:
+    """Validate stored values and scaling over the whole volume."""
+    slope, inter = _scaling(img)
+    if not (math.isfinite(slope) and math.isfinite(inter)):
+        raise VolumeError(f"{path.name}: the header's intensity scaling is NaN or infinite")
+    if raw.dtype.kind == "f":
+        finite = np.isfinite(raw)
+        if not finite.all():
+            bad = int(raw.size - np.count_nonzero(finite))
+            raise VolumeError(f"{path.name}: {bad} voxels are NaN or infinite")
+    elif raw.dtype.kind not in "iub":
+        raise VolumeError(f"{path.name}: unsupported voxel type {raw.dtype} (complex or RGB?)")
+    if raw.size and (slope != 1.0 or inter != 0.0):
+        # Scaling is monotonic: its extremes decide whether any value overflows float32.
+        extremes = np.array([raw.min(), raw.max()], dtype=np.float64) * slope + inter
+        if not np.isfinite(extremes.astype(np.float32)).all():
+            raise VolumeError(f"{path.name}: scaled intensities overflow (slope {slope:g})")
+    return StoredIntensities(raw, slope, inter)
+
+
+def read_intensities(path: Path | str, *, echo: int | None = None) -> StoredIntensities:
+    """Read and validate an intensity file like :func:`load_volume`, without converting it.
+
+    Parameters
+    ----------
+    path : path to a .nii, .nii.gz or .mgz file
+    echo : int, optional
+        As for :func:`load_volume`.
+
+    Returns
+    -------
+    StoredIntensities
+        Convert only what is needed with :meth:`StoredIntensities.as_float32`.
+
+    Raises
+    ------
+    VolumeError
+        As :func:`load_volume`.
+    """
+    path, img, volume_index, _ = _open_checked(path, echo)
+    return _stored(path, img, _read_raw(path, img, volume_index))
+
+
+def _scaling(img: nib.spatialimages.SpatialImage) -> tuple[float, float]:
+    slope = getattr(img.dataobj, "slope", 1.0)
+    inter = getattr(img.dataobj, "inter", 0.0)
+    slope = 1.0 if slope is None or (isinstance(slope, float) and math.isnan(slope)) else slope
+    inter = 0.0 if inter is None or (isinstance(inter, float) and math.isnan(inter)) else inter
+    return float(slope), float(inter)
+
+
+def load_label_map(path: Path | str, *, check: bool = True) -> Volume:
+    """Load and validate a FreeSurfer-numbered label map (aparc+aseg or a BIDS dseg).
+
+    Parameters
+    ----------
+    path : path to a .nii, .nii.gz or .mgz file
+    check : bool
+        Run :func:`check_label_map` (callers that go on to compute the motor mask anyway
+        may run it themselves with that mask).
+
+    Returns
+    -------
+    Volume
+        ``data`` holds integer labels with shape (X, Y, Z) in the file's integer type (int32 where
+        the file stores floats).
+
+    Raises
+    ------
+    VolumeError
+        As :func:`load_volume`, plus non-integer labels or no precentral/postcentral labels.
+    """
+    path, img, volume_index, voxel_size_mm = _open_checked(path, None)
+    raw = _read_raw(path, img, volume_index)
+    slope, inter = _scaling(img)
+    if raw.dtype.kind in "iu" and slope == 1.0 and inter == 0.0:
+        data = raw
+    else:
+        values = raw.astype(np.float64) * slope + inter
+        if not np.isfinite(values).all():
+            raise VolumeError(f"{path.name}: label map holds NaN or infinite values")
+        if not np.array_equal(values, np.round(values)):
+            raise VolumeError(
+                f"{path.name}: label map holds non-integer values; it looks like an intensity "
+                "image, not a FreeSurfer label map"
+            )
+        data = values.astype(np.int32)
+    if check:
+        check_label_map(data, name=path.name)
+    shape3 = (int(data.shape[0]), int(data.shape[1]), int(data.shape[2]))
+    meta = _metadata(path, img, shape3, voxel_size_mm, None)
+    return Volume(data, np.asarray(img.affine, dtype=np.float64), voxel_size_mm, meta)
+
+
+def check_label_map(
+    labels: Volume | nib.spatialimages.SpatialImage | npt.NDArray[Any],
+    *,
+    name: str = "label map",
+    motor: npt.NDArray[np.bool_] | None = None,
+) -> None:
+    """Check that a label map is integer-valued and holds a precentral and postcentral gyrus.
+
+    Parameters
+    ----------
+    labels : Volume, nibabel image or ndarray, shape (X, Y, Z)
+    name : str
+        File name used in messages.
+    motor : ndarray of bool, optional
+        ``labels.motor_mask(data)`` where the caller has it already.
+
+    Raises
+    ------
+    VolumeError
+        Non-integer values, or no hemisphere with both precentral and postcentral labels.
+    """
+    if isinstance(labels, Volume):
+        data = labels.data
+    elif isinstance(labels, nib.spatialimages.SpatialImage):
+        data = np.asanyarray(labels.dataobj)
+    else:
+        data = np.asarray(labels)
+    if data.dtype.kind == "f":
+        if not np.isfinite(data).all() or not np.array_equal(data, np.round(data)):
+            raise VolumeError(f"{name}: label map holds non-integer values")
+    elif data.dtype.kind not in "iu":
+        raise VolumeError(f"{name}: label map has non-numeric type {data.dtype}")
+    if motor is None:
+        motor = fs.motor_mask(data)
+    values = _masked_values(data, motor)
+    for hemisphere in fs.HEMISPHERES:
+        if np.any(values == fs.PRECENTRAL[hemisphere]) and np.any(
+            values == fs.POSTCENTRAL[hemisphere]
+        ):
+            return
+    raise VolumeError(
+        f"{name}: label map holds no hemisphere with both a precentral "
+        f"({fs.PRECENTRAL['L']}/{fs.PRECENTRAL['R']}) and a postcentral "
+        f"({fs.POSTCENTRAL['L']}/{fs.POSTCENTRAL['R']}) gyrus label; FreeSurfer aparc+aseg "
+        "numbering is required"
+    )
+
+
+def _same_layout(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> bool:
+    return a.shape == b.shape and (
+        (a.flags.c_contiguous and b.flags.c_contiguous)
+        or (a.flags.f_contiguous and b.flags.f_contiguous)
+    )
+
+
+def _masked_values(data: npt.NDArray[Any], mask: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+    """``data[mask]`` in memory order: NIfTI arrays are Fortran-ordered, C-order gathers crawl."""
+    if _same_layout(data, mask):
+        return data.ravel(order="K")[mask.ravel(order="K")]
+    return data[mask]
+
+
+def _sample_indices(mask: npt.NDArray[np.bool_], max_points: int) -> npt.NDArray[np.int64]:
+    """Voxel indices (N, 3) of an evenly spread sample of at most ``max_points`` True voxels."""
+    if mask.flags.c_contiguous or mask.flags.f_contiguous:
+        order: Literal["C", "F"] = "C" if mask.flags.c_contiguous else "F"
+        flat = np.flatnonzero(mask.ravel(order=order))
+        flat = flat[:: max(1, flat.size // max_points)]
+        return np.stack(np.unravel_index(flat, mask.shape, order=order), axis=1)
+    ijk = np.argwhere(mask)
+    return np.asarray(ijk[:: max(1, ijk.shape[0] // max_points)], dtype=np.int64)
+
+
+def check_overlap(
+    swi: Volume, labels: Volume, *, motor: npt.NDArray[np.bool_] | None = None
+) -> None:
+    """Check that the label map's motor labels lie inside the SWI field of view (world space).
+
+    Parameters
+    ----------
+    swi : Volume
+        Intensity volume, shape (X, Y, Z).
+    labels : Volume
+        Label map on any grid.
+    motor : ndarray of bool, optional
+        ``labels.motor_mask(labels.data)`` where the caller has it already.
+
+    Raises
+    ------
+    VolumeError
+        Where fewer than half of the motor-label voxels fall inside the SWI volume, which means
+        the label map belongs to another subject, session or space.
+    """
+    mask = fs.motor_mask(labels.data) if motor is None else motor
+    check_overlap_geometry(swi.affine, swi.data.shape, labels.affine, mask)
+
+
+def check_overlap_geometry(
+    swi_affine: npt.NDArray[np.float64],
+    swi_shape: tuple[int, ...],
+    label_affine: npt.NDArray[np.float64],
+    motor: npt.NDArray[np.bool_],
+) -> None:
+    """:func:`check_overlap` from the SWI header alone (before its data are read).
+
+    Parameters
+    ----------
+    swi_affine : ndarray, shape (4, 4)
+    swi_shape : tuple of int
+    label_affine : ndarray, shape (4, 4)
+    motor : ndarray of bool, shape of the label map
+        Motor-label voxels (``labels.motor_mask``).
+
+    Raises
+    ------
+    VolumeError
+        No motor labels, or fewer than half of them inside the SWI field of view.
+    """
+    # A sample bounds the work on large label maps; the fraction is what matters.
+    ijk = _sample_indices(motor, OVERLAP_SAMPLE).astype(np.float64)
+    if ijk.size == 0:
+        raise VolumeError("label map holds no precentral, postcentral or paracentral voxels")
+    to_swi = np.linalg.inv(swi_affine) @ label_affine
+    swi_ijk = ijk @ to_swi[:3, :3].T + to_swi[:3, 3]
+    shape = np.asarray(swi_shape[:3], dtype=np.float64)
+    inside = np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1)
+    fraction = float(inside.mean())
+    if fraction < MIN_OVERLAP_FRACTION:
+        raise VolumeError(
+            f"label map does not overlap the SWI: only {fraction:.0%} of the motor-cortex labels "
+            "fall inside the SWI field of view in world coordinates (wrong subject, session or "
+            "space?)"
+        )
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    mode = info.external_attr >> 16
+    return stat.S_ISLNK(mode)
+
+
+def _check_member_name(name: str) -> None:
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        raise VolumeError(f"ZIP member {name!r} has an absolute path; the archive is refused")
+    if any(part == ".." for part in normalized.split("/")):
+        raise VolumeError(f"ZIP member {name!r} points outside the archive ('..'); refused")
+    if normalized.lower().endswith((".zip", ".tar", ".tgz", ".gz", ".7z", ".rar")):
+        raise VolumeError(
+            f"ZIP member {name!r} is itself an archive; upload one ZIP holding the DICOM files"
+        )
+
+
+def _check_zip(
+    archive: zipfile.ZipFile, max_total_bytes: int, max_members: int, max_ratio: float
+) -> list[zipfile.ZipInfo]:
+    members = archive.infolist()
+    if len(members) > max_members:
+        raise VolumeError(
+            f"ZIP holds {len(members)} files, more than the {max_members} MotorBand accepts"
+        )
+    total = 0
+    files: list[zipfile.ZipInfo] = []
+    for info in members:
+        _check_member_name(info.filename)
+        if _is_symlink(info):
+            raise VolumeError(f"ZIP member {info.filename!r} is a symbolic link; refused")
+        if info.flag_bits & 0x1:
+            raise VolumeError(f"ZIP member {info.filename!r} is encrypted; upload it unencrypted")
+        if info.is_dir():
+            continue
+        total += info.file_size
+        if total > max_total_bytes:
+            raise VolumeError(
+                f"ZIP declares more than {max_total_bytes / 1024**3:.1f} GiB once unpacked "
+                f"({total} bytes by member {info.filename!r}); refused as a possible ZIP bomb"
+            )
+        if info.file_size >= ZIP_RATIO_MIN_BYTES:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > max_ratio:
+                raise VolumeError(
+                    f"ZIP member {info.filename!r} expands {ratio:.0f}-fold (limit {max_ratio}); "
+                    "refused as a possible ZIP bomb"
+                )
+        files.append(info)
+    return files
+
+
+def _extract(
+    archive: zipfile.ZipFile, files: list[zipfile.ZipInfo], dest: Path, max_total_bytes: int
+) -> None:
+    """Extract the checked members, counting real bytes: a forged header cannot lie its way in."""
+    written = 0
+    dest = dest.resolve()
+    for info in files:
+        target = (dest / info.filename.replace("\\", "/")).resolve()
+        if not target.is_relative_to(dest):
+            raise VolumeError(f"ZIP member {info.filename!r} points outside the archive; refused")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        member_written = 0
+        with archive.open(info) as source, open(target, "wb") as sink:
+            while chunk := source.read(_COPY_CHUNK_BYTES):
+                member_written += len(chunk)
+                written += len(chunk)
+                if member_written > info.file_size or written > max_total_bytes:
+                    raise VolumeError(
+                        f"ZIP member {info.filename!r} unpacks to more than it declares; refused"
+                    )
+                sink.write(chunk)
+
+
+def _dcm2niix_binary() -> str:
+    beside_python = Path(sys.executable).with_name("dcm2niix")
+    try:
+        import dcm2niix  # the PyPI wheel ships the binary inside the package
+
+        packaged: Path | None = Path(dcm2niix.bin_path)
+    except ImportError:
+        packaged = None
+    for candidate in (packaged, beside_python):
+        if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("dcm2niix")
+    if found is None:
+        raise VolumeError("DICOM conversion is unavailable: dcm2niix is not installed")
+    return found
+
+
+def convert_dicom_zip(
+    zip_path: Path | str,
+    out_dir: Path | str,
+    *,
+    max_total_bytes: int = DEFAULT_MAX_ZIP_BYTES,
+    max_members: int = DEFAULT_MAX_ZIP_MEMBERS,
+    max_ratio: float = DEFAULT_MAX_ZIP_RATIO,
+) -> list[Path]:
+    """Convert a ZIP of one DICOM series to NIfTI with dcm2niix, safely.
+
+    Every member is checked before anything is extracted: absolute paths, ``..`` traversal,
+    symbolic links, nested archives, encryption, the declared unpacked size and the compression
+    ratio of each member.
+
+    Parameters
+    ----------
+    zip_path : path to the uploaded .zip
+    out_dir : directory that receives the NIfTI files and their BIDS JSON sidecars
+    max_total_bytes : int
+        Largest total unpacked size (bytes).
+    max_members : int
+        Largest number of members.
+    max_ratio : float
+        Largest unpacked/compressed size ratio of a member of at least 1 MiB.
+
+    Returns
+    -------
+    list of Path
+        The NIfTI files (``<series>_<protocol>_e<echo>.nii``, uncompressed), sorted; one per
+        echo for a multi-echo series, each with a ``.json`` sidecar beside it.
+
+    Raises
+    ------
+    VolumeError
+        Unsafe or invalid archive, no DICOM series, more than one series, conversion failure.
+    """
+    zip_path = Path(zip_path)
+    out_dir = Path(out_dir)
+    if not zip_path.is_file():
+        raise VolumeError(f"{zip_path.name}: file not found")
+    if not zipfile.is_zipfile(zip_path):
+        raise VolumeError(f"{zip_path.name}: not a ZIP archive")
+    with tempfile.TemporaryDirectory(prefix="motorband-dicom-") as tmp:
+        work = Path(tmp)
+        dicom_dir, nifti_dir = work / "dicom", work / "nifti"
+        dicom_dir.mkdir()
+        nifti_dir.mkdir()
+        try:
+            with zipfile.ZipFile(zip_path) as archive:
+                files = _check_zip(archive, max_total_bytes, max_members, max_ratio)
+                if not files:
+                    raise VolumeError(f"{zip_path.name}: the ZIP is empty")
+                _extract(archive, files, dicom_dir, max_total_bytes)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
+            raise VolumeError(f"{zip_path.name}: damaged or unsupported ZIP ({exc})") from exc
+        command = [
+            _dcm2niix_binary(),
+            "-z",
+            "n",
+            "-b",
+            "y",
+            "-f",
+            "%s_%p_e%e",
+            "-o",
+            str(nifti_dir),
+            str(dicom_dir),
+        ]
+        try:
+            run = subprocess.run(
+                command, capture_output=True, text=True, timeout=DCM2NIIX_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise VolumeError(f"{zip_path.name}: DICOM conversion timed out") from exc
+        produced = sorted(nifti_dir.glob("*.nii"))
+        if not produced:
+            raise VolumeError(f"{zip_path.name}: no DICOM series found in the ZIP")
+        if run.returncode not in (0,):
+            last = (run.stderr or run.stdout).strip().splitlines()[-1:]
+            raise VolumeError(f"{zip_path.name}: DICOM conversion failed ({' '.join(last)})")
+        series = {_series_key(nii) for nii in produced}
+        if len(series) > 1:
+            names = ", ".join(sorted(str(key) for key in series))
+            raise VolumeError(
+                f"{zip_path.name}: the ZIP holds more than one series ({names}); upload one "
+                "series per ZIP"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results: list[Path] = []
+        for nii in produced:
+            target = out_dir / nii.name
+            shutil.move(str(nii), target)
+            sidecar = _sidecar_path(nii)
+            if sidecar.is_file():
+                shutil.move(str(sidecar), _sidecar_path(target))
+            results.append(target)
+    return results
+
+
+def _series_key(nii: Path) -> str:
+    """Series number and protocol from dcm2niix's sidecar (file name as fallback)."""
+    sidecar = _read_sidecar(nii)
+    number = sidecar.get("SeriesNumber")
+    protocol = sidecar.get("ProtocolName") or sidecar.get("SeriesDescription")
+    if number is None:
+        return nii.name.split("_", 1)[0]
+    return f"series {number} {protocol or ''}".strip()

@@ -1,0 +1,86 @@
+"""Measurement formulas, parameters and segments on tiny arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from imaging.band import ALGORITHM_VERSION, MEASUREMENT_FIELDS, Parameters, band_measurement
+from imaging.band.measure import SegmentFractions, somatotopic_position
+
+
+def test_band_measurement_formulas() -> None:
+    deep = np.array([80.0, 90.0, 70.0, 100.0])
+    superficial = np.array([100.0, 100.0])
+    reference = np.array([98.0, 100.0, 102.0])
+    values = band_measurement(deep, superficial, reference)
+    assert values["deep_mean"] == pytest.approx(85.0)
+    assert values["superficial_mean"] == pytest.approx(100.0)
+    assert values["reference_mean"] == pytest.approx(100.0)
+    assert values["reference_sd"] == pytest.approx(2.0)  # sample SD, ddof=1
+    assert values["band_contrast"] == pytest.approx(0.15)
+    assert values["laminar_contrast"] == pytest.approx(0.15)
+    # Threshold 100 - 2*2 = 96: 80, 90, 70 lie below, 100 does not.
+    assert values["band_extent"] == pytest.approx(0.75)
+
+
+def test_band_measurement_on_qsm_counts_voxels_above_the_reference() -> None:
+    reference = np.array([0.01, 0.02, 0.03])
+    deep = np.array([0.05, 0.02, 0.06, 0.01])
+    values = band_measurement(deep, np.array([0.02]), reference, input_kind="qsm")
+    assert values["band_extent"] == pytest.approx(0.5)  # above 0.02 + 2*0.01
+    assert values["band_contrast"] == pytest.approx(1 - 0.035 / 0.02)  # negative: more iron
+
+
+def test_band_measurement_without_superficial_voxels_is_none_not_nan() -> None:
+    values = band_measurement(np.array([1.0, 2.0]), np.array([]), np.array([2.0, 2.0, 2.0]))
+    assert values["laminar_contrast"] is None
+    assert values["superficial_mean"] is None
+    assert not any(isinstance(v, float) and math.isnan(v) for v in values.values())
+
+
+def test_parameters_defaults_and_record() -> None:
+    recorded = Parameters().as_dict()
+    assert recorded == {
+        "depth_cut": 0.5,
+        "threshold_sd": 2.0,
+        "segment_fractions": {"leg": 0.2, "hand": 0.4, "face": 0.4},
+        "margin_mm": 5.0,
+        "min_voxels": 50,
+        "input_kind": "swi",
+    }
+    assert ALGORITHM_VERSION == "1.0.0"
+    assert MEASUREMENT_FIELDS[-1] == "reason"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"depth_cut": 1.0},
+        {"threshold_sd": 0.0},
+        {"segment_fractions": SegmentFractions(0.5, 0.4, 0.4)},
+        {"margin_mm": -1.0},
+        {"min_voxels": 1},
+        {"input_kind": "t1"},
+    ],
+)
+def test_parameters_refuse_nonsense(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        Parameters(**kwargs)  # type: ignore[arg-type]
+
+
+def test_parameters_accept_a_plain_tuple_of_fractions() -> None:
+    params = Parameters(segment_fractions=(0.3, 0.3, 0.4))  # type: ignore[arg-type]
+    assert params.segment_fractions.leg == 0.3
+
+
+def test_somatotopic_position_runs_inferior_to_superior() -> None:
+    # Voxels on a line rising laterally and upwards; the affine flips the z axis of the array.
+    ijk = np.array([[i, 0, i] for i in range(11)])
+    affine = np.diag([1.0, 1.0, -1.0, 1.0])
+    position = somatotopic_position(ijk, affine)
+    assert position[0] == pytest.approx(1.0)  # array z = 0 is world z = 0: the top here
+    assert position[-1] == pytest.approx(0.0)
+    np.testing.assert_allclose(np.diff(position), -0.1)
