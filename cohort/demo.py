@@ -117,9 +117,16 @@ def _date_between(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
 
 @transaction.atomic
 def build_demo(
-    *, seed: int = DEFAULT_SEED, anchor: dt.date = DEFAULT_ANCHOR, user: Any = None
+    *,
+    seed: int = DEFAULT_SEED,
+    anchor: dt.date = DEFAULT_ANCHOR,
+    user: Any = None,
+    extensions: bool = True,
 ) -> dict[str, int]:
-    """Create the demo study (sites, subjects, visits, UMN, ALSFRS-R, events) and return counts."""
+    """Create the demo study (sites, subjects, visits, UMN, ALSFRS-R, events) and return counts.
+
+    ``extensions=False`` skips the imaging and reads extensions (clinical data only).
+    """
     rng = random.Random(seed)
     sites = [services.site_create(user=user, code=code, name=name) for code, name in DEMO_SITES]
     counts = {"sites": len(sites), "subjects": 0, "visits": 0, "events": 0}
@@ -129,9 +136,9 @@ def build_demo(
             for _ in range(size):
                 number += 1
                 _demo_subject(rng, site, group, number, anchor, user, counts)
-    for dotted in settings.MOTORBAND_DEMO_EXTENSIONS:
+    for dotted in settings.MOTORBAND_DEMO_EXTENSIONS if extensions else []:
         extension: Callable[..., Any] = import_string(dotted)
-        extension(rng=rng, user=user)
+        counts[dotted.rsplit(".", 1)[-1]] = extension(rng=rng, user=user)
     return counts
 
 

@@ -2,8 +2,8 @@
 # Install the Debian packages the test suite drives for real, where they are missing.
 set -euo pipefail
 need=()
-# Packages are added here as the suite grows (chromium, redis-server, postgresql).
-PACKAGES=${MOTORBAND_DEB_PACKAGES:-}
+# redis-server: the Celery queue tests; chromium: the browser tests (Playwright drives it).
+PACKAGES=${MOTORBAND_DEB_PACKAGES:-redis-server chromium}
 for pkg in $PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -15,7 +15,7 @@ def test_home_requires_login(client):
 
 
 def test_home_shows_counts_due_and_overdue(client):
-    call_command("load_demo", "--seed", "3")
+    call_command("load_demo", "--seed", "3", "--clinical-only")
     assert client.login(username="investigator", password=DEMO_PASSWORD)
     page = client.get("/").content.decode()
     assert "Subjects per site and group" in page
@@ -28,7 +28,7 @@ def test_home_shows_counts_due_and_overdue(client):
 
 
 def test_coordinator_sees_own_site_only(client):
-    call_command("load_demo", "--seed", "3")
+    call_command("load_demo", "--seed", "3", "--clinical-only")
     assert client.login(username="coord_tor", password=DEMO_PASSWORD)
     overview = client.get("/").context["overview"]
     assert [row["site"].code for row in overview["table"]] == ["TOR"]
@@ -36,7 +36,7 @@ def test_coordinator_sees_own_site_only(client):
 
 
 def test_rater_sees_no_clinical_data(client):
-    call_command("load_demo", "--seed", "3")
+    call_command("load_demo", "--seed", "3", "--clinical-only")
     assert client.login(username="rater1", password=DEMO_PASSWORD)
     response = client.get("/")
     assert "overview" not in response.context

@@ -28,6 +28,11 @@ class Command(BaseCommand):
             help="Do nothing when the database already holds subjects.",
         )
         parser.add_argument("--no-users", action="store_true", help="Skip the demo users.")
+        parser.add_argument(
+            "--clinical-only",
+            action="store_true",
+            help="Skip the imaging and reads (faster; clinical data only).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if Subject.objects.exists():
@@ -37,7 +42,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "The database already holds subjects; load the demo into an empty one."
             )
-        counts = build_demo(seed=options["seed"], anchor=options["anchor"])
+        counts = build_demo(
+            seed=options["seed"], anchor=options["anchor"], extensions=not options["clinical_only"]
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo study loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items())

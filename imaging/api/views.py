@@ -1,0 +1,115 @@
+"""Scan and quantification API: uploads and runs go through imaging.services; files are served
+only to callers who may see the record (never from a public media URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from imaging import selectors, services
+from imaging.api.serializers import QuantificationSerializer, ScanSerializer
+from imaging.filters import QuantificationFilterSet, ScanFilterSet
+from imaging.models import QuantificationRun, Scan
+from motorband.api.permissions import ClinicalReadWrite
+from motorband.api.schema import StudyAutoSchema
+from motorband.api.views import AUTHENTICATION_CLASSES, StudyModelViewSet
+
+
+class ScanViewSet(StudyModelViewSet):
+    """Scans of a visit: upload (multipart), read, download, delete, and ask for quantification."""
+
+    serializer_class = ScanSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = ScanFilterSet
+    parser_classes = [MultiPartParser, FormParser]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self) -> Any:
+        return selectors.scan_list(user=self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Scan:
+        upload = data["file"]
+        return services.scan_upload(
+            user=self.request.user,
+            visit=data["visit"],
+            kind=data["kind"],
+            upload=upload,
+            name=upload.name,
+            echo=data.get("echo"),
+            field_strength=data.get("field_strength"),
+            manufacturer=data.get("manufacturer", ""),
+            scanner_model=data.get("scanner_model", ""),
+        )
+
+    def delete_record(self, instance: Scan, *, reason: str) -> None:
+        services.scan_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: Scan) -> int | None:
+        return instance.visit.subject.site_id
+
+    @extend_schema(
+        request=None,
+        responses={202: QuantificationSerializer, 200: QuantificationSerializer},
+        summary="Quantify the band of this scan with its visit's label map (202 when queued; "
+        "200 with the existing run when the scan and method are unchanged)",
+    )
+    @action(detail=True, methods=["post"], parser_classes=[], filter_backends=[])
+    def quantify(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        scan = self.get_object()
+        if not self.check_write(scan):
+            return Response(status=status.HTTP_404_NOT_FOUND)
+        run, queued = services.run_request(user=request.user, scan=scan)
+        run = QuantificationRun.objects.get(pk=run.pk)
+        return Response(
+            QuantificationSerializer(run, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
+        )
+
+    def check_write(self, scan: Scan) -> bool:
+        from cohort import roles
+
+        return roles.can_write_site(self.request.user, scan.visit.subject.site_id)
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiResponse(description="The volume.")}
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def download(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
+        scan = self.get_object()
+        suffix = scan.file.name.rsplit("/", 1)[-1].split(".", 1)[-1]
+        return FileResponse(
+            scan.file.open("rb"), as_attachment=True, filename=f"{scan.code}.{suffix}"
+        )
+
+
+class QuantificationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Quantification runs with their measurements (read-only: runs are asked for on a scan)."""
+
+    serializer_class = QuantificationSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = QuantificationFilterSet
+    authentication_classes = AUTHENTICATION_CLASSES
+    schema = StudyAutoSchema()
+    lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self) -> Any:
+        return selectors.run_list(user=self.request.user)
+
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(description="QC picture.")})
+    @action(
+        detail=True, methods=["get"], url_path="qc.png", filter_backends=[], pagination_class=None
+    )
+    def qc_image(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        run = self.get_object()
+        if not run.qc_image:
+            return Response({"detail": "This run has no QC picture (yet)."}, status=404)
+        return FileResponse(run.qc_image.open("rb"), content_type="image/png")

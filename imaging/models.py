@@ -1,0 +1,223 @@
+"""Imaging data: scans uploaded per visit, quantification runs (versioned) and their measurements."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from cohort.models import Visit
+
+PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: codes are read aloud
+
+
+def new_scan_code() -> str:
+    """A pseudonymous scan code for blinded reading (carries nothing about the subject)."""
+    return "SCN-" + "".join(secrets.choice(PSEUDONYM_ALPHABET) for _ in range(8))
+
+
+class ScanKind(models.TextChoices):
+    SWI = "swi", "Susceptibility-weighted image"
+    LABELS = "labels", "Cortical label map (FreeSurfer aparc+aseg)"
+    T1 = "t1", "T1-weighted image"
+    QSM = "qsm", "Quantitative susceptibility map"
+    GRE_MAGNITUDE = "gre_magnitude", "Gradient-echo magnitude"
+    GRE_PHASE = "gre_phase", "Gradient-echo phase"
+
+
+# Kinds that hold intensities the band can be measured on, and the input kind the method records.
+QUANTIFIABLE_KINDS = {ScanKind.SWI: "swi", ScanKind.QSM: "qsm", ScanKind.GRE_MAGNITUDE: "swi"}
+
+
+class QcStatus(models.TextChoices):
+    PASSED = "passed", "Passed"
+    WARNING = "warning", "Passed with warnings"
+    FAILED = "failed", "Failed"
+
+
+def scan_upload_to(instance: Scan, filename: str) -> str:
+    # Stored under the pseudonymous code: the file name tells a rater nothing.
+    return f"scans/{instance.code[4:6]}/{instance.code}/{filename}"
+
+
+class Scan(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scans")
+    kind = models.CharField(max_length=16, choices=ScanKind.choices)
+    code = models.CharField(max_length=16, unique=True, default=new_scan_code, editable=False)
+    file = models.FileField(upload_to=scan_upload_to, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    sha256 = models.CharField(max_length=64, db_index=True, editable=False)
+    size_bytes = models.BigIntegerField(default=0, editable=False)
+    shape = models.JSONField(default=list, editable=False)
+    voxel_size = models.JSONField(default=list, editable=False)
+    field_strength = models.FloatField(null=True, blank=True, help_text="Tesla")
+    manufacturer = models.CharField(max_length=100, blank=True, default="")
+    scanner_model = models.CharField(max_length=100, blank=True, default="")
+    echo_time = models.FloatField(null=True, blank=True, help_text="Milliseconds")
+    qc_status = models.CharField(max_length=10, choices=QcStatus.choices, default=QcStatus.PASSED)
+    qc_notes = models.TextField(blank=True, default="")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["visit__subject__study_id", "visit__visit_code", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "kind"], name="one_scan_per_kind_per_visit")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.kind})"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def qc_upload_to(instance: QuantificationRun, filename: str) -> str:
+    return f"qc/{instance.scan.code}/{filename}"
+
+
+class QuantificationRun(models.Model):
+    """One run of the band quantification of a scan with its label map, under one method version."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="runs")
+    labels = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="label_runs")
+    algorithm_version = models.CharField(max_length=20)
+    parameters = models.JSONField(default=dict)
+    parameters_hash = models.CharField(max_length=64, editable=False)
+    input_kind = models.CharField(max_length=8, default="swi")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    qc_image = models.FileField(upload_to=qc_upload_to, blank=True, max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    history = HistoricalRecords(excluded_fields=["started_at"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Re-running an unchanged scan with the same method is a no-op: one run per inputs.
+            models.UniqueConstraint(
+                fields=["scan", "labels", "algorithm_version", "parameters_hash"],
+                name="one_run_per_inputs_and_method",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.scan.code} ({self.algorithm_version}, {self.status})"
+
+
+class Hemisphere(models.TextChoices):
+    LEFT = "L", "Left"
+    RIGHT = "R", "Right"
+
+
+class Segment(models.TextChoices):
+    WHOLE = "whole", "Whole precentral gyrus"
+    LEG = "leg", "Leg (paracentral and superior 20%)"
+    HAND = "hand", "Hand (middle 40%)"
+    FACE = "face", "Face (inferior 40%)"
+
+
+class Measurement(models.Model):
+    """Band measurements of one hemisphere and segment (domain.md, quantification step 3)."""
+
+    run = models.ForeignKey(
+        QuantificationRun, on_delete=models.CASCADE, related_name="measurements"
+    )
+    hemisphere = models.CharField(max_length=1, choices=Hemisphere.choices)
+    segment = models.CharField(max_length=5, choices=Segment.choices)
+    band_contrast = models.FloatField(null=True)
+    band_extent = models.FloatField(null=True)
+    laminar_contrast = models.FloatField(null=True)
+    deep_mean = models.FloatField(null=True)
+    superficial_mean = models.FloatField(null=True)
+    reference_mean = models.FloatField(null=True)
+    reference_sd = models.FloatField(null=True)
+    n_voxels = models.IntegerField(null=True)
+    reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["run", "hemisphere", "segment"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "hemisphere", "segment"], name="one_measurement_per_region"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.hemisphere} {self.segment}"
+
+
+class Read(models.Model):
+    """A rater's blinded grade of the motor band sign on one scan (domain.md, "Blinded reads").
+
+    A submitted read is locked; a correction is a new read that supersedes it, with a reason.
+    """
+
+    GRADE_CHOICES = [(0, "0: no band"), (1, "1: partial band"), (2, "2: definite band")]
+    CONFIDENCE_CHOICES = [(1, "1: low"), (2, "2: moderate"), (3, "3: high")]
+
+    scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="reads")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads"
+    )
+    left_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES)
+    right_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES)
+    confidence = models.PositiveSmallIntegerField(choices=CONFIDENCE_CHOICES)
+    comment = models.TextField(blank=True, default="")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reason = models.CharField(max_length=300, blank=True, default="")
+    is_current = models.BooleanField(default=True, editable=False)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["scan", "rater", "-submitted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "rater"],
+                condition=models.Q(is_current=True),
+                name="one_current_read_per_rater_and_scan",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"read of {self.scan.code} by {self.rater}"
+
+
+class ReadAssignment(models.Model):
+    """A scan in a rater's queue, in a randomized order."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_assignments"
+    )
+    position = models.PositiveIntegerField()
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rater", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "rater"], name="one_assignment_per_rater")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scan.code} -> {self.rater}"

@@ -1,0 +1,460 @@
+"""Imaging services: the only writers of scans, quantification runs and measurements.
+
+Uploads are streamed to a private temporary folder, hashed and validated (imaging.band.io) before
+anything is stored; a failure leaves no file and no row. Runs are versioned by algorithm version and
+parameters: asking again for an unchanged scan and method returns the existing run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import nibabel as nib
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cohort.models import Visit, VisitStatus
+from imaging import band
+from imaging.models import (
+    QUANTIFIABLE_KINDS,
+    Measurement,
+    QcStatus,
+    QuantificationRun,
+    RunStatus,
+    Scan,
+    ScanKind,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+NIFTI_SUFFIXES = (".nii.gz", ".nii", ".mgz")
+UPLOAD_SUFFIXES = (*NIFTI_SUFFIXES, ".zip")
+# A run "running" longer than this lost its worker (killed machine, OOM): it is failed, retryable.
+STALE_RUN_AFTER = dt.timedelta(minutes=30)
+THICK_SLICE_MM = 3.0
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "MOTORBAND_MAX_UPLOAD_BYTES", 2 * 1024**3))
+
+
+def _suffix(name: str) -> str:
+    lower = name.lower()
+    return next((s for s in UPLOAD_SUFFIXES if lower.endswith(s)), "")
+
+
+@dataclass
+class InspectedFile:
+    """A validated upload ready to be stored."""
+
+    path: Path
+    stored_name: str
+    sha256: str
+    size_bytes: int
+    metadata: dict[str, Any]
+
+
+def _stream_to(source: IO[bytes] | Any, target: Path) -> tuple[str, int]:
+    """Copy an upload to ``target`` in chunks, hashing as it goes; refuse what is too large."""
+    digest = hashlib.sha256()
+    size = 0
+    limit = max_upload_bytes()
+    chunks = (
+        source.chunks(CHUNK_BYTES)
+        if hasattr(source, "chunks")
+        else iter(lambda: source.read(CHUNK_BYTES), b"")
+    )
+    with target.open("wb") as out:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise ValidationError(
+                    {"file": f"The file is larger than the upload limit ({limit // 1024**2} MiB)."}
+                )
+            digest.update(chunk)
+            out.write(chunk)
+    if size == 0:
+        raise ValidationError({"file": "The file is empty."})
+    return digest.hexdigest(), size
+
+
+def _choose_echo(paths: list[Path], echo: int | None, kind: str) -> Path:
+    if len(paths) == 1:
+        if echo not in (None, 1):
+            raise ValidationError({"echo": f"The series has one echo; echo {echo} does not exist."})
+        return paths[0]
+    if echo is None:
+        raise ValidationError(
+            {
+                "echo": f"The DICOM series holds {len(paths)} echoes; choose one with echo=1.."
+                f"{len(paths)} for this {kind} scan."
+            }
+        )
+    if not 1 <= echo <= len(paths):
+        raise ValidationError({"echo": f"Choose an echo between 1 and {len(paths)}."})
+    return paths[echo - 1]
+
+
+def _volume_warnings(kind: str, metadata: dict[str, Any]) -> list[str]:
+    warnings = []
+    voxel = metadata.get("voxel_size") or []
+    if kind != ScanKind.LABELS and voxel and max(voxel) > THICK_SLICE_MM:
+        warnings.append(
+            f"Voxels up to {max(voxel):.1f} mm: the band may be invisible at this resolution."
+        )
+    if kind in (ScanKind.SWI, ScanKind.QSM) and not metadata.get("field_strength"):
+        warnings.append("Field strength unknown: enter it so sites can be harmonized.")
+    return warnings
+
+
+def inspect_upload(
+    source: Any, *, name: str, kind: str, workdir: Path, echo: int | None = None
+) -> InspectedFile:
+    """Stream, hash and validate an uploaded scan; raise ValidationError naming the problem.
+
+    Parameters
+    ----------
+    source : Django UploadedFile or binary file object
+    name : the client's file name (its suffix selects the reader)
+    kind : a ScanKind value
+    workdir : a private temporary folder (removed by the caller)
+    echo : 1-based echo of a multi-echo series or 4-D file, where it has several
+    """
+    suffix = _suffix(name)
+    if not suffix:
+        raise ValidationError(
+            {"file": f"'{name}' is not a .nii, .nii.gz, .mgz or .zip (DICOM series) file."}
+        )
+    # Keep the client's (sanitized) name so every message names the file the user sent.
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name)[-120:].lstrip(".") or "upload"
+    raw = workdir / (safe if safe.lower().endswith(suffix) else f"upload{suffix}")
+    sha256, size = _stream_to(source, raw)
+    try:
+        if suffix == ".zip":
+            converted = band.convert_dicom_zip(raw, workdir / "converted")
+            path = _choose_echo(converted, echo, kind)
+            echo_index = None
+        else:
+            path = raw
+            echo_index = None if echo is None else echo - 1
+        if kind == ScanKind.LABELS:
+            volume = band.load_label_map(path)
+        else:
+            volume = band.load_volume(path, echo=echo_index)
+    except band.VolumeError as exc:
+        raise ValidationError({"file": str(exc).replace(f"{workdir}/", "")}) from exc
+    stem = Path(name).name
+    for s in UPLOAD_SUFFIXES:
+        if stem.lower().endswith(s):
+            stem = stem[: -len(s)]
+            break
+    if suffix == ".zip" or (echo_index is not None and path.suffix != ".zip"):
+        stored_suffix = (
+            "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+        )
+        if echo_index is not None:
+            # Keep only the chosen echo so every stored scan is one 3-D volume.
+            path = workdir / "echo.nii.gz"
+            nib.save(nib.Nifti1Image(volume.data, volume.affine), path)
+            stored_suffix = ".nii.gz"
+        stored_name = f"{kind}{stored_suffix}"
+    else:
+        stored_name = f"{kind}{suffix}"
+    return InspectedFile(
+        path=path,
+        stored_name=stored_name,
+        sha256=sha256,
+        size_bytes=size,
+        metadata=dict(volume.metadata),
+    )
+
+
+def _check_visit_overlap(visit: Visit, kind: str, path: Path) -> None:
+    """A label map must overlap the visit's intensity scans in world space, and vice versa."""
+    if kind == ScanKind.LABELS:
+        others = [s for s in visit.scans.all() if s.kind in QUANTIFIABLE_KINDS]
+        labels_path, intensity_paths = path, [Path(s.file.path) for s in others]
+    elif kind in QUANTIFIABLE_KINDS:
+        labels_scan = visit.scans.filter(kind=ScanKind.LABELS).first()
+        if labels_scan is None:
+            return
+        labels_path, intensity_paths = Path(labels_scan.file.path), [path]
+    else:
+        return
+    if not intensity_paths:
+        return
+    try:
+        labels = band.load_label_map(labels_path, check=False)
+        for intensity in intensity_paths:
+            band.check_overlap(band.load_volume(intensity), labels)
+    except band.VolumeError as exc:
+        raise ValidationError({"file": str(exc)}) from exc
+
+
+def scan_upload(
+    *,
+    user: Any,
+    visit: Visit,
+    kind: str,
+    upload: Any,
+    name: str | None = None,
+    echo: int | None = None,
+    field_strength: float | None = None,
+    manufacturer: str = "",
+    scanner_model: str = "",
+) -> Scan:
+    """Validate and store one scan of a visit; nothing is kept when anything is wrong."""
+    if kind not in ScanKind.values:
+        raise ValidationError(
+            {"kind": f"Unknown scan kind '{kind}'; choose one of {', '.join(ScanKind.values)}."}
+        )
+    if visit.status != VisitStatus.COMPLETED:
+        raise ValidationError({"visit": "Scans belong to completed visits."})
+    if Scan.objects.filter(visit=visit, kind=kind).exists():
+        raise ValidationError(
+            {
+                "kind": f"Visit {visit} already has a {kind} scan; delete it before uploading another."
+            }
+        )
+    name = name or getattr(upload, "name", "") or ""
+    workdir = Path(tempfile.mkdtemp(prefix="motorband-upload-"))
+    stored: Scan | None = None
+    try:
+        inspected = inspect_upload(upload, name=name, kind=kind, workdir=workdir, echo=echo)
+        duplicate = Scan.objects.filter(sha256=inspected.sha256).first()
+        if duplicate is not None:
+            raise ValidationError(
+                {
+                    "file": f"This exact file was already uploaded (scan {duplicate.code}, {duplicate.kind})."
+                }
+            )
+        _check_visit_overlap(visit, kind, inspected.path)
+        meta = dict(inspected.metadata)
+        if field_strength is not None:
+            meta["field_strength"] = field_strength
+        warnings = _volume_warnings(kind, meta)
+        scan = Scan(
+            visit=visit,
+            kind=kind,
+            original_name=Path(name).name[:255],
+            sha256=inspected.sha256,
+            size_bytes=inspected.size_bytes,
+            shape=list(meta.get("shape") or []),
+            voxel_size=[round(float(v), 6) for v in meta.get("voxel_size") or []],
+            field_strength=meta.get("field_strength"),
+            manufacturer=manufacturer or meta.get("manufacturer") or "",
+            scanner_model=scanner_model or meta.get("model") or "",
+            echo_time=meta.get("echo_time"),
+            qc_status=QcStatus.WARNING if warnings else QcStatus.PASSED,
+            qc_notes="\n".join(warnings),
+            uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        scan._history_user = scan.uploaded_by  # type: ignore[attr-defined]
+        with transaction.atomic():
+            with inspected.path.open("rb") as handle:
+                scan.file.save(inspected.stored_name, File(handle), save=False)
+            stored = scan
+            scan.full_clean(exclude=["file"])
+            scan.save()
+        return scan
+    except BaseException:
+        if stored is not None and stored.file.name:
+            stored.file.storage.delete(stored.file.name)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@transaction.atomic
+def scan_delete(scan: Scan, *, user: Any, reason: str = "") -> None:
+    name, storage = scan.file.name, scan.file.storage
+    runs = QuantificationRun.objects.filter(Q(scan=scan) | Q(labels=scan))
+    qc_files = [run.qc_image.name for run in runs if run.qc_image]
+    scan._history_user = user if getattr(user, "is_authenticated", False) else None  # type: ignore[attr-defined]
+    scan._change_reason = reason or None  # type: ignore[attr-defined]
+    QuantificationRun.objects.filter(labels=scan).delete()
+    scan.delete()
+
+    def remove_files() -> None:
+        for stored in [name, *qc_files]:
+            if stored:
+                storage.delete(stored)
+
+    transaction.on_commit(remove_files)
+
+
+# --- quantification runs ----------------------------------------------------------------------
+
+
+def parameters_hash(parameters: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
+
+
+def run_request(
+    *, user: Any, scan: Scan, parameters: band.Parameters | None = None, enqueue: bool = True
+) -> tuple[QuantificationRun, bool]:
+    """Ask for the quantification of an intensity scan with its visit's label map.
+
+    Returns the run and whether work was queued. An unchanged scan with the same algorithm
+    version and parameters returns its existing run (done, queued or running) untouched; a failed
+    or abandoned run is queued again.
+    """
+    input_kind = QUANTIFIABLE_KINDS.get(scan.kind)
+    if input_kind is None:
+        raise ValidationError(
+            {
+                "scan": f"A {scan.kind} scan cannot be quantified; use an swi, qsm or gre_magnitude scan."
+            }
+        )
+    labels = Scan.objects.filter(visit_id=scan.visit_id, kind=ScanKind.LABELS).first()
+    if labels is None:
+        raise ValidationError({"labels": f"Visit {scan.visit} has no label map; upload one first."})
+    if parameters is None:
+        parameters = band.Parameters(input_kind=input_kind)
+    params = parameters.as_dict()
+    digest = parameters_hash(params)
+    runs_fail_stale()
+    with transaction.atomic():
+        run, created = QuantificationRun.objects.select_for_update().get_or_create(
+            scan=scan,
+            labels=labels,
+            algorithm_version=band.ALGORITHM_VERSION,
+            parameters_hash=digest,
+            defaults={
+                "parameters": params,
+                "input_kind": input_kind,
+                "created_by": user if getattr(user, "is_authenticated", False) else None,
+            },
+        )
+        if not created and run.status != RunStatus.FAILED:
+            return run, False
+        if not created:
+            run.status, run.error, run.finished_at = RunStatus.QUEUED, "", None
+            run.save(update_fields=["status", "error", "finished_at"])
+        if enqueue:
+            from imaging.tasks import quantify_run
+
+            run_id = run.pk
+            transaction.on_commit(lambda: quantify_run.delay(run_id))
+    return run, True
+
+
+def runs_fail_stale(now: dt.datetime | None = None) -> int:
+    """Fail runs whose worker vanished (still running long after they started)."""
+    now = now or timezone.now()
+    return QuantificationRun.objects.filter(
+        status=RunStatus.RUNNING, started_at__lt=now - STALE_RUN_AFTER
+    ).update(
+        status=RunStatus.FAILED,
+        finished_at=now,
+        error="The worker stopped without finishing this run; ask for it again.",
+    )
+
+
+def _claim(run_id: int) -> bool:
+    """Atomically move a queued run to running; False when another worker has it."""
+    return bool(
+        QuantificationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING,
+            started_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        )
+    )
+
+
+def parameters_from_dict(values: dict[str, Any]) -> band.Parameters:
+    """The run's recorded parameters back as the engine's Parameters."""
+    values = dict(values)
+    values["segment_fractions"] = band.SegmentFractions(**values["segment_fractions"])
+    return band.Parameters(**values)
+
+
+def run_execute(run_id: int) -> QuantificationRun:
+    """Compute a queued run (the Celery task's body): measurements, QC picture, status."""
+    if not _claim(run_id):
+        return QuantificationRun.objects.get(pk=run_id)
+    run = QuantificationRun.objects.select_related("scan", "labels").get(pk=run_id)
+    try:
+        params = parameters_from_dict(run.parameters)
+        result = band.quantify_files(run.scan.file.path, run.labels.file.path, params)
+        png = band.render_qc_png(
+            result.swi_crop, result.deep_mask, result.band_mask, result.crop_affine
+        )
+    except Exception as exc:  # recorded on the run, never lost: the run is retryable
+        log.exception("Quantification run %s failed", run_id)
+        message = str(exc) if isinstance(exc, band.VolumeError) else f"{type(exc).__name__}: {exc}"
+        QuantificationRun.objects.filter(pk=run_id).update(
+            status=RunStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+        )
+        run.refresh_from_db()
+        return run
+    with transaction.atomic():
+        run.measurements.all().delete()
+        Measurement.objects.bulk_create(
+            Measurement(
+                run=run,
+                **{k: _clean_number(v) for k, v in m.items() if k in MEASUREMENT_COLUMNS},
+                reason=m.get("reason") or "",
+            )
+            for m in result.measurements
+        )
+        if run.qc_image:
+            run.qc_image.storage.delete(run.qc_image.name)
+        run.qc_image.save(f"run-{run.pk}.png", ContentFile(png), save=False)
+        run.status, run.error, run.finished_at = RunStatus.DONE, "", timezone.now()
+        run.save(update_fields=["qc_image", "status", "error", "finished_at"])
+    return run
+
+
+MEASUREMENT_COLUMNS = {
+    "hemisphere",
+    "segment",
+    "band_contrast",
+    "band_extent",
+    "laminar_contrast",
+    "deep_mean",
+    "superficial_mean",
+    "reference_mean",
+    "reference_sd",
+    "n_voxels",
+}
+
+
+def _clean_number(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def runs_to_do(scan_ids: Iterable[int] | None = None) -> list[Scan]:
+    """Intensity scans with a label map and no done run of the current method."""
+    scans = Scan.objects.filter(kind__in=list(QUANTIFIABLE_KINDS)).filter(
+        visit__scans__kind=ScanKind.LABELS
+    )
+    if scan_ids is not None:
+        scans = scans.filter(pk__in=list(scan_ids))
+    done = set(
+        QuantificationRun.objects.filter(
+            algorithm_version=band.ALGORITHM_VERSION, status=RunStatus.DONE
+        ).values_list("scan_id", flat=True)
+    )
+    return [s for s in scans.distinct().order_by("pk") if s.pk not in done]
