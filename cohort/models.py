@@ -29,6 +29,7 @@ STUDY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SITE_CODE_RE = re.compile(r"^[A-Z0-9]{2,10}$")
 MIN_AGE_AT_ENROLMENT_YEARS = 18
 MAX_AGE_AT_ENROLMENT_YEARS = 100
+MAX_SCHEDULE_AHEAD_DAYS = 2 * 366
 
 
 class Group(models.TextChoices):
@@ -209,9 +210,7 @@ class Subject(models.Model):
         if self.diagnosis_date:
             if self.onset_date and self.diagnosis_date < self.onset_date:
                 errors["diagnosis_date"] = "Diagnosis cannot be before symptom onset."
-            elif self.enrolled_on and self.diagnosis_date > self.enrolled_on + dt.timedelta(
-                days=365
-            ):
+            elif self.enrolled_on and (self.diagnosis_date - self.enrolled_on).days > 365:
                 errors["diagnosis_date"] = "Diagnosis is more than a year after enrolment."
         if self.enrolled_on and self.enrolled_on > dt.date.today():
             errors["enrolled_on"] = "Enrolment date cannot be in the future."
@@ -283,7 +282,9 @@ class Visit(models.Model):
         if others.filter(visit_code=self.visit_code).exists():
             errors["visit_code"] = f"{subject.study_id} already has a {self.visit_code} visit."
         if self.date:
-            if self.date > dt.date.today() and self.status != VisitStatus.SCHEDULED:
+            if self.date > dt.date.today() + dt.timedelta(days=MAX_SCHEDULE_AHEAD_DAYS):
+                errors["date"] = "A visit cannot be scheduled more than two years ahead."
+            elif self.date > dt.date.today() and self.status != VisitStatus.SCHEDULED:
                 errors["date"] = "Only a scheduled visit can have a date in the future."
             if number == 1:
                 if subject.enrolled_on and self.date < subject.enrolled_on:

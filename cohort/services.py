@@ -143,10 +143,10 @@ def site_delete(site: Site, *, user: Any) -> None:
 
 
 @transaction.atomic
-def subject_create(*, user: Any, **fields: Any) -> Subject:
+def subject_create(*, user: Any, reason: str = "", **fields: Any) -> Subject:
     subject = Subject()
     _apply(subject, fields, SUBJECT_FIELDS)
-    _save(subject, user=user, creating=True)
+    _save(subject, user=user, reason=reason, creating=True)
     return subject
 
 
@@ -233,10 +233,10 @@ def refresh_visit_timing(subject: Subject) -> None:
 
 
 @transaction.atomic
-def visit_create(*, user: Any, subject: Subject, **fields: Any) -> Visit:
+def visit_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any) -> Visit:
     visit = Visit(subject=subject)
     _apply(visit, fields, VISIT_FIELDS)
-    _save(visit, user=user, creating=True)
+    _save(visit, user=user, reason=reason, creating=True)
     refresh_visit_timing(subject)
     visit.refresh_from_db()
     return visit
@@ -370,10 +370,10 @@ def alsfrs_delete(alsfrs: AlsfrsR, *, user: Any, reason: str = "") -> None:
 
 
 @transaction.atomic
-def event_create(*, user: Any, subject: Subject, **fields: Any) -> ClinicalEvent:
+def event_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any) -> ClinicalEvent:
     event = ClinicalEvent(subject=subject)
     _apply(event, fields, EVENT_FIELDS)
-    _save(event, user=user, creating=True)
+    _save(event, user=user, reason=reason, creating=True)
     return event
 
 

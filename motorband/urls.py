@@ -18,5 +18,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("api/", include("motorband.api.urls")),
+    path("analysis/", include("analysis.urls")),
     path("", include("cohort.urls")),
 ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -40,3 +44,31 @@ def users(sites):
         name: services.study_user_save(username=name, role=role, sites=s, password="pw-Test-123!")
         for name, (role, s) in spec.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test stores its files in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # Autouse fixtures run before `users`: the many users of these tests then cost nothing to hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api(users: dict[str, Any]) -> Callable[[str | None], APIClient]:
+    """``api("coordinator")`` is a client authenticated with that user's token; ``api(None)`` is
+    anonymous."""
+
+    def client_for(name: str | None) -> APIClient:
+        client = APIClient()
+        if name is not None:
+            token, _ = Token.objects.get_or_create(user=users[name])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return client_for

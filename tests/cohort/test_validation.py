@@ -302,3 +302,12 @@ def test_unknown_event_kind():
 
 def test_make_site_helper_is_idempotent():
     assert make_site("EDM") == make_site("EDM")
+
+
+def test_visit_not_scheduled_beyond_two_years():
+    subject = make_subject()
+    make_visit(subject, "V1")
+    far = dt.date.today() + dt.timedelta(days=3 * 365)
+    with pytest.raises(ValidationError) as exc:
+        make_visit(subject, "V2", date=far, status="scheduled")
+    assert "two years" in " ".join(errors_of(exc)["date"])

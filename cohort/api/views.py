@@ -1,0 +1,234 @@
+"""Cohort API viewsets: scoped querysets in, services out; the base class does the HTTP mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from cohort import roles, selectors, services
+from cohort.api.serializers import (
+    AlsfrsSerializer,
+    ClinicalEventSerializer,
+    SiteSerializer,
+    SubjectSerializer,
+    UmnExamSerializer,
+    VisitSerializer,
+)
+from cohort.filters import (
+    AlsfrsFilterSet,
+    ClinicalEventFilterSet,
+    SubjectFilterSet,
+    UmnExamFilterSet,
+    VisitFilterSet,
+)
+from cohort.models import AlsfrsR, ClinicalEvent, Site, Subject, UmnExam, Visit
+from motorband.api.permissions import ClinicalReadWrite, SiteReadAdminWrite
+from motorband.api.views import StudyModelViewSet
+
+
+class SiteViewSet(StudyModelViewSet):
+    """Study sites, by code. Clinical roles read them (coordinators their own); admins change them."""
+
+    serializer_class = SiteSerializer
+    permission_classes = [SiteReadAdminWrite]
+    lookup_field = "code"
+    accepts_change_reason = False
+
+    def get_queryset(self) -> QuerySet[Site]:
+        return selectors.site_list(user=self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Site:
+        return services.site_create(user=self.request.user, **data)
+
+    def update_record(
+        self, instance: Site, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> Site:
+        return services.site_update(
+            instance, user=self.request.user, data=data, expected_version=expected_version
+        )
+
+    def delete_record(self, instance: Site, *, reason: str) -> None:
+        services.site_delete(instance, user=self.request.user)
+
+    def site_id_of(self, instance: Site) -> int | None:
+        return instance.pk
+
+
+class SubjectViewSet(StudyModelViewSet):
+    """Subjects, by id; referenced elsewhere by their study id."""
+
+    serializer_class = SubjectSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = SubjectFilterSet
+
+    def get_queryset(self) -> QuerySet[Subject]:
+        return selectors.subject_list(user=self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Subject:
+        return services.subject_create(user=self.request.user, reason=reason, **data)
+
+    def update_record(
+        self, instance: Subject, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> Subject:
+        return services.subject_update(
+            instance,
+            user=self.request.user,
+            data=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(self, instance: Subject, *, reason: str) -> None:
+        services.subject_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: Subject) -> int | None:
+        return instance.site_id
+
+
+class VisitViewSet(StudyModelViewSet):
+    """Visits; timing relative to baseline and onset is derived."""
+
+    serializer_class = VisitSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = VisitFilterSet
+
+    def get_queryset(self) -> QuerySet[Visit]:
+        return selectors.visit_list(user=self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Visit:
+        subject = data.pop("subject")
+        return services.visit_create(user=self.request.user, subject=subject, reason=reason, **data)
+
+    def update_record(
+        self, instance: Visit, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> Visit:
+        return services.visit_update(
+            instance,
+            user=self.request.user,
+            data=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(self, instance: Visit, *, reason: str) -> None:
+        services.visit_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: Visit) -> int | None:
+        return instance.subject.site_id
+
+
+def _visit_forms(model: type[UmnExam] | type[AlsfrsR], user: Any) -> QuerySet:
+    return roles.scope_by_site(
+        model.objects.select_related("visit__subject__site").order_by("id"),
+        user,
+        "visit__subject__site_id",
+    )
+
+
+class UmnExamViewSet(StudyModelViewSet):
+    """Penn UMN exams, one per visit; region subscores and total are derived from the items."""
+
+    serializer_class = UmnExamSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = UmnExamFilterSet
+
+    def get_queryset(self) -> QuerySet[UmnExam]:
+        return _visit_forms(UmnExam, self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> UmnExam:
+        visit = data.pop("visit")
+        return services.umn_exam_save(
+            user=self.request.user, visit=visit, items=data, reason=reason
+        )
+
+    def update_record(
+        self, instance: UmnExam, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> UmnExam:
+        # A changed `visit` stays in the items, where the service refuses it by name.
+        return services.umn_exam_save(
+            user=self.request.user,
+            visit=instance.visit,
+            items=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(self, instance: UmnExam, *, reason: str) -> None:
+        services.umn_exam_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: UmnExam) -> int | None:
+        return instance.visit.subject.site_id
+
+
+class AlsfrsViewSet(StudyModelViewSet):
+    """ALSFRS-R forms, one per visit; total and domain subscores are derived from the items."""
+
+    serializer_class = AlsfrsSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = AlsfrsFilterSet
+
+    def get_queryset(self) -> QuerySet[AlsfrsR]:
+        return _visit_forms(AlsfrsR, self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> AlsfrsR:
+        visit = data.pop("visit")
+        return services.alsfrs_save(user=self.request.user, visit=visit, items=data, reason=reason)
+
+    def update_record(
+        self, instance: AlsfrsR, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> AlsfrsR:
+        return services.alsfrs_save(
+            user=self.request.user,
+            visit=instance.visit,
+            items=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(self, instance: AlsfrsR, *, reason: str) -> None:
+        services.alsfrs_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: AlsfrsR) -> int | None:
+        return instance.visit.subject.site_id
+
+
+class ClinicalEventViewSet(StudyModelViewSet):
+    """Clinical events (death, tracheostomy, ventilation, gastrostomy, withdrawal)."""
+
+    serializer_class = ClinicalEventSerializer
+    permission_classes = [ClinicalReadWrite]
+    filterset_class = ClinicalEventFilterSet
+
+    def get_queryset(self) -> QuerySet[ClinicalEvent]:
+        return roles.scope_by_site(
+            ClinicalEvent.objects.select_related("subject__site"),
+            self.request.user,
+            "subject__site_id",
+        )
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> ClinicalEvent:
+        subject = data.pop("subject")
+        return services.event_create(user=self.request.user, subject=subject, reason=reason, **data)
+
+    def update_record(
+        self,
+        instance: ClinicalEvent,
+        data: dict[str, Any],
+        *,
+        reason: str,
+        expected_version: int | None,
+    ) -> ClinicalEvent:
+        return services.event_update(
+            instance,
+            user=self.request.user,
+            data=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(self, instance: ClinicalEvent, *, reason: str) -> None:
+        services.event_delete(instance, user=self.request.user, reason=reason)
+
+    def site_id_of(self, instance: ClinicalEvent) -> int | None:
+        return instance.subject.site_id

@@ -1,0 +1,25 @@
+"""The REST API under /api/: version 1 resources of every app, token login, schema and docs."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from motorband.api.views import TokenObtainView, api_not_found
+
+# Each app exposes its routes in `<app>/api/urls.py` (urlpatterns and an `app_name`, e.g. a
+# SimpleRouter's urls), mounted under the prefix given here. Add each app's module as it lands:
+#   imaging: scans/, quantifications/ (reads/ with the reads issue);
+#   analysis: progression/, survival/, diagnostic/, plots/<name>/ (exports/ with the exports issue).
+APP_API_URLCONFS: list[tuple[str, str]] = [
+    ("v1/", "cohort.api.urls"),
+    ("v1/", "imaging.api.urls"),
+    ("v1/analysis/", "analysis.api.urls"),
+]
+
+urlpatterns = [
+    path("v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
+    *(path(prefix, include(urlconf)) for prefix, urlconf in APP_API_URLCONFS),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: anything else under /api/ answers a JSON 404, like a missing record does.
+    re_path(r"", api_not_found),
+]
