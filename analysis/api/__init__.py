@@ -1,0 +1,1 @@
+"""The analysis REST API: progression, survival, diagnostic accuracy and the plots' figures."""

@@ -1,0 +1,215 @@
+"""Analysis API views: validate the query, run the analysis (analysis.reports), answer JSON.
+
+``InsufficientDataError`` answers 422 ``{"detail": reason}``; an unknown choice answers 400
+``{param: ["... choose one of ..."]}``; only investigators, data managers and admins may call them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from analysis import reports
+from analysis.api import serializers as s
+from analysis.stats.errors import InsufficientDataError, ParameterError
+from cohort import roles
+from motorband.api.schema import DetailSerializer
+from motorband.api.views import AUTHENTICATION_CLASSES
+
+log = logging.getLogger(__name__)
+
+ERRORS = {
+    400: OpenApiResponse(description="Unknown choice or invalid parameter: {param: [message]}."),
+    403: OpenApiResponse(DetailSerializer, description="Your role cannot run analyses."),
+    422: OpenApiResponse(DetailSerializer, description="Too few subjects, events or levels."),
+}
+
+
+class AnalystPermission(BasePermission):
+    """Investigators, data managers and admins (cohort.roles.ANALYSTS)."""
+
+    message = "Analyses are open to investigators, data managers and administrators."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return roles.role_of(request.user) in roles.ANALYSTS
+
+
+class AnalysisView(APIView):
+    """Base view: analyst permission, query validation and the statistics' errors as HTTP."""
+
+    authentication_classes = AUTHENTICATION_CLASSES
+    permission_classes = [AnalystPermission]
+    query_serializer: type[s.FiltersQuery] = s.FiltersQuery
+
+    def query(self, request: Request) -> s.FiltersQuery:
+        serializer = self.query_serializer(data=s.query_data(request.query_params))
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, InsufficientDataError):
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if isinstance(exc, ParameterError):
+            return Response(
+                {api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST
+            )
+        if type(exc) is ValueError:
+            # The statistics refuse data they cannot analyse with a plain ValueError too
+            # (e.g. inconsistent dates); that is a data problem, never a server error.
+            log.warning("Analysis refused the data: %s", exc)
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return super().handle_exception(exc)
+
+    def answer(self, result: dict[str, Any]) -> Response:
+        return Response(reports.json_ready(result))
+
+
+class ProgressionView(AnalysisView):
+    query_serializer = s.ProgressionQuery
+
+    @extend_schema(
+        summary="Progression slopes per level (linear mixed model)",
+        description="`outcome ~ months * level` with a random intercept and slope per subject "
+        "(REML); months = days from V1 / 30.4375. For `by=mbs_baseline` the difference is "
+        "positive minus negative; otherwise the second level minus the first (levels sorted, or "
+        "in the order given by `groups`/`site`).",
+        parameters=[s.ProgressionQuery],
+        responses={200: s.ProgressionAnswer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        report = reports.progression_report(
+            user=request.user,
+            outcome=query.validated_data["outcome"],
+            by=query.validated_data["by"],
+            filters=query.filters(),
+        )
+        return self.answer(report.result)
+
+
+class SurvivalView(AnalysisView):
+    query_serializer = s.SurvivalQuery
+
+    @extend_schema(
+        summary="Time to a clinical event: Kaplan–Meier, log-rank and Cox",
+        description="Time from the V1 date in months; subjects without the event are censored at "
+        "their last visit or event. The Cox model (Efron ties) holds `by` alone unless "
+        "`covariates` adds more; for `mbs_baseline` the term compares positive with negative.",
+        parameters=[s.SurvivalQuery],
+        responses={200: s.SurvivalAnswer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        data = query.validated_data
+        report = reports.survival_report(
+            user=request.user,
+            event=data["event"],
+            by=data["by"],
+            covariates=data.get("covariates", ()),
+            filters=query.filters(),
+        )
+        return self.answer(report.result)
+
+
+class DiagnosticView(AnalysisView):
+    query_serializer = s.DiagnosticQuery
+
+    @extend_schema(
+        summary="Diagnostic accuracy of the motor band sign",
+        description="One row per subject at `visit_code` (default V1). Wilson 95% intervals; "
+        "Fisher's exact test for `mbs_read`; ROC/AUC (DeLong 95% CI) and the Youden threshold "
+        "for `band_contrast`.",
+        parameters=[s.DiagnosticQuery],
+        responses={200: s.DiagnosticAnswer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        data = query.validated_data
+        report = reports.diagnostic_report(
+            user=request.user,
+            marker=data["marker"],
+            positive=data["positive"],
+            negative=data["negative"],
+            filters=query.filters(),
+        )
+        return self.answer(report.result)
+
+
+def build_plot(name: str, *, user: Any, data: dict[str, Any], filters: reports.Filters) -> Any:
+    """Return the Report holding the figure ``name`` (None for an unknown subject)."""
+    if name == "timeline":
+        return reports.subject_report(
+            user=user, study_id=data.get("subject", ""), harmonize=filters.harmonize
+        )
+    if name == "spaghetti":
+        return reports.progression_report(
+            user=user, outcome=data["outcome"], by=data["by"], filters=filters, figure=True
+        )
+    if name in ("km", "forest"):
+        report = reports.survival_report(
+            user=user,
+            event=data["event"],
+            by=data["by"],
+            covariates=data.get("covariates", ()),
+            filters=filters,
+            figure=True,
+        )
+        if name == "forest":
+            report.figure = report.extra_figures["forest"]
+        return report
+    if name == "roc":
+        return reports.diagnostic_report(
+            user=user,
+            marker=data["marker"],
+            positive=data["positive"],
+            negative=data["negative"],
+            filters=filters,
+            figure=True,
+        )
+    if name == "scatter":
+        return reports.band_umn_report(user=user, filters=filters, figure=True)
+    return reports.harmonization_report(user=user, filters=filters, figure=True)
+
+
+class PlotView(AnalysisView):
+    query_serializer = s.PlotQuery
+
+    @extend_schema(
+        summary="A figure as Plotly JSON",
+        description="`name`: " + ", ".join(reports.PLOT_NAMES) + ". spaghetti (outcome, by), "
+        "timeline (subject), km and forest (event, by, covariates), roc (marker, positive, "
+        "negative), scatter (band contrast vs contralateral UMN), harmonization (box plots per "
+        "site before/after ComBat). Render with `Plotly.newPlot(div, data, layout)`.",
+        parameters=[
+            OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(reports.PLOT_NAMES)),
+            s.PlotQuery,
+        ],
+        responses={
+            200: s.FigureAnswer,
+            404: OpenApiResponse(DetailSerializer, description="Unknown plot or subject."),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        if name not in reports.PLOT_NAMES:
+            return Response(
+                {
+                    "detail": f'Unknown plot "{name}"; choose one of {", ".join(reports.PLOT_NAMES)}.'
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        query = self.query(request)
+        report = build_plot(
+            name, user=request.user, data=dict(query.validated_data), filters=query.filters()
+        )
+        if report is None:
+            return Response({"detail": "No such subject."}, status=status.HTTP_404_NOT_FOUND)
+        return self.answer(report.figure)

@@ -1,0 +1,490 @@
+"""Selectors that turn the database into the analysis DataFrames (one query per table, no per-row queries).
+
+``analysis_frame`` gives one row per completed subject-visit with the clinical scores, the scanner and
+the band measurements of the latest algorithm version; ``event_frame`` gives one row per subject with
+the time from V1 to a clinical event (or censoring) and the subject-level covariates. Both are scoped
+with ``cohort.roles``: investigators, data managers and admins see every site, anyone else gets an
+empty frame (the views refuse them before that anyway).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import agreement, harmonize, survival
+from cohort import roles, scales
+from cohort.models import AlsfrsR, ClinicalEvent, UmnExam, Visit, VisitStatus
+from imaging.models import Measurement, Read, RunStatus, Scan, ScanKind, Segment
+
+#: Days per year for ages (mean Gregorian year).
+YEAR_DAYS = 365.25
+#: The baseline visit.
+BASELINE_VISIT = "V1"
+HEMISPHERES = ("L", "R")
+UMN_REGION_COLUMNS = ("bulbar", "right_upper", "left_upper", "right_lower", "left_lower")
+ALSFRS_DOMAIN_COLUMNS = tuple(scales.ALSFRS_DOMAINS)
+#: Band measurements taken from each hemisphere's "whole" segment.
+BAND_MEASURES = ("band_contrast", "band_extent", "laminar_contrast")
+#: Per-hemisphere band columns (``band_contrast_L``, ...): what ComBat harmonizes.
+BAND_HEMISPHERE_COLUMNS = tuple(f"{m}_{h}" for m in BAND_MEASURES for h in HEMISPHERES)
+#: Mean-of-hemispheres columns recomputed from the per-hemisphere ones.
+BAND_MEAN_COLUMNS = ("band_contrast", "band_extent", "laminar_contrast")
+#: Covariates whose effects ComBat preserves (categorical ones listed separately).
+HARMONIZE_COVARIATES = ("group", "age", "sex")
+HARMONIZE_CATEGORICAL = ("group", "sex")
+MBS_POSITIVE = "positive"
+MBS_NEGATIVE = "negative"
+
+#: The columns of ``analysis_frame``, in order.
+ANALYSIS_COLUMNS = (
+    "subject",
+    "site",
+    "scanner",
+    "field_strength",
+    "sex",
+    "age",
+    "group",
+    "onset_region",
+    "visit_code",
+    "date",
+    "months",
+    "months_from_onset",
+    "umn_total",
+    *(f"umn_{r}" for r in UMN_REGION_COLUMNS),
+    "contralateral_umn_L",
+    "contralateral_umn_R",
+    "alsfrs_total",
+    *(f"alsfrs_{d}" for d in ALSFRS_DOMAIN_COLUMNS),
+    "delta_fs",
+    "mbs_left",
+    "mbs_right",
+    "mbs",
+    "mbs_score",
+    "mbs_baseline",
+    *BAND_HEMISPHERE_COLUMNS,
+    "band_contrast",
+    "band_extent",
+    "laminar_contrast",
+    "algorithm_version",
+)
+
+#: Subject-level columns of ``event_frame`` besides the time to event.
+EVENT_COLUMNS = (
+    "subject",
+    "site",
+    "group",
+    "sex",
+    "age",
+    "onset_region",
+    "delta_fs",
+    "mbs_baseline",
+    "umn_total",
+    "alsfrs_total",
+    "band_contrast",
+    "v1_date",
+    "last_date",
+    "months",
+    "observed",
+)
+
+
+def _analyst_visits(user: Any) -> Any:
+    """Completed visits the user may analyse (none for a role outside ANALYSTS)."""
+    visits = Visit.objects.filter(status=VisitStatus.COMPLETED).exclude(date=None)
+    if roles.role_of(user) not in roles.ANALYSTS:
+        return visits.none()
+    return roles.scope_by_site(visits, user, "subject__site_id")
+
+
+def analysis_frame(
+    *,
+    user: Any,
+    sites: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+    visit_codes: Sequence[str] | None = None,
+    harmonize: bool = False,
+) -> pd.DataFrame:
+    """Return one row per completed subject-visit with scores, scanner and band measurements.
+
+    Parameters
+    ----------
+    user : the caller; investigators, data managers and admins see all sites, others nothing.
+    sites, groups, visit_codes : optional filters (site codes, groups, visit codes) applied to
+        the rows returned. Baseline-derived columns (``months``, ``delta_fs``, ``mbs_baseline``)
+        and the harmonization always use the whole study the caller may see.
+    harmonize : replace the band columns with ComBat-harmonized values across scanners,
+        preserving group, age and sex (``analysis.stats.harmonize.combat``). Raises
+        ``InsufficientDataError`` when fewer than two scanners have complete rows.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``ANALYSIS_COLUMNS``: ``months`` = days from V1 / 30.4375; ``age`` in years at the
+        visit; ``contralateral_umn_L`` = right upper + right lower limb (the left hemisphere drives
+        the right limbs), ``_R`` = left limbs; ``mbs_left``/``mbs_right`` = consensus (median)
+        grade of the current reads, ``mbs`` = MBS-positive (True/False/None), ``mbs_score`` = sum of
+        the consensus grades (0-4), ``mbs_baseline`` = "positive"/"negative"/None from V1 repeated
+        on every row of the subject; band columns from the "whole" segment of the done run of the
+        latest algorithm version (``frame.attrs["algorithm_version"]``), null where a visit has
+        none. ``frame.attrs["warnings"]`` lists what the caller should know.
+    """
+    visits_qs = _analyst_visits(user)
+    visits = pd.DataFrame.from_records(
+        visits_qs.values(
+            "id",
+            "visit_code",
+            "date",
+            "days_from_baseline",
+            "subject__study_id",
+            "subject__site__code",
+            "subject__group",
+            "subject__sex",
+            "subject__birth_date",
+            "subject__onset_date",
+            "subject__onset_region",
+        ),
+        columns=[
+            "id",
+            "visit_code",
+            "date",
+            "days_from_baseline",
+            "subject__study_id",
+            "subject__site__code",
+            "subject__group",
+            "subject__sex",
+            "subject__birth_date",
+            "subject__onset_date",
+            "subject__onset_region",
+        ],
+    )
+    warnings: list[str] = []
+    if visits.empty:
+        frame = pd.DataFrame(columns=list(ANALYSIS_COLUMNS))
+        frame.attrs.update(algorithm_version=None, warnings=warnings, harmonized=False)
+        return frame
+    visits = visits.rename(
+        columns={
+            "id": "visit_id",
+            "subject__study_id": "subject",
+            "subject__site__code": "site",
+            "subject__group": "group",
+            "subject__sex": "sex",
+            "subject__onset_region": "onset_region",
+        }
+    )
+    dates = pd.to_datetime(visits["date"])
+    visits["date"] = dates
+    birth = pd.to_datetime(visits.pop("subject__birth_date"))
+    onset = pd.to_datetime(visits.pop("subject__onset_date"))
+    v1_dates = visits.loc[visits["visit_code"] == BASELINE_VISIT].set_index("subject")["date"]
+    v1 = visits["subject"].map(v1_dates)
+    days = (dates - v1).dt.days.astype(float)
+    # Without a completed V1 the services' stored offset is the only anchor left.
+    days = days.fillna(pd.to_numeric(visits.pop("days_from_baseline"), errors="coerce"))
+    visits["months"] = days / scales.MONTH_DAYS
+    visits["months_from_onset"] = (dates - onset).dt.days / scales.MONTH_DAYS
+    visits["age"] = (dates - birth).dt.days / YEAR_DAYS
+
+    frame = visits.merge(_umn(visits_qs), on="visit_id", how="left")
+    frame = frame.merge(_alsfrs(visits_qs), on="visit_id", how="left")
+    baseline_dfs = frame.loc[frame["visit_code"] == BASELINE_VISIT].set_index("subject")["_dfs"]
+    frame["delta_fs"] = frame["subject"].map(baseline_dfs)
+    frame = frame.drop(columns="_dfs")
+
+    swi = _swi_scans(visits_qs)
+    frame = frame.merge(swi, on="visit_id", how="left")
+    band, version = _band(visits_qs)
+    frame = frame.merge(band, on="visit_id", how="left")
+    frame["algorithm_version"] = np.where(
+        frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(), version, None
+    )
+    frame = frame.merge(_reads(visits_qs), on="visit_id", how="left")
+    baseline_mbs = frame.loc[frame["visit_code"] == BASELINE_VISIT].set_index("subject")["mbs"]
+    frame["mbs_baseline"] = frame["subject"].map(
+        baseline_mbs.map(lambda v: None if pd.isna(v) else (MBS_POSITIVE if v else MBS_NEGATIVE))
+    )
+
+    harmonized = False
+    if harmonize:
+        frame = _harmonize(frame, warnings)
+        harmonized = True
+    _band_means(frame)
+
+    if sites:
+        frame = frame[frame["site"].isin(list(sites))]
+    if groups:
+        frame = frame[frame["group"].isin(list(groups))]
+    if visit_codes:
+        frame = frame[frame["visit_code"].isin(list(visit_codes))]
+    frame = frame.sort_values(["subject", "months", "visit_code"]).reset_index(drop=True)
+    result = _plain_missing(frame[list(ANALYSIS_COLUMNS)].copy())
+    result.attrs.update(algorithm_version=version, warnings=warnings, harmonized=harmonized)
+    return result
+
+
+def _umn(visits_qs: Any) -> pd.DataFrame:
+    columns = ["visit_id", "total", *UMN_REGION_COLUMNS]
+    umn = pd.DataFrame.from_records(
+        UmnExam.objects.filter(visit__in=visits_qs).values(*columns), columns=columns
+    )
+    umn = umn.rename(columns={"total": "umn_total", **{r: f"umn_{r}" for r in UMN_REGION_COLUMNS}})
+    for hemisphere, regions in scales.CONTRALATERAL_REGIONS.items():
+        # Sum with min_count: a missing limb leaves the hemisphere's burden missing, not low.
+        umn[f"contralateral_umn_{hemisphere}"] = umn[[f"umn_{r}" for r in regions]].sum(
+            axis=1, min_count=len(regions)
+        )
+    return umn
+
+
+def _alsfrs(visits_qs: Any) -> pd.DataFrame:
+    columns = ["visit_id", "total", *ALSFRS_DOMAIN_COLUMNS, "delta_fs"]
+    alsfrs = pd.DataFrame.from_records(
+        AlsfrsR.objects.filter(visit__in=visits_qs).values(*columns), columns=columns
+    )
+    return alsfrs.rename(
+        columns={
+            "total": "alsfrs_total",
+            "delta_fs": "_dfs",
+            **{d: f"alsfrs_{d}" for d in ALSFRS_DOMAIN_COLUMNS},
+        }
+    )
+
+
+def _swi_scans(visits_qs: Any) -> pd.DataFrame:
+    columns = ["visit_id", "manufacturer", "scanner_model", "field_strength"]
+    scans = pd.DataFrame.from_records(
+        Scan.objects.filter(visit__in=visits_qs, kind=ScanKind.SWI).values(*columns),
+        columns=columns,
+    )
+    names = (scans["manufacturer"].fillna("") + " " + scans["scanner_model"].fillna("")).str.strip()
+    scans["scanner"] = names.where(names != "", None)
+    return scans[["visit_id", "scanner", "field_strength"]]
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key of an algorithm version: numeric parts compare as numbers ("1.10" > "1.9")."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+]", version))
+
+
+def _band(visits_qs: Any) -> tuple[pd.DataFrame, str | None]:
+    """Band measurements per visit from the done runs of the latest algorithm version.
+
+    Only one method version is used for the whole study so that a change of method never mixes
+    with old results; where a scan has several done runs of that version (other parameters), the
+    most recent one is used.
+    """
+    columns = [
+        "run_id",
+        "run__scan__visit_id",
+        "run__algorithm_version",
+        "run__finished_at",
+        "hemisphere",
+        *BAND_MEASURES,
+    ]
+    rows = pd.DataFrame.from_records(
+        Measurement.objects.filter(
+            segment=Segment.WHOLE,
+            run__status=RunStatus.DONE,
+            run__scan__kind=ScanKind.SWI,
+            run__scan__visit__in=visits_qs,
+        ).values(*columns),
+        columns=columns,
+    )
+    empty = pd.DataFrame(columns=["visit_id", *BAND_HEMISPHERE_COLUMNS])
+    if rows.empty:
+        return empty, None
+    version = max(rows["run__algorithm_version"].unique(), key=version_key)
+    rows = rows[rows["run__algorithm_version"] == version]
+    latest_run = (
+        rows.sort_values(["run__finished_at", "run_id"])
+        .groupby("run__scan__visit_id")["run_id"]
+        .last()
+    )
+    rows = rows[rows["run_id"].isin(latest_run.to_numpy())]
+    wide = rows.pivot_table(
+        index="run__scan__visit_id", columns="hemisphere", values=list(BAND_MEASURES), dropna=False
+    )
+    wide.columns = [f"{measure}_{hemisphere}" for measure, hemisphere in wide.columns]
+    wide = wide.reindex(columns=list(BAND_HEMISPHERE_COLUMNS))
+    wide.index.name = "visit_id"
+    return wide.reset_index(), version
+
+
+def _reads(visits_qs: Any) -> pd.DataFrame:
+    """Consensus MBS grades per visit from the current blinded reads of its scans."""
+    columns = ["scan__visit_id", "left_grade", "right_grade"]
+    reads = pd.DataFrame.from_records(
+        Read.objects.filter(is_current=True, scan__visit__in=visits_qs).values(*columns),
+        columns=columns,
+    )
+    out_columns = ["visit_id", "mbs_left", "mbs_right", "mbs", "mbs_score"]
+    if reads.empty:
+        return pd.DataFrame(columns=out_columns)
+    rows = []
+    for visit_id, visit_reads in reads.groupby("scan__visit_id"):
+        left = agreement.consensus_grade(visit_reads["left_grade"].tolist())
+        right = agreement.consensus_grade(visit_reads["right_grade"].tolist())
+        score = None if left is None or right is None else left + right
+        rows.append((visit_id, left, right, agreement.mbs_positive(left, right), score))
+    return pd.DataFrame(rows, columns=out_columns)
+
+
+def _harmonize(frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """Replace the per-hemisphere band columns with ComBat-harmonized values across scanners.
+
+    Rows lacking a band value, the scanner or a covariate cannot be harmonized; their band values
+    become null rather than mixing raw and harmonized numbers in one analysis.
+    """
+    features = list(BAND_HEMISPHERE_COLUMNS)
+    complete = frame[[*features, "scanner", *HARMONIZE_COVARIATES]].notna().all(axis=1)
+    harmonized = harmonize.combat(
+        frame.loc[complete].assign(**{f: frame.loc[complete, f].astype(float) for f in features}),
+        features=features,
+        batch="scanner",
+        covariates=list(HARMONIZE_COVARIATES),
+        categorical=list(HARMONIZE_CATEGORICAL),
+    )
+    frame = frame.copy()
+    for feature in features:
+        frame[feature] = frame[feature].astype(float)
+    frame.loc[complete, features] = harmonized[features].to_numpy(dtype=float)
+    dropped = int((~complete & frame[features].notna().any(axis=1)).sum())
+    frame.loc[~complete, features] = np.nan
+    if dropped:
+        warnings.append(
+            f"{dropped} visit(s) with an incomplete band measurement or unknown scanner were left "
+            "out of the harmonized analysis"
+        )
+    return frame
+
+
+def _band_means(frame: pd.DataFrame) -> None:
+    """Mean of the hemispheres (null unless both are measured)."""
+    for measure in BAND_MEAN_COLUMNS:
+        pair = frame[[f"{measure}_{h}" for h in HEMISPHERES]].astype(float)
+        frame[measure] = pair.mean(axis=1, skipna=False)
+
+
+def _plain_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Use None (not NaN) in object columns so answers never carry NaN."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+# --- time to event -------------------------------------------------------------------------------
+
+
+def event_inputs(
+    *, user: Any, sites: Sequence[str] | None = None, groups: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(subjects, events)`` as ``analysis.stats.survival.time_to_event`` expects them.
+
+    ``subjects``: ``subject``, ``v1_date``, ``last_date`` (last completed visit or last event,
+    whichever is later) for subjects with a completed V1; ``events``: ``subject``, ``kind``,
+    ``date``.
+    """
+    visits_qs = _analyst_visits(user)
+    if sites:
+        visits_qs = visits_qs.filter(subject__site__code__in=list(sites))
+    if groups:
+        visits_qs = visits_qs.filter(subject__group__in=list(groups))
+    visits = pd.DataFrame.from_records(
+        visits_qs.values("subject__study_id", "visit_code", "date"),
+        columns=["subject__study_id", "visit_code", "date"],
+    ).rename(columns={"subject__study_id": "subject"})
+    visits["date"] = pd.to_datetime(visits["date"])
+    events = pd.DataFrame.from_records(
+        ClinicalEvent.objects.filter(subject_id__in=visits_qs.values("subject_id")).values(
+            "subject__study_id", "kind", "date"
+        ),
+        columns=["subject__study_id", "kind", "date"],
+    ).rename(columns={"subject__study_id": "subject"})
+    events["date"] = pd.to_datetime(events["date"])
+    v1 = visits[visits["visit_code"] == BASELINE_VISIT].set_index("subject")["date"]
+    last_visit = visits.groupby("subject")["date"].max()
+    last_event = events.groupby("subject")["date"].max()
+    subjects = pd.DataFrame({"subject": v1.index, "v1_date": v1.to_numpy()})
+    last = pd.concat(
+        [subjects["subject"].map(last_visit), subjects["subject"].map(last_event)], axis=1
+    ).max(axis=1)
+    subjects["last_date"] = last
+    return subjects.sort_values("subject").reset_index(drop=True), events
+
+
+def event_frame(
+    *,
+    user: Any,
+    event: str,
+    sites: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+    harmonize: bool = False,
+) -> pd.DataFrame:
+    """Return one row per subject: time from V1 to ``event`` (months) and baseline covariates.
+
+    Parameters
+    ----------
+    event : one of ``analysis.stats.survival.EVENT_KINDS`` or ``"death_or_tracheostomy_or_pav"``.
+    harmonize : use ComBat-harmonized baseline band contrast.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``EVENT_COLUMNS``: ``months`` and ``observed`` from ``time_to_event``; baseline (V1)
+        values of ``age``, ``umn_total``, ``alsfrs_total``, ``band_contrast``; ``delta_fs`` and
+        ``mbs_baseline``. ``attrs["excluded_before_v1"]`` lists subjects whose event preceded V1.
+    """
+    subjects, events = event_inputs(user=user, sites=sites, groups=groups)
+    if subjects.empty:
+        frame = pd.DataFrame(columns=list(EVENT_COLUMNS))
+        frame.attrs["excluded_before_v1"] = []
+        survival.time_to_event(subjects, events, event=event)  # validates the event name
+        return frame
+    tte = survival.time_to_event(subjects, events, event=event)
+    baseline = analysis_frame(
+        user=user, sites=sites, groups=groups, visit_codes=[BASELINE_VISIT], harmonize=harmonize
+    )
+    covariates = baseline[
+        [
+            "subject",
+            "site",
+            "group",
+            "sex",
+            "age",
+            "onset_region",
+            "delta_fs",
+            "mbs_baseline",
+            "umn_total",
+            "alsfrs_total",
+            "band_contrast",
+        ]
+    ]
+    frame = covariates.merge(subjects, on="subject").merge(tte, on="subject")
+    frame = _plain_missing(frame[list(EVENT_COLUMNS)].reset_index(drop=True))
+    frame.attrs["excluded_before_v1"] = tte.attrs.get("excluded_before_v1", [])
+    return frame
+
+
+def subject_events(*, user: Any, study_id: str) -> pd.DataFrame:
+    """Clinical events of one subject with months from V1 (for the subject timeline)."""
+    subjects, events = event_inputs(user=user)
+    events = events[events["subject"] == study_id]
+    v1 = subjects.set_index("subject")["v1_date"]
+    if study_id in v1.index:
+        months = (events["date"] - v1[study_id]).dt.days / scales.MONTH_DAYS
+    else:
+        months = pd.Series(np.nan, index=events.index)
+    return events.assign(months=months).sort_values("date").reset_index(drop=True)
+
+
+def levels_present(values: Iterable[Any]) -> list[Any]:
+    """Sorted distinct non-missing values."""
+    return sorted(
+        {v for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
+    )

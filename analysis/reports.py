@@ -1,0 +1,337 @@
+"""The analyses as functions of validated parameters: the statistics' answer, the plotted data, the figure.
+
+The REST API (``analysis.api.views``) and the pages (``analysis.views``) both call these, so an
+answer and the page showing it never disagree. Choices offered to callers live here, once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from analysis import frames, plots
+from analysis.stats import diagnostic, progression, survival
+from analysis.stats.errors import InsufficientDataError
+from cohort.models import Group
+
+#: Contract outcomes first, then the extras (region subscores and laminar contrast).
+CONTRACT_OUTCOMES = ("umn_total", "alsfrs_total", "band_contrast", "band_extent")
+OUTCOMES = (
+    *CONTRACT_OUTCOMES,
+    "umn_bulbar",
+    "umn_right_upper",
+    "umn_left_upper",
+    "umn_right_lower",
+    "umn_left_lower",
+    "alsfrs_bulbar",
+    "alsfrs_fine_motor",
+    "alsfrs_gross_motor",
+    "alsfrs_respiratory",
+    "laminar_contrast",
+)
+BY_CHOICES = ("group", "site", "sex", "onset_region", "mbs_baseline")
+EVENTS = (*survival.COMPOSITE_EVENTS, *survival.EVENT_KINDS)
+#: Extra Cox covariates (baseline values); the categorical ones are dummy-coded.
+COVARIATES = (
+    "age",
+    "sex",
+    "site",
+    "group",
+    "onset_region",
+    "delta_fs",
+    "mbs_baseline",
+    "umn_total",
+    "alsfrs_total",
+    "band_contrast",
+)
+CATEGORICAL = frozenset({"sex", "site", "group", "onset_region", "mbs_baseline"})
+MARKERS = ("mbs_read", "band_contrast")
+GROUPS = tuple(Group.values)
+DEFAULT_POSITIVE = ("ALS", "PLS")
+DEFAULT_NEGATIVE = ("CONTROL",)
+#: For mbs_baseline the first level is the reference: differences are positive minus negative.
+MBS_LEVELS = (frames.MBS_NEGATIVE, frames.MBS_POSITIVE)
+#: Figures served by ``plots/<name>/`` and the pages.
+PLOT_NAMES = ("spaghetti", "timeline", "km", "forest", "roc", "scatter", "harmonization")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Common filters: site codes, groups, visit codes, and ComBat harmonization of band values."""
+
+    sites: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    visit_codes: tuple[str, ...] = ()
+    harmonize: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": list(self.sites),
+            "groups": list(self.groups),
+            "visit_code": list(self.visit_codes),
+            "harmonize": self.harmonize,
+        }
+
+
+@dataclass
+class Report:
+    """An analysis: the JSON answer, the data behind its figure (for CSV) and the figure."""
+
+    result: dict[str, Any]
+    data: pd.DataFrame
+    figure: dict[str, Any] | None = None
+    extra_figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _frame(user: Any, filters: Filters) -> pd.DataFrame:
+    return frames.analysis_frame(
+        user=user,
+        sites=filters.sites or None,
+        groups=filters.groups or None,
+        visit_codes=filters.visit_codes or None,
+        harmonize=filters.harmonize,
+    )
+
+
+def _levels(by: str, filters: Filters) -> list[Any] | None:
+    """Levels in the caller's order where the caller named them; None lets the model choose."""
+    if by == "mbs_baseline":
+        return list(MBS_LEVELS)
+    if by == "group" and len(filters.groups) >= 2:
+        return list(filters.groups)
+    if by == "site" and len(filters.sites) >= 2:
+        return list(filters.sites)
+    return None
+
+
+def progression_report(
+    *, user: Any, outcome: str, by: str, filters: Filters, figure: bool = False
+) -> Report:
+    """Slopes per level of ``outcome ~ months * level`` (random intercept and slope, REML)."""
+    frame = _frame(user, filters)
+    result = progression.fit_progression(frame, outcome=outcome, by=by, levels=_levels(by, filters))
+    result["filters"] = filters.as_dict()
+    result["harmonized"] = filters.harmonize
+    result["warnings"] = [*result.get("warnings", []), *frame.attrs.get("warnings", [])]
+    data = frame[["subject", "site", "group", by, "visit_code", "months", outcome]].loc[
+        :, lambda d: ~d.columns.duplicated()
+    ]
+    report = Report(result=result, data=data)
+    if figure:
+        report.figure = plots.spaghetti(frame, outcome=outcome, by=by, slopes=result["slopes"])
+    return report
+
+
+def survival_report(
+    *,
+    user: Any,
+    event: str,
+    by: str,
+    filters: Filters,
+    covariates: Sequence[str] = (),
+    figure: bool = False,
+) -> Report:
+    """Kaplan–Meier per level, log-rank p and a Cox model of time from V1 to ``event``."""
+    frame = frames.event_frame(
+        user=user,
+        event=event,
+        sites=filters.sites or None,
+        groups=filters.groups or None,
+        harmonize=filters.harmonize,
+    )
+    levels = _levels(by, filters)
+    km = survival.kaplan_meier(frame, by=by, levels=levels)
+    notes: list[str] = []
+    # The curves stand on their own: a test or model that cannot be estimated (no event, or
+    # every event in one level) is reported as missing with the reason, not as a failed request.
+    try:
+        p = survival.logrank_p(frame, by=by, levels=levels)
+    except InsufficientDataError as exc:
+        p = None
+        notes.append(f"log-rank test not computed: {exc}")
+    terms = [by, *(c for c in covariates if c != by)]
+    model_frame = frame if levels is None else frame[frame[by].isin(levels)]
+    reference = {"mbs_baseline": frames.MBS_NEGATIVE} if "mbs_baseline" in terms else {}
+    if levels is not None and by != "mbs_baseline":
+        reference[by] = levels[0]
+    try:
+        cox = survival.cox(
+            model_frame,
+            covariates=terms,
+            categorical=[t for t in terms if t in CATEGORICAL],
+            reference=reference,
+        )
+    except InsufficientDataError as exc:
+        notes.append(f"Cox model not estimated: {exc}")
+        cox = {"terms": [], "concordance": None, "ph_check": [], "n": None, "events": None}
+    result = {
+        "event": event,
+        "by": by,
+        "groups": km,
+        "logrank_p": p,
+        "cox": cox["terms"],
+        "cox_concordance": cox["concordance"],
+        "cox_ph_check": cox["ph_check"],
+        "cox_n": cox["n"],
+        "cox_events": cox["events"],
+        "covariates": terms[1:],
+        "excluded_before_v1": frame.attrs.get("excluded_before_v1", []),
+        "filters": filters.as_dict(),
+        "warnings": [*cox.get("warnings", []), *notes],
+    }
+    data = frame[["subject", "site", "group", by, "months", "observed", *terms]].loc[
+        :, lambda d: ~d.columns.duplicated()
+    ]
+    report = Report(result=result, data=data)
+    if figure:
+        report.figure = plots.kaplan_meier_figure(km, event=event)
+        report.extra_figures["forest"] = plots.forest(
+            cox["terms"], title=f"Cox model of time to {event.replace('_', ' ')}"
+        )
+    return report
+
+
+def diagnostic_report(
+    *,
+    user: Any,
+    marker: str,
+    positive: Sequence[str],
+    negative: Sequence[str],
+    filters: Filters,
+    figure: bool = False,
+) -> Report:
+    """Prevalence per group, sensitivity and specificity (and ROC/AUC for band contrast).
+
+    One row per subject: the visit named by ``visit_code`` (V1 by default).
+    """
+    visit_codes = filters.visit_codes or (frames.BASELINE_VISIT,)
+    if len(visit_codes) != 1:
+        raise InsufficientDataError("diagnostic accuracy takes one visit per subject: name one")
+    frame = frames.analysis_frame(
+        user=user,
+        sites=filters.sites or None,
+        groups=filters.groups or None,
+        visit_codes=list(visit_codes),
+        harmonize=filters.harmonize,
+    )
+    column = "mbs" if marker == "mbs_read" else marker
+    continuous = marker != "mbs_read"
+    data = frame[["subject", "site", "group", "visit_code", column]].copy()
+    if not continuous:
+        data[column] = data[column].map(lambda v: None if pd.isna(v) else bool(v))
+    result = diagnostic.diagnostic_accuracy(
+        data.dropna(subset=[column]),
+        marker=column,
+        group_col="group",
+        positive_groups=list(positive),
+        negative_groups=list(negative),
+        continuous=continuous,
+    )
+    result["marker"] = marker
+    result["positive_groups"] = list(positive)
+    result["negative_groups"] = list(negative)
+    result["visit_code"] = visit_codes[0]
+    result["filters"] = filters.as_dict()
+    report = Report(result=result, data=data.rename(columns={column: marker}))
+    if figure:
+        report.figure = plots.roc(result)
+    return report
+
+
+def band_umn_report(*, user: Any, filters: Filters, figure: bool = False) -> Report:
+    """Spearman correlation of each hemisphere's band contrast with contralateral limb UMN."""
+    frame = _frame(user, filters)
+    data = plots.band_umn_data(frame)
+    correlations = []
+    for hemisphere in frames.HEMISPHERES:
+        rows = data[data["hemisphere"] == hemisphere]
+        try:
+            value = diagnostic.correlation(rows, "contralateral_umn", "band_contrast")
+        except InsufficientDataError as exc:
+            value = {"n": len(rows), "rho": None, "ci_low": None, "ci_high": None, "p": None}
+            value["detail"] = str(exc)
+        correlations.append({"hemisphere": hemisphere, **value})
+    result = {"correlations": correlations, "filters": filters.as_dict()}
+    report = Report(result=result, data=data)
+    if figure:
+        report.figure = plots.band_umn_scatter(frame)
+    return report
+
+
+def harmonization_report(*, user: Any, filters: Filters, figure: bool = False) -> Report:
+    """Band contrast per site before and after ComBat across scanners."""
+    raw = _frame(user, Filters(filters.sites, filters.groups, filters.visit_codes, False))
+    harmonized = _frame(user, Filters(filters.sites, filters.groups, filters.visit_codes, True))
+    data = plots.harmonization_data(raw, harmonized)
+    summary = []
+    for site, rows in data.groupby("site"):
+        summary.append(
+            {
+                "site": site,
+                "n": int(rows["band_contrast_raw"].notna().sum()),
+                "mean_raw": _mean(rows["band_contrast_raw"]),
+                "mean_harmonized": _mean(rows["band_contrast_harmonized"]),
+            }
+        )
+    result = {"sites": summary, "filters": filters.as_dict()}
+    report = Report(result=result, data=data)
+    if figure:
+        report.figure = plots.harmonization_boxes(raw, harmonized)
+    return report
+
+
+def subject_report(*, user: Any, study_id: str, harmonize: bool = False) -> Report | None:
+    """One subject's visits and events; None when the subject is unknown or out of scope."""
+    frame = frames.analysis_frame(user=user, harmonize=harmonize)
+    rows = frame[frame["subject"] == study_id]
+    if rows.empty:
+        return None
+    events = frames.subject_events(user=user, study_id=study_id)
+    columns = [
+        "subject",
+        "visit_code",
+        "date",
+        "months",
+        "umn_total",
+        "alsfrs_total",
+        "band_contrast_L",
+        "band_contrast_R",
+        "mbs",
+    ]
+    result = {
+        "subject": study_id,
+        "visits": rows[columns].assign(date=rows["date"].dt.date.astype(str)).to_dict("records"),
+        "events": [
+            {"kind": e.kind, "date": e.date.date().isoformat(), "months": e.months}
+            for e in events.itertuples()
+        ],
+    }
+    report = Report(result=result, data=rows[columns])
+    report.figure = plots.subject_timeline(rows, events)
+    return report
+
+
+def _mean(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` with NaN/infinity as None and numpy/pandas scalars as Python values."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NaT:
+        return None
+    return value

@@ -1,0 +1,253 @@
+"""Analysis pages for investigators: a dashboard and one page per figure, plus Plotly.js served locally.
+
+Each page validates its filter form, runs the analysis through ``analysis.reports`` (the same code
+as the API), and shows the figure beside a table of its numbers; ``?format=csv`` downloads the data
+behind the figure.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import plotly
+import plotly.offline
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import etag, require_GET
+
+from analysis import forms, reports
+from analysis.stats.errors import InsufficientDataError, ParameterError
+from cohort import roles
+
+#: Seconds browsers may keep Plotly.js (it changes only with the installed plotly package).
+PLOTLY_MAX_AGE = 7 * 24 * 3600
+
+PAGES = (
+    (
+        "analysis:progression",
+        "Progression",
+        "Spaghetti plot of an outcome with group means; slopes per month from a mixed model.",
+    ),
+    (
+        "analysis:survival",
+        "Survival",
+        "Kaplan–Meier curves with numbers at risk; log-rank and Cox forest plot.",
+    ),
+    (
+        "analysis:diagnostic",
+        "Diagnostic accuracy",
+        "ROC curve of band contrast or MBS reads; prevalence per group.",
+    ),
+    (
+        "analysis:band-umn",
+        "Band vs UMN",
+        "Band contrast of each hemisphere against the contralateral limbs' UMN score.",
+    ),
+    ("analysis:harmonization", "Harmonization", "Band contrast per site before and after ComBat."),
+)
+
+
+def analyst_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login, then an ANALYSTS role (investigator, data manager, admin); others get 403."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if roles.role_of(request.user) not in roles.ANALYSTS:
+            raise PermissionDenied("Analyses are open to investigators, data managers and admins.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@functools.cache
+def _plotly_source() -> str:
+    return plotly.offline.get_plotlyjs()
+
+
+@require_GET
+@cache_control(public=True, max_age=PLOTLY_MAX_AGE)
+@etag(lambda request: f'"plotly-{plotly.__version__}"')
+def plotly_js(request: HttpRequest) -> HttpResponse:
+    """The Plotly.js bundled with the installed plotly package: the pages never need a CDN."""
+    return HttpResponse(_plotly_source(), content_type="text/javascript; charset=utf-8")
+
+
+@analyst_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "analysis/dashboard.html", {"pages": PAGES})
+
+
+def _csv(report: reports.Report, name: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="motorband-{name}.csv"'
+    report.data.to_csv(response, index=False)
+    return response
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    name: str,
+    title: str,
+    template: str,
+    form_class: type[forms.FiltersForm],
+    run: Callable[[dict[str, Any], reports.Filters], reports.Report],
+) -> HttpResponse:
+    """Validate the filters, run the analysis, answer the page or its CSV."""
+    form = forms.bound(form_class, request.GET)
+    context: dict[str, Any] = {"form": form, "title": title, "name": name, "pages": PAGES}
+    status = 200
+    report = None
+    if form.is_valid():
+        try:
+            report = run(form.cleaned_data, form.filters())
+        except (InsufficientDataError, ParameterError, ValueError) as exc:
+            context["error"] = str(exc)
+    else:
+        status = 400
+    if report is not None and request.GET.get("format") == "csv":
+        return _csv(report, name)
+    if report is not None:
+        context["result"] = reports.json_ready(report.result)
+        context["figures"] = _figures(name, title, report)
+        context["csv_url"] = "?" + _with_csv(request)
+    return render(request, template, context, status=status)
+
+
+def _with_csv(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query["format"] = "csv"
+    return query.urlencode()
+
+
+def _figures(name: str, title: str, report: reports.Report) -> list[dict[str, Any]]:
+    figures = []
+    if report.figure is not None:
+        figures.append({"id": f"plot-{name}", "figure": report.figure, "title": title})
+    for extra, figure in report.extra_figures.items():
+        figures.append({"id": f"plot-{name}-{extra}", "figure": figure, "title": extra})
+    for item in figures:
+        item["json_id"] = f"{item['id']}-data"
+    return figures
+
+
+@analyst_required
+def progression(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        name="progression",
+        title="Progression",
+        template="analysis/progression.html",
+        form_class=forms.ProgressionForm,
+        run=lambda data, filters: reports.progression_report(
+            user=request.user,
+            outcome=data["outcome"],
+            by=data["by"],
+            filters=filters,
+            figure=True,
+        ),
+    )
+
+
+@analyst_required
+def survival(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        name="survival",
+        title="Survival",
+        template="analysis/survival.html",
+        form_class=forms.SurvivalForm,
+        run=lambda data, filters: reports.survival_report(
+            user=request.user,
+            event=data["event"],
+            by=data["by"],
+            covariates=data.get("covariates") or (),
+            filters=filters,
+            figure=True,
+        ),
+    )
+
+
+@analyst_required
+def diagnostic(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        name="diagnostic",
+        title="Diagnostic accuracy",
+        template="analysis/diagnostic.html",
+        form_class=forms.DiagnosticForm,
+        run=lambda data, filters: reports.diagnostic_report(
+            user=request.user,
+            marker=data["marker"],
+            positive=data["positive"],
+            negative=data["negative"],
+            filters=filters,
+            figure=True,
+        ),
+    )
+
+
+@analyst_required
+def band_umn(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        name="band-umn",
+        title="Band contrast vs contralateral UMN",
+        template="analysis/band_umn.html",
+        form_class=forms.FiltersForm,
+        run=lambda data, filters: reports.band_umn_report(
+            user=request.user, filters=filters, figure=True
+        ),
+    )
+
+
+@analyst_required
+def harmonization(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        name="harmonization",
+        title="Harmonization across scanners",
+        template="analysis/harmonization.html",
+        form_class=forms.FiltersForm,
+        run=lambda data, filters: reports.harmonization_report(
+            user=request.user, filters=filters, figure=True
+        ),
+    )
+
+
+@analyst_required
+def subject_timeline(request: HttpRequest, study_id: str) -> HttpResponse:
+    form = forms.SubjectForm(request.GET)
+    harmonize = bool(form.is_valid() and form.cleaned_data["harmonize"])
+    try:
+        report = reports.subject_report(user=request.user, study_id=study_id, harmonize=harmonize)
+    except (InsufficientDataError, ParameterError, ValueError) as exc:
+        return render(
+            request,
+            "analysis/subject.html",
+            {"title": f"Subject {study_id}", "error": str(exc), "pages": PAGES, "form": form},
+        )
+    if report is None:
+        raise Http404("No such subject with completed visits.")
+    if request.GET.get("format") == "csv":
+        return _csv(report, f"subject-{study_id}")
+    name = f"subject-{study_id}"
+    return render(
+        request,
+        "analysis/subject.html",
+        {
+            "title": f"Subject {study_id}",
+            "name": name,
+            "form": form,
+            "result": reports.json_ready(report.result),
+            "figures": _figures("timeline", f"Subject {study_id}", report),
+            "csv_url": "?" + _with_csv(request),
+            "pages": PAGES,
+            "harmonize": harmonize,
+        },
+    )
