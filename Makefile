@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PYTEST_ARGS ?= -n 2 -p no:logging
 
 .PHONY: run test lint bench lock clean serve migrate demo
 
