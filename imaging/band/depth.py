@@ -121,9 +121,9 @@ def nearest_feature_steps(
         nearest[1] -= np.arange(c1 - c0, dtype=np.int32)[None, :]
         slot = k - low + reach
         offsets[:, slot, r0:r1, c0:c1] = nearest
-        plane_d2[slot, r0:r1, c0:c1] = (nearest[0] * np.float32(plane_mm[0])) ** 2 + (
-            nearest[1] * np.float32(plane_mm[1])
-        ) ** 2
+        along_rows = nearest[0].astype(np.float32) * np.float32(plane_mm[0])
+        along_cols = nearest[1].astype(np.float32) * np.float32(plane_mm[1])
+        plane_d2[slot, r0:r1, c0:c1] = along_rows * along_rows + along_cols * along_cols
     plane_size = n_rows * n_cols
     base = ((p0 - low + reach) * plane_size + p1 * n_cols + p2).astype(np.int64)
     # Nearer slices first: argmin keeps the first of equal candidates, the smaller step.

@@ -322,3 +322,11 @@ def test_header_scaling_is_applied_once(tmp_path: Path) -> None:
     img.header.set_slope_inter(2.0, 5.0)
     nib.save(img, tmp_path / "scaled.nii.gz")
     np.testing.assert_array_equal(load_volume(tmp_path / "scaled.nii.gz").data, 25.0)
+
+
+def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = save(rng.normal(size=(32, 32, 32)).astype(np.float32), tmp_path / "cut.nii.gz")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(VolumeError, match="truncated"):
+        load_volume(path)
