@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?= -n 2 -p no:logging
 
-.PHONY: run test lint bench lock clean serve migrate demo
+.PHONY: run test test-sqlite test-postgres lint bench lock clean migrate demo serve-prod
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,25 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The whole suite, on SQLite and again on a real PostgreSQL server started on 127.0.0.1.
 test: $(VENV)/.dev | var
 	bash scripts/system-deps.sh
 	$(MAKE) lint
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite: $(VENV)/.dev | var
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.dev | var
+	MOTORBAND_PG_FAST=1 bash scripts/postgres.sh start >/dev/null
+	DATABASE_URL=$$(bash scripts/postgres.sh url) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  status=$$?; bash scripts/postgres.sh stop; exit $$status
+
+# Production-like, on loopback: PostgreSQL, Redis, gunicorn and a Celery worker (Ctrl-C stops all).
+serve-prod: $(VENV)/.runtime | var
+	bash scripts/system-deps.sh
+	bash scripts/serve-prod.sh
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

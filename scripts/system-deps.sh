@@ -2,8 +2,9 @@
 # Install the Debian packages the test suite drives for real, where they are missing.
 set -euo pipefail
 need=()
-# redis-server: the Celery queue tests; chromium: the browser tests (Playwright drives it).
-PACKAGES=${MOTORBAND_DEB_PACKAGES:-redis-server chromium}
+# redis-server: the Celery queue tests; chromium: the browser tests (Playwright drives it);
+# postgresql: the second run of the suite on a real PostgreSQL server (scripts/postgres.sh).
+PACKAGES=${MOTORBAND_DEB_PACKAGES:-redis-server chromium postgresql}
 for pkg in $PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -72,3 +72,9 @@ def api(users: dict[str, Any]) -> Callable[[str | None], APIClient]:
         return client
 
     return client_for
+
+
+@pytest.fixture(autouse=True)
+def _generous_login_rate(settings: Any) -> None:
+    # Tests log in far more often than people do; tests/test_security.py checks the real limit.
+    settings.MOTORBAND_LOGIN_RATE = "100000/min"

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import decorators, exceptions, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from cohort.services import ConcurrencyError
 from motorband.api.schema import StudyAutoSchema
+from motorband.ratelimit import LoginThrottle
 
 # Token first: an anonymous caller then gets 401 with `WWW-Authenticate: Token`, not a bare 403.
 AUTHENTICATION_CLASSES = [TokenAuthentication, SessionAuthentication]
@@ -273,11 +274,15 @@ class TokenObtainView(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
     schema = StudyAutoSchema()
 
     @extend_schema(
         request=AuthTokenSerializer,
-        responses={200: TokenObtainSerializer},
+        responses={
+            200: TokenObtainSerializer,
+            429: OpenApiResponse(description="Too many attempts from this address; retry later."),
+        },
         auth=[],
         summary="Obtain an API token",
     )

@@ -34,7 +34,7 @@ from tests.api.conftest import build_site_world
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MAX_EXAMPLES_PER_OPERATION = 10
-MAX_REQUESTS = 600
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -141,4 +141,5 @@ def test_api_conforms_to_its_schema(
             f"{failing_requests} failing requests, {len(failures)} failing operations"
         )
     assert failures == {}
-    assert 0 < requests <= MAX_REQUESTS
+    # Bounded: at most MAX_EXAMPLES per operation (a few hundred requests in all).
+    assert 0 < requests <= MAX_EXAMPLES_PER_OPERATION * len(operations)

@@ -123,3 +123,35 @@ def test_a_scheduled_visit_at_the_end_of_the_calendar_is_a_400(api: Any, sites: 
             format="json",
         )
         assert response.status_code in (201, 400)
+
+
+@pytest.mark.parametrize(
+    "field", ["study_id", "site", "group", "sex", "handedness", "onset_region"]
+)
+def test_nul_characters_are_a_400_on_every_database(api: Any, sites: Any, field: str) -> None:
+    # PostgreSQL cannot store NUL in text: it must be refused as bad input, never reach the database.
+    body = {
+        "study_id": "EDM-0901", "site": "EDM", "group": "ALS", "sex": "F",
+        "birth_date": "1960-01-01", "onset_date": "2024-01-01", "onset_region": "bulbar",
+        "enrolled_on": "2025-01-01", "handedness": "R",
+    }
+    body[field] = "A\x00B"
+    response = api("admin").post(f"{API}subjects/", body, format="json")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
+def test_extreme_dates_are_a_400(api: Any, sites: Any, date: str) -> None:
+    body = {
+        "study_id": "EDM-0902", "site": "EDM", "group": "ALS", "sex": "F",
+        "birth_date": "1960-01-01", "onset_date": date, "onset_region": "bulbar",
+        "diagnosis_date": date, "enrolled_on": date, "handedness": "R",
+    }
+    response = api("admin").post(f"{API}subjects/", body, format="json")
+    assert response.status_code == 400
+
+
+def test_nul_in_filters_and_paths_is_refused(api: Any, sites: Any) -> None:
+    client = api("admin")
+    assert client.get(f"{API}subjects/", {"study_id": "A\x00"}).status_code == 400
+    assert client.get(f"{API}sites/ED%00M/").status_code == 404

@@ -8,11 +8,12 @@ import nibabel as nib
 import pytest
 
 from imaging import band
-from tests.factories import make_subject, make_visit
 
 
 @pytest.fixture
 def visit(db):
+    from tests.factories import make_subject, make_visit
+
     return make_visit(make_subject(), "V1")
 
 

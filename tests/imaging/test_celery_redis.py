@@ -69,12 +69,21 @@ def redis_url(tmp_path):
     server.wait(10)
 
 
+def _database_url() -> str:
+    """The URL of the test database this process uses, for the worker process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @pytest.fixture
 def worker(redis_url, media_root, transactional_db):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "motorband.settings",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": redis_url,
         "MEDIA_ROOT": str(media_root),
     }
