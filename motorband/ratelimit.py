@@ -58,7 +58,9 @@ class RateLimitedLoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         allowed, wait = attempt("login", client_address(request))
         if not allowed:
-            response = render(request, "registration/too_many_attempts.html", {"wait": wait}, status=429)
+            response = render(
+                request, "registration/too_many_attempts.html", {"wait": wait}, status=429
+            )
             response["Retry-After"] = str(wait)
             return response
         return super().post(request, *args, **kwargs)

@@ -34,7 +34,10 @@ def test_login_form_is_rate_limited(client, users, strict_rate):
 
 def test_token_endpoint_is_rate_limited(client, users, strict_rate):
     for _ in range(3):
-        assert client.post("/api/v1/auth/token/", {"username": "rater", "password": "x"}).status_code == 400
+        assert (
+            client.post("/api/v1/auth/token/", {"username": "rater", "password": "x"}).status_code
+            == 400
+        )
     response = client.post("/api/v1/auth/token/", {"username": "rater", "password": "pw-Test-123!"})
     assert response.status_code == 429
 
@@ -64,7 +67,11 @@ def test_deploy_check_is_clean_with_production_settings(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -72,6 +79,11 @@ def test_deploy_check_is_clean_with_production_settings(tmp_path):
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "", "MOTORBAND_VAR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr

@@ -131,9 +131,15 @@ def test_a_scheduled_visit_at_the_end_of_the_calendar_is_a_400(api: Any, sites: 
 def test_nul_characters_are_a_400_on_every_database(api: Any, sites: Any, field: str) -> None:
     # PostgreSQL cannot store NUL in text: it must be refused as bad input, never reach the database.
     body = {
-        "study_id": "EDM-0901", "site": "EDM", "group": "ALS", "sex": "F",
-        "birth_date": "1960-01-01", "onset_date": "2024-01-01", "onset_region": "bulbar",
-        "enrolled_on": "2025-01-01", "handedness": "R",
+        "study_id": "EDM-0901",
+        "site": "EDM",
+        "group": "ALS",
+        "sex": "F",
+        "birth_date": "1960-01-01",
+        "onset_date": "2024-01-01",
+        "onset_region": "bulbar",
+        "enrolled_on": "2025-01-01",
+        "handedness": "R",
     }
     body[field] = "A\x00B"
     response = api("admin").post(f"{API}subjects/", body, format="json")
@@ -143,9 +149,16 @@ def test_nul_characters_are_a_400_on_every_database(api: Any, sites: Any, field:
 @pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
 def test_extreme_dates_are_a_400(api: Any, sites: Any, date: str) -> None:
     body = {
-        "study_id": "EDM-0902", "site": "EDM", "group": "ALS", "sex": "F",
-        "birth_date": "1960-01-01", "onset_date": date, "onset_region": "bulbar",
-        "diagnosis_date": date, "enrolled_on": date, "handedness": "R",
+        "study_id": "EDM-0902",
+        "site": "EDM",
+        "group": "ALS",
+        "sex": "F",
+        "birth_date": "1960-01-01",
+        "onset_date": date,
+        "onset_region": "bulbar",
+        "diagnosis_date": date,
+        "enrolled_on": date,
+        "handedness": "R",
     }
     response = api("admin").post(f"{API}subjects/", body, format="json")
     assert response.status_code == 400

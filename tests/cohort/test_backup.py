@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cohort import services as cohort_services
 from cohort.backup import row_counts
 from cohort.models import Subject
-from cohort import services as cohort_services
 from imaging import services
 from tests.factories import alsfrs_items, make_subject, make_visit
 from tests.imaging.test_services import upload
