@@ -37,6 +37,17 @@ class SubjectFilterSet(django_filters.FilterSet):
         fields = ["site", "group", "study_id"]
 
 
+class SubjectSearchFilterSet(SubjectFilterSet):
+    """The subject list page: the API's filters plus a partial, case-insensitive study id search."""
+
+    q = django_filters.CharFilter(
+        field_name="study_id", lookup_expr="icontains", label="Search study id"
+    )
+
+    class Meta(SubjectFilterSet.Meta):
+        fields = ["q", "site", "group", "study_id"]
+
+
 class VisitFilterSet(django_filters.FilterSet):
     subject = django_filters.CharFilter(
         field_name="subject__study_id", help_text="The subject's study id."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -110,3 +110,265 @@ def study_overview(*, user: Any) -> dict[str, Any]:
         "due": [d for d in due if not d.overdue],
         "visit_status": {s.label: visit_status.get(s.value, 0) for s in VisitStatus},
     }
+
+
+# --- visit timeline and data completeness (subject page, completeness dashboard) ---------------
+
+# Scans and runs live in the imaging app; they are reached through the reverse relations
+# Visit.scans and Scan.runs so that this module imports nothing from imaging.
+SCAN_SWI = "swi"
+SCAN_LABELS = "labels"
+QUANTIFIABLE_SCAN_KINDS = ("swi", "qsm", "gre_magnitude")
+RUN_DONE = "done"
+
+MISSING_UMN = "no UMN exam"
+MISSING_ALSFRS = "no ALSFRS-R"
+MISSING_SWI = "no SWI scan"
+MISSING_LABELS = "no label map"
+MISSING_QUANTIFICATION = "not quantified"
+
+
+class VisitState:
+    """Where a scheduled visit stands today (the timeline's badges)."""
+
+    DONE = "done"
+    MISSED = "missed"
+    DUE = "due"
+    OVERDUE = "overdue"
+    UPCOMING = "upcoming"
+    NOT_EXPECTED = "not_expected"
+    LABELS = {
+        DONE: "Done",
+        MISSED: "Missed",
+        DUE: "Due",
+        OVERDUE: "Overdue",
+        UPCOMING: "Upcoming",
+        NOT_EXPECTED: "Not expected",
+    }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    visit_code: str
+    visit: Visit | None
+    state: str
+    target_date: dt.date | None
+    window_start: dt.date | None
+    window_end: dt.date | None
+    out_of_window: bool
+    missing: tuple[str, ...]
+
+    @property
+    def state_label(self) -> str:
+        return VisitState.LABELS[self.state]
+
+    @property
+    def expected(self) -> bool:
+        """The visit should have happened by now (done, missed, or its window closed)."""
+        return self.state in (VisitState.DONE, VisitState.MISSED, VisitState.OVERDUE)
+
+
+@dataclass(frozen=True)
+class _VisitData:
+    """What the completeness rules need to know about each visit, read in a few queries."""
+
+    umn: set[int]
+    alsfrs: set[int]
+    swi: set[int]
+    labels: set[int]
+    quantified: set[int]
+
+
+def _visit_data(visit_ids: list[int]) -> _VisitData:
+    visits = Visit.objects.filter(pk__in=visit_ids)
+
+    def ids(**lookup: Any) -> set[int]:
+        return set(visits.filter(**lookup).values_list("pk", flat=True).distinct())
+
+    return _VisitData(
+        umn=ids(umn_exam__isnull=False),
+        alsfrs=ids(alsfrs__isnull=False),
+        swi=ids(scans__kind=SCAN_SWI),
+        labels=ids(scans__kind=SCAN_LABELS),
+        quantified=ids(scans__kind__in=QUANTIFIABLE_SCAN_KINDS, scans__runs__status=RUN_DONE),
+    )
+
+
+def _missing(visit: Visit, data: _VisitData) -> tuple[str, ...]:
+    if visit.status != VisitStatus.COMPLETED:
+        return ()
+    gaps = []
+    if visit.pk not in data.umn:
+        gaps.append(MISSING_UMN)
+    if visit.pk not in data.alsfrs:
+        gaps.append(MISSING_ALSFRS)
+    if visit.pk not in data.swi:
+        gaps.append(MISSING_SWI)
+    if visit.pk not in data.labels:
+        gaps.append(MISSING_LABELS)
+    if visit.pk in data.swi and visit.pk in data.labels and visit.pk not in data.quantified:
+        gaps.append(MISSING_QUANTIFICATION)
+    return tuple(gaps)
+
+
+def _timeline(
+    subject: Subject,
+    visits: list[Visit],
+    data: _VisitData,
+    *,
+    schedule: Any,
+    ended_on: dt.date | None,
+    today: dt.date,
+) -> list[TimelineEntry]:
+    by_code = {v.visit_code: v for v in visits}
+    codes = sorted(set(schedule.codes()) | set(by_code), key=lambda code: int(code[1:]))
+    baseline = by_code.get("V1")
+    # Before V1 exists, the baseline is expected from enrolment on.
+    anchor = baseline.date if baseline is not None and baseline.date else subject.enrolled_on
+    window = dt.timedelta(days=schedule.window_days)
+    entries = []
+    for code in codes:
+        visit = by_code.get(code)
+        target = schedule.target_date(anchor, code) if anchor else None
+        start, end = (target - window, target + window) if target else (None, None)
+        out_of_window = bool(visit and visit.date and visit.in_window is False)
+        if visit is not None and visit.status == VisitStatus.COMPLETED:
+            state = VisitState.DONE
+        elif visit is not None and visit.status == VisitStatus.MISSED:
+            state = VisitState.MISSED
+        elif ended_on is not None and (target is None or target > ended_on):
+            state = VisitState.NOT_EXPECTED
+        elif end is not None and today > end:
+            state = VisitState.OVERDUE
+        elif start is not None and today >= start:
+            state = VisitState.DUE
+        else:
+            state = VisitState.UPCOMING
+        entries.append(
+            TimelineEntry(
+                visit_code=code,
+                visit=visit,
+                state=state,
+                target_date=target,
+                window_start=start,
+                window_end=end,
+                out_of_window=out_of_window,
+                missing=_missing(visit, data) if visit is not None else (),
+            )
+        )
+    return entries
+
+
+def _ended_on(subject_ids: list[int]) -> dict[int, dt.date]:
+    """The first death or withdrawal date per subject: no visit is expected after it."""
+    ended: dict[int, dt.date] = {}
+    for subject_id, date in ClinicalEvent.objects.filter(
+        subject_id__in=subject_ids, kind__in=[EventKind.DEATH, EventKind.WITHDRAWAL]
+    ).values_list("subject_id", "date"):
+        ended[subject_id] = min(date, ended.get(subject_id, date))
+    return ended
+
+
+def subject_timeline(*, subject: Subject, today: dt.date | None = None) -> list[TimelineEntry]:
+    """V1..Vn of the study schedule for one subject: state, window and missing forms per visit."""
+    visits = list(subject.visits.all())
+    return _timeline(
+        subject,
+        visits,
+        _visit_data([v.pk for v in visits]),
+        schedule=Study.current().schedule,
+        ended_on=_ended_on([subject.pk]).get(subject.pk),
+        today=today or dt.date.today(),
+    )
+
+
+@dataclass(frozen=True)
+class Gap:
+    subject: Subject
+    visit_code: str
+    visit: Visit | None
+    problems: tuple[str, ...]
+
+
+@dataclass
+class SiteCompleteness:
+    site: Site
+    subjects: int = 0
+    expected_visits: int = 0
+    done_visits: int = 0
+    completed: int = 0
+    with_umn: int = 0
+    with_alsfrs: int = 0
+    with_swi_and_labels: int = 0
+    quantified: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+    @staticmethod
+    def _percent(part: int, whole: int) -> float | None:
+        return round(100 * part / whole, 1) if whole else None
+
+    @property
+    def done_percent(self) -> float | None:
+        return self._percent(self.done_visits, self.expected_visits)
+
+    @property
+    def umn_percent(self) -> float | None:
+        return self._percent(self.with_umn, self.completed)
+
+    @property
+    def alsfrs_percent(self) -> float | None:
+        return self._percent(self.with_alsfrs, self.completed)
+
+    @property
+    def scans_percent(self) -> float | None:
+        return self._percent(self.with_swi_and_labels, self.completed)
+
+    @property
+    def quantified_percent(self) -> float | None:
+        return self._percent(self.quantified, self.completed)
+
+
+def site_completeness(*, user: Any, today: dt.date | None = None) -> list[SiteCompleteness]:
+    """Per site of the caller: % of expected visits done, % of completed visits with each form,
+    and the list of gaps (overdue visits, completed visits missing a form, scan or run)."""
+    today = today or dt.date.today()
+    schedule = Study.current().schedule
+    subjects = list(
+        subject_list(user=user).prefetch_related(
+            Prefetch("visits", queryset=Visit.objects.order_by("visit_code"))
+        )
+    )
+    visit_ids = [v.pk for s in subjects for v in s.visits.all()]
+    data = _visit_data(visit_ids)
+    ended = _ended_on([s.pk for s in subjects])
+    rows = {site.pk: SiteCompleteness(site=site) for site in site_list(user=user)}
+    for subject in subjects:
+        row = rows.get(subject.site_id)
+        if row is None:
+            continue
+        row.subjects += 1
+        timeline = _timeline(
+            subject,
+            list(subject.visits.all()),
+            data,
+            schedule=schedule,
+            ended_on=ended.get(subject.pk),
+            today=today,
+        )
+        for entry in timeline:
+            row.expected_visits += entry.expected
+            row.done_visits += entry.state == VisitState.DONE
+            problems: list[str] = []
+            if entry.state == VisitState.OVERDUE:
+                problems.append(f"overdue (window closed {entry.window_end})")
+            if entry.state == VisitState.DONE and entry.visit is not None:
+                pk = entry.visit.pk
+                row.completed += 1
+                row.with_umn += pk in data.umn
+                row.with_alsfrs += pk in data.alsfrs
+                row.with_swi_and_labels += pk in data.swi and pk in data.labels
+                row.quantified += pk in data.quantified
+                problems.extend(entry.missing)
+            if problems:
+                row.gaps.append(Gap(subject, entry.visit_code, entry.visit, tuple(problems)))
+    return list(rows.values())

@@ -1,10 +1,37 @@
-"""Cohort pages: the study at a glance."""
+"""Cohort pages: the study at a glance, subjects, visits with their clinical forms and scans, events,
+and the data completeness dashboard.
 
+Views stay thin: selectors read (scoped to the caller's sites, so another site's subject is a 404),
+``cohort.roles`` decides who may write (403 otherwise), forms parse, services write; a service's
+ValidationError is put back onto the form, a ConcurrencyError becomes a form-level message.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
-from cohort import roles, selectors
+from cohort import forms, roles, scales, selectors, services
+from cohort.filters import SubjectSearchFilterSet
+from cohort.models import AlsfrsR, Group, Study, Subject, UmnExam, Visit, VisitStatus
+from imaging import selectors as imaging_selectors
+from imaging import services as imaging_services
+from imaging.models import ScanKind
+
+SUBJECTS_PER_PAGE = 25
+
+View = Callable[..., HttpResponse]
 
 
 @login_required
@@ -13,3 +40,465 @@ def home(request: HttpRequest) -> HttpResponse:
     if roles.has_role(request.user, roles.CLINICAL_READERS):
         context["overview"] = selectors.study_overview(user=request.user)
     return render(request, "cohort/home.html", context)
+
+
+def clinical_reader_required(view: View) -> View:
+    """Login, then a role that reads clinical data (raters read scans blinded: 403)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not roles.has_role(request.user, roles.CLINICAL_READERS):
+            raise PermissionDenied("Your study role does not show clinical data.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def _subject(request: HttpRequest, study_id: str) -> Subject:
+    """The subject within the caller's sites; any other answers 404, existing or not."""
+    return get_object_or_404(selectors.subject_list(user=request.user), study_id=study_id)
+
+
+def _visit(request: HttpRequest, study_id: str, visit_code: str) -> Visit:
+    return get_object_or_404(
+        selectors.visit_list(user=request.user),
+        subject__study_id=study_id,
+        visit_code=visit_code,
+    )
+
+
+def _require_write(request: HttpRequest, subject: Subject) -> None:
+    if not roles.can_write_site(request.user, subject.site_id):
+        raise PermissionDenied("Your study role can read but not change this subject.")
+
+
+def _is_xhr(request: HttpRequest) -> bool:
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+# --- subjects ---------------------------------------------------------------------------------
+
+
+@clinical_reader_required
+@require_http_methods(["GET"])
+def subject_list(request: HttpRequest) -> HttpResponse:
+    filterset = SubjectSearchFilterSet(
+        request.GET or None,
+        queryset=selectors.subject_list(user=request.user).prefetch_related("visits"),
+    )
+    paginator = Paginator(filterset.qs, SUBJECTS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "cohort/subject_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "sites": selectors.site_list(user=request.user),
+            "groups": Group.choices,
+            "can_create": _writable_sites(request).exists(),
+        },
+    )
+
+
+def _writable_sites(request: HttpRequest) -> Any:
+    if not roles.has_role(request.user, roles.CLINICAL_WRITERS):
+        return selectors.site_list(user=request.user).none()
+    return selectors.site_list(user=request.user)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def subject_create(request: HttpRequest) -> HttpResponse:
+    sites = _writable_sites(request)
+    if not sites.exists():
+        raise PermissionDenied("Your study role cannot add subjects.")
+    form = forms.SubjectForm(request.POST or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subject = services.subject_create(user=request.user, **form.service_fields())
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            messages.success(request, f"Subject {subject.study_id} added.")
+            return redirect("subject-detail", study_id=subject.study_id)
+    return render(request, "cohort/subject_form.html", {"form": form})
+
+
+def _subject_context(request: HttpRequest, subject: Subject, **extra: Any) -> dict[str, Any]:
+    can_write = roles.can_write_site(request.user, subject.site_id)
+    timeline = selectors.subject_timeline(subject=subject)
+    existing = {e.visit_code for e in timeline if e.visit is not None}
+    return {
+        "subject": subject,
+        "timeline": timeline,
+        "events": subject.events.all(),
+        "can_write": can_write,
+        "can_analyse": roles.has_role(request.user, roles.ANALYSTS),
+        "next_code": next((e.visit_code for e in timeline if e.visit_code not in existing), None),
+        "event_form": extra.pop("event_form", None) or (forms.EventForm() if can_write else None),
+        **extra,
+    }
+
+
+@clinical_reader_required
+@require_http_methods(["GET"])
+def subject_detail(request: HttpRequest, study_id: str) -> HttpResponse:
+    subject = _subject(request, study_id)
+    return render(request, "cohort/subject_detail.html", _subject_context(request, subject))
+
+
+@clinical_reader_required
+@require_POST
+def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
+    subject = _subject(request, study_id)
+    _require_write(request, subject)
+    form = forms.EventForm(request.POST)
+    if form.is_valid():
+        try:
+            event = services.event_create(user=request.user, subject=subject, **form.cleaned_data)
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            messages.success(request, f"{event.get_kind_display()} on {event.date} recorded.")
+            return redirect(reverse("subject-detail", args=[subject.study_id]) + "#events")
+    context = _subject_context(request, subject, event_form=form)
+    return render(request, "cohort/subject_detail.html", context, status=400)
+
+
+# --- visits -----------------------------------------------------------------------------------
+
+
+def _codes_to_create(subject: Subject) -> list[str]:
+    existing = set(subject.visits.values_list("visit_code", flat=True))
+    planned = Study.current().schedule.codes()
+    after = max((int(c[1:]) for c in existing | set(planned)), default=0) + 1
+    return [c for c in [*planned, f"V{after}"] if c not in existing]
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def visit_create(request: HttpRequest, study_id: str) -> HttpResponse:
+    subject = _subject(request, study_id)
+    _require_write(request, subject)
+    codes = _codes_to_create(subject)
+    initial = {"visit_code": request.GET.get("code") if request.GET.get("code") in codes else None}
+    form = forms.VisitForm(request.POST or None, codes=codes, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = services.visit_create(
+                user=request.user, subject=subject, **form.service_fields()
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            messages.success(request, f"Visit {visit.visit_code} saved.")
+            return redirect("visit-detail", study_id=subject.study_id, visit_code=visit.visit_code)
+    return render(
+        request, "cohort/visit_form.html", {"form": form, "subject": subject, "visit": None}
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def visit_edit(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    visit = _visit(request, study_id, visit_code)
+    subject = visit.subject
+    _require_write(request, subject)
+    reason_required = visit.status == VisitStatus.COMPLETED
+    initial = {
+        "visit_code": visit.visit_code,
+        "date": visit.date,
+        "status": visit.status,
+        "comment": visit.comment,
+        "version": visit.version,
+    }
+    form = forms.VisitForm(
+        request.POST or None,
+        codes=[visit.visit_code],
+        reason_required=reason_required,
+        initial=initial,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = services.visit_update(
+                visit,
+                user=request.user,
+                data=form.service_fields(),
+                expected_version=form.expected_version(),
+                reason=form.cleaned_data.get("reason", ""),
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        except services.ConcurrencyError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Visit {visit.visit_code} saved.")
+            return redirect("visit-detail", study_id=subject.study_id, visit_code=visit.visit_code)
+    return render(
+        request, "cohort/visit_form.html", {"form": form, "subject": subject, "visit": visit}
+    )
+
+
+def _umn_summary(exam: UmnExam | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": forms.UMN_REGION_LABELS[region],
+            "value": getattr(exam, region) if exam else None,
+            "max": scales.UMN_REGION_MAX[region],
+        }
+        for region in scales.UMN_REGIONS
+    ]
+
+
+def _alsfrs_summary(alsfrs: AlsfrsR | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": forms.ALSFRS_DOMAIN_LABELS[domain],
+            "value": getattr(alsfrs, domain) if alsfrs else None,
+            "max": scales.ALSFRS_ITEM_MAX * len(items),
+        }
+        for domain, items in scales.ALSFRS_DOMAINS.items()
+    ]
+
+
+def _scans(request: HttpRequest, visit: Visit) -> list[dict[str, Any]]:
+    """The visit's scans, each with its latest quantification run and whether it can run."""
+    scans = list(imaging_selectors.scan_list(user=request.user).filter(visit=visit))
+    latest: dict[int, Any] = {}
+    for run in imaging_selectors.run_list(user=request.user).filter(scan__visit=visit):
+        latest.setdefault(run.scan_id, run)  # runs come newest first
+    has_labels = any(s.kind == ScanKind.LABELS for s in scans)
+    return [
+        {
+            "scan": scan,
+            "run": latest.get(scan.pk),
+            "quantifiable": has_labels and scan.kind in ("swi", "qsm", "gre_magnitude"),
+        }
+        for scan in scans
+    ]
+
+
+def _visit_context(request: HttpRequest, visit: Visit, **extra: Any) -> dict[str, Any]:
+    subject = visit.subject
+    can_write = roles.can_write_site(request.user, subject.site_id)
+    umn = UmnExam.objects.filter(visit=visit).first()
+    alsfrs = AlsfrsR.objects.filter(visit=visit).first()
+    entry = next(
+        (
+            e
+            for e in selectors.subject_timeline(subject=subject)
+            if e.visit_code == visit.visit_code
+        ),
+        None,
+    )
+    existing_kinds = set(visit.scans.values_list("kind", flat=True))
+    upload_form = extra.pop("upload_form", None)
+    if upload_form is None and can_write:
+        upload_form = forms.ScanUploadForm(kinds=_upload_kinds(existing_kinds))
+    return {
+        "subject": subject,
+        "visit": visit,
+        "entry": entry,
+        "umn": umn,
+        "umn_regions": _umn_summary(umn),
+        "alsfrs": alsfrs,
+        "alsfrs_domains": _alsfrs_summary(alsfrs),
+        "scans": _scans(request, visit),
+        "can_write": can_write,
+        "upload_form": upload_form,
+        "can_upload": can_write and visit.status == VisitStatus.COMPLETED,
+        **extra,
+    }
+
+
+def _upload_kinds(existing: set[str]) -> list[tuple[str, str]]:
+    return [(value, label) for value, label in ScanKind.choices if value not in existing]
+
+
+@clinical_reader_required
+@require_http_methods(["GET"])
+def visit_detail(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    visit = _visit(request, study_id, visit_code)
+    return render(request, "cohort/visit_detail.html", _visit_context(request, visit))
+
+
+def _clinical_form(
+    request: HttpRequest,
+    study_id: str,
+    visit_code: str,
+    *,
+    model: type[UmnExam] | type[AlsfrsR],
+    form_class: type[forms.UmnExamForm] | type[forms.AlsfrsForm],
+    save: Callable[..., Any],
+    template: str,
+    saved_message: Callable[[Any], str],
+) -> HttpResponse:
+    visit = _visit(request, study_id, visit_code)
+    _require_write(request, visit.subject)
+    existing = model.objects.filter(visit=visit).first()
+    reason_required = existing is not None and visit.status == VisitStatus.COMPLETED
+    initial: dict[str, Any] = {}
+    if existing is not None:
+        initial = {
+            name: getattr(existing, name) for name in form_class(reason_required=False).fields
+        }
+        initial["version"] = existing.version
+    form = form_class(request.POST or None, initial=initial, reason_required=reason_required)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = save(
+                user=request.user,
+                visit=visit,
+                items=form.items(),
+                expected_version=form.expected_version(),
+                reason=form.cleaned_data.get("reason", ""),
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        except services.ConcurrencyError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, saved_message(record))
+            return redirect("visit-detail", study_id=study_id, visit_code=visit_code)
+    status = 400 if form.is_bound and form.errors else 200
+    context = {"form": form, "subject": visit.subject, "visit": visit, "existing": existing}
+    return render(request, template, context, status=status)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def umn_exam(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    def saved(exam: UmnExam) -> str:
+        total = "incomplete" if exam.total is None else f"{exam.total}/{scales.UMN_TOTAL_MAX}"
+        return f"Penn UMN exam saved: total {total}."
+
+    return _clinical_form(
+        request,
+        study_id,
+        visit_code,
+        model=UmnExam,
+        form_class=forms.UmnExamForm,
+        save=services.umn_exam_save,
+        template="cohort/umn_form.html",
+        saved_message=saved,
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def alsfrs(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    def saved(record: AlsfrsR) -> str:
+        total = (
+            "incomplete" if record.total is None else f"{record.total}/{scales.ALSFRS_TOTAL_MAX}"
+        )
+        return f"ALSFRS-R saved: total {total}."
+
+    return _clinical_form(
+        request,
+        study_id,
+        visit_code,
+        model=AlsfrsR,
+        form_class=forms.AlsfrsForm,
+        save=services.alsfrs_save,
+        template="cohort/alsfrs_form.html",
+        saved_message=saved,
+    )
+
+
+# --- scans ------------------------------------------------------------------------------------
+
+
+def _scan_json(scan: Any) -> dict[str, Any]:
+    return {
+        "code": scan.code,
+        "kind": scan.kind,
+        "kind_label": scan.get_kind_display(),
+        "original_name": scan.original_name,
+        "shape": scan.shape,
+        "voxel_size": scan.voxel_size,
+        "field_strength": scan.field_strength,
+        "manufacturer": scan.manufacturer,
+        "echo_time": scan.echo_time,
+        "qc_status": scan.qc_status,
+        "qc_status_label": scan.get_qc_status_display(),
+        "qc_notes": scan.qc_notes,
+    }
+
+
+@clinical_reader_required
+@require_POST
+def scan_upload(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    """Upload one scan: JSON for the page's progress-bar upload, a page for a plain form post."""
+    visit = _visit(request, study_id, visit_code)
+    _require_write(request, visit.subject)
+    existing = set(visit.scans.values_list("kind", flat=True))
+    form = forms.ScanUploadForm(request.POST, request.FILES, kinds=list(ScanKind.choices))
+    scan = None
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            scan = imaging_services.scan_upload(
+                user=request.user,
+                visit=visit,
+                kind=form.cleaned_data["kind"],
+                upload=upload,
+                name=upload.name,
+                echo=form.cleaned_data["echo"],
+                field_strength=form.cleaned_data["field_strength"],
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+    if _is_xhr(request):
+        if scan is None:
+            errors = {name: list(messages_) for name, messages_ in form.errors.items()}
+            return JsonResponse({"errors": errors}, status=400)
+        # The whole list again: a new label map makes the visit's intensity scans quantifiable.
+        html = render_to_string(
+            "cohort/_scan_list.html",
+            {"scans": _scans(request, visit), "can_write": True},
+            request=request,
+        )
+        return JsonResponse({"scan": _scan_json(scan), "html": html}, status=201)
+    if scan is not None:
+        messages.success(request, f"Scan {scan.code} ({scan.kind}) uploaded: QC {scan.qc_status}.")
+        return redirect("visit-detail", study_id=study_id, visit_code=visit_code)
+    form.fields["kind"].choices = _upload_kinds(existing)  # type: ignore[attr-defined]
+    context = _visit_context(request, visit, upload_form=form)
+    return render(request, "cohort/visit_detail.html", context, status=400)
+
+
+@clinical_reader_required
+@require_POST
+def scan_quantify(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
+) -> HttpResponse:
+    visit = _visit(request, study_id, visit_code)
+    _require_write(request, visit.subject)
+    scan = get_object_or_404(
+        imaging_selectors.scan_list(user=request.user), visit=visit, code=scan_code
+    )
+    try:
+        run, queued = imaging_services.run_request(user=request.user, scan=scan)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        run.refresh_from_db()
+        if not queued:
+            messages.info(request, f"Scan {scan.code} already has this run ({run.status}).")
+        elif run.status == "failed":
+            messages.error(request, f"Quantification of {scan.code} failed: {run.error}")
+        else:
+            messages.success(request, f"Quantification of {scan.code}: {run.status}.")
+    return redirect(reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}")
+
+
+# --- completeness -----------------------------------------------------------------------------
+
+
+@clinical_reader_required
+@require_http_methods(["GET"])
+def completeness(request: HttpRequest) -> HttpResponse:
+    rows = selectors.site_completeness(user=request.user)
+    return render(request, "cohort/completeness.html", {"rows": rows})

@@ -1,0 +1,281 @@
+"""Forms of the coordinator pages: field types and widgets only.
+
+Every rule lives in the models and services: a form's ``cleaned_data`` goes to the service, and the
+service's ``ValidationError`` comes back onto the form with ``add_service_errors`` so that the pages
+show the same messages as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import QuerySet
+
+from cohort import scales
+from cohort.models import EventKind, Group, Handedness, OnsetRegion, Sex, Site, VisitStatus
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+UMN_CHOICES = [(0, "Absent (0)"), (1, "Present (1)")]
+
+UMN_ITEM_LABELS = {
+    "jaw_jerk": "Jaw jerk",
+    "facial_reflex": "Facial reflex",
+    "palmomental": "Palmomental reflex",
+    "pseudobulbar_affect": "Pseudobulbar affect",
+    "biceps": "Biceps reflex",
+    "brachioradialis": "Brachioradialis reflex",
+    "triceps": "Triceps reflex",
+    "finger_flexors": "Finger flexor reflex",
+    "hoffmann": "Hoffmann sign",
+    "pectoralis": "Pectoralis reflex",
+    "upper_spasticity": "Spasticity (arm)",
+    "knee": "Knee reflex",
+    "ankle": "Ankle reflex",
+    "crossed_adductor": "Crossed adductor reflex",
+    "clonus": "Ankle clonus",
+    "babinski": "Babinski sign",
+    "hip_adductor": "Hip adductor reflex",
+    "lower_spasticity": "Spasticity (leg)",
+}
+UMN_REGION_LABELS = {
+    "bulbar": "Bulbar",
+    "right_upper": "Right upper limb",
+    "left_upper": "Left upper limb",
+    "right_lower": "Right lower limb",
+    "left_lower": "Left lower limb",
+}
+ALSFRS_DOMAIN_LABELS = {
+    "bulbar": "Bulbar (1-3)",
+    "fine_motor": "Fine motor (4-6)",
+    "gross_motor": "Gross motor (7-9)",
+    "respiratory": "Respiratory (10-12)",
+}
+
+
+def umn_item_label(name: str) -> str:
+    """``right_upper_hoffmann`` -> ``Hoffmann sign``: the item's words within its region."""
+    for region in scales.UMN_REGIONS:
+        if name.startswith(f"{region}_"):
+            return UMN_ITEM_LABELS[name[len(region) + 1 :]]
+    return UMN_ITEM_LABELS[name]
+
+
+def field_title(form: forms.Form, name: str) -> str:
+    """The words a coordinator sees for a field, for the error summary."""
+    field = form.fields.get(name)
+    if name in scales.ALSFRS_ITEMS:
+        return f"Item {name[1:]} {scales.ALSFRS_ITEM_LABELS[name]} ({name})"
+    if name in scales.UMN_ITEMS:
+        region = next(r for r, items in scales.UMN_REGIONS.items() if name in items)
+        return f"{UMN_REGION_LABELS[region]}: {umn_item_label(name)} ({name})"
+    if field is not None and field.label:
+        return str(field.label)
+    return name.replace("_", " ").capitalize()
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ValidationError onto the form: per field where the form has it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, messages in error.message_dict.items():
+        if name in form.fields and name != NON_FIELD_ERRORS:
+            form.add_error(name, messages)
+        elif name == NON_FIELD_ERRORS:
+            form.add_error(None, messages)
+        else:
+            form.add_error(None, [f"{name.replace('_', ' ').capitalize()}: {m}" for m in messages])
+
+
+class VersionedForm(forms.Form):
+    """A form over a versioned record: the version read travels back for the concurrency check."""
+
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+    def expected_version(self) -> int | None:
+        return self.cleaned_data.get("version")
+
+
+def _choices(enum: Any, blank: str | None = None) -> list[tuple[str, str]]:
+    choices = [(value, label) for value, label in enum.choices]
+    return [("", blank), *choices] if blank is not None else choices
+
+
+class SubjectForm(forms.Form):
+    study_id = forms.CharField(
+        max_length=32, label="Study id", help_text="e.g. EDM-0001: letters, digits, '-' or '_'."
+    )
+    site = forms.ModelChoiceField(queryset=Site.objects.none(), to_field_name="code")
+    group = forms.ChoiceField(choices=_choices(Group))
+    sex = forms.ChoiceField(choices=_choices(Sex))
+    birth_date = forms.DateField(widget=DATE, label="Birth date")
+    handedness = forms.ChoiceField(choices=_choices(Handedness, "Unknown"), required=False)
+    onset_date = forms.DateField(
+        widget=DATE, required=False, label="Symptom onset", help_text="Not for healthy controls."
+    )
+    onset_region = forms.ChoiceField(
+        choices=_choices(OnsetRegion, "—"), required=False, label="Onset region"
+    )
+    diagnosis_date = forms.DateField(widget=DATE, required=False, label="Diagnosis date")
+    enrolled_on = forms.DateField(widget=DATE, label="Enrolled on")
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args: Any, sites: QuerySet[Site], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["site"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = sites
+        if sites.count() == 1:
+            field.initial = sites.first()
+
+    def service_fields(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["onset_region"] = data["onset_region"] or None
+        return data
+
+
+class VisitForm(VersionedForm):
+    visit_code = forms.ChoiceField(label="Visit", choices=())
+    date = forms.DateField(widget=DATE, required=False, label="Visit date")
+    status = forms.ChoiceField(choices=_choices(VisitStatus), initial=VisitStatus.COMPLETED)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Reason for the change",
+        help_text="Required to change a completed visit; kept in the audit trail.",
+    )
+
+    def __init__(
+        self, *args: Any, codes: list[str], reason_required: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["visit_code"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(c, c) for c in codes]
+        self.reason_required = reason_required
+        if not reason_required:
+            del self.fields["reason"]
+        else:
+            self.fields["reason"].widget.attrs["aria-required"] = "true"
+
+    def service_fields(self) -> dict[str, Any]:
+        return {k: self.cleaned_data[k] for k in ("visit_code", "date", "status", "comment")}
+
+
+class EventForm(forms.Form):
+    kind = forms.ChoiceField(choices=_choices(EventKind, "Choose…"), label="Event")
+    date = forms.DateField(widget=DATE)
+    comment = forms.CharField(required=False, max_length=500)
+
+
+class _ClinicalForm(VersionedForm):
+    """A visit's clinical form: items left to the service's checks, plus version and reason."""
+
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Reason for the change",
+        help_text="The visit is completed: say why you change its saved form (audit trail).",
+    )
+
+    def __init__(self, *args: Any, reason_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        if not reason_required:
+            del self.fields["reason"]
+
+    def items(self) -> dict[str, Any]:
+        return {k: v for k, v in self.cleaned_data.items() if k not in ("version", "reason")}
+
+
+class UmnExamForm(_ClinicalForm):
+    """32 Penn UMN items as 0/1 radios; an unanswered item stays missing (its region undefined)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in scales.UMN_ITEMS:
+            # IntegerField, not ChoiceField: any out-of-range value reaches the service, which
+            # answers with the API's message.
+            self.fields[name] = forms.IntegerField(
+                required=False,
+                label=umn_item_label(name),
+                widget=forms.RadioSelect(choices=UMN_CHOICES),
+            )
+
+    def regions(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": region,
+                "label": UMN_REGION_LABELS[region],
+                "max": scales.UMN_REGION_MAX[region],
+                "fields": [self[name] for name in items],
+            }
+            for region, items in scales.UMN_REGIONS.items()
+        ]
+
+
+class AlsfrsForm(_ClinicalForm):
+    """12 ALSFRS-R items typed 0-4 (numeric keypad on tablets) and the item 5 gastrostomy flag."""
+
+    q5_gastrostomy = forms.BooleanField(
+        required=False,
+        label="Item 5 scored as 5b (with gastrostomy)",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in scales.ALSFRS_ITEMS:
+            self.fields[name] = forms.IntegerField(
+                required=False,
+                label=f"{name[1:]}. {scales.ALSFRS_ITEM_LABELS[name]}",
+                widget=forms.NumberInput(
+                    attrs={
+                        "min": scales.ALSFRS_ITEM_MIN,
+                        "max": scales.ALSFRS_ITEM_MAX,
+                        "inputmode": "numeric",
+                        "class": "score",
+                        "data-item": name,
+                    }
+                ),
+            )
+        # Keep the flag right after item 5 when the form is iterated.
+        self.order_fields(["version", *scales.ALSFRS_ITEMS[:5], "q5_gastrostomy"])
+
+    def domains(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": domain,
+                "label": ALSFRS_DOMAIN_LABELS[domain],
+                "max": scales.ALSFRS_ITEM_MAX * len(items),
+                "fields": [self[name] for name in items],
+            }
+            for domain, items in scales.ALSFRS_DOMAINS.items()
+        ]
+
+
+class ScanUploadForm(forms.Form):
+    kind = forms.ChoiceField(label="Scan kind")
+    file = forms.FileField(
+        help_text=".nii, .nii.gz, .mgz, or a .zip of one DICOM series.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".nii,.gz,.mgz,.zip"}),
+    )
+    echo = forms.IntegerField(
+        required=False, min_value=1, help_text="Only for a multi-echo series (1 = first echo)."
+    )
+    field_strength = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=14,
+        label="Field strength (T)",
+        help_text="Where the file does not say (e.g. NIfTI): 1.5, 3 or 7.",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+
+    def __init__(self, *args: Any, kinds: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = kinds
