@@ -32,6 +32,11 @@ CLINICAL_WRITERS = {COORDINATOR, DATA_MANAGER, ADMIN}
 ANALYSTS = {INVESTIGATOR, DATA_MANAGER, ADMIN}
 EXPORTERS = {DATA_MANAGER, ADMIN}
 ALL_SITES = {INVESTIGATOR, DATA_MANAGER, ADMIN}
+# Blinded reads: raters grade their own queue; reviewers (unblinded) see every read, the agreement
+# and the adjudication queue; assigners fill the raters' queues.
+READERS = {RATER}
+READ_REVIEWERS = {INVESTIGATOR, DATA_MANAGER, ADMIN}
+READ_ASSIGNERS = {DATA_MANAGER, ADMIN}
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -55,6 +60,20 @@ def role_of(user: Any) -> str | None:
 
 def has_role(user: Any, roles: set[str] | tuple[str, ...]) -> bool:
     return role_of(user) in roles
+
+
+def is_rater(user: Any) -> bool:
+    """Whether the user reads scans blinded (and must see nothing but their own queue)."""
+    return role_of(user) in READERS
+
+
+def can_review_reads(user: Any) -> bool:
+    """Whether the user may see every rater's reads, the agreement and the adjudication queue."""
+    return role_of(user) in READ_REVIEWERS
+
+
+def can_assign_reads(user: Any) -> bool:
+    return role_of(user) in READ_ASSIGNERS
 
 
 def site_ids(user: Any) -> list[int] | None:

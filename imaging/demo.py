@@ -1,4 +1,5 @@
-"""Demo imaging: an SWI phantom and label map per completed visit, uploaded and quantified.
+"""Demo imaging: an SWI phantom and label map per completed visit, uploaded and quantified, and
+blinded reads of every SWI by two demo raters.
 
 The true band contrast of each hemisphere follows the subject's group and the contralateral limbs'
 UMN burden (the hypothesis the study tests), plus a per-site scanner offset that harmonization should
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+from django.contrib.auth import get_user_model
 
+from cohort import roles
 from cohort.models import Group, Visit, VisitStatus
 from imaging import band, services
 
@@ -82,5 +85,92 @@ def add_scans(*, rng: random.Random, user: Any = None, quantify: bool = True) ->
             if quantify:
                 run, _ = services.run_request(user=user, scan=scans["swi"], enqueue=False)
                 services.run_execute(run.pk)
+            count += 1
+    return count
+
+
+# --- blinded reads ------------------------------------------------------------------------------
+
+DEMO_RATERS = ("rater1", "rater2")
+#: Band contrast (whole precentral gyrus) at which a demo rater starts to see a partial band, and a
+#: definite band. MotorBand's demo choice, so that grades follow the quantified band.
+PARTIAL_BAND_CONTRAST = 0.06
+DEFINITE_BAND_CONTRAST = 0.15
+#: How much a rater's perceived contrast wanders around the measured one (per read), and how far a
+#: rater's threshold sits from the others' (per rater): the sources of disagreement.
+RATER_NOISE_SD = 0.02
+RATER_BIAS_SD = 0.01
+#: Share of hemispheres a rater grossly misreads (a missed definite band or an artefact called a
+#: band): what the adjudication queue is for.
+RATER_LAPSE_RATE = 0.015
+
+
+def _perceived_grade(contrast: float) -> int:
+    if contrast < PARTIAL_BAND_CONTRAST:
+        return 0
+    return 1 if contrast <= DEFINITE_BAND_CONTRAST else 2
+
+
+def _confidence(contrast: float) -> int:
+    margin = min(abs(contrast - PARTIAL_BAND_CONTRAST), abs(contrast - DEFINITE_BAND_CONTRAST))
+    return 3 if margin > 0.04 else 2 if margin > 0.015 else 1
+
+
+def add_reads(*, rng: random.Random, user: Any = None) -> int:
+    """Queue every SWI scan for the two demo raters and have them read it blinded.
+
+    Each rater grades a hemisphere from the quantified band contrast of the whole precentral gyrus
+    plus their own threshold shift and per-read noise, so kappas are realistic rather than perfect.
+    The rater accounts are created where missing (the demo users come after the extensions).
+    """
+    from cohort import services as cohort_services
+    from cohort.demo import DEMO_PASSWORD
+    from imaging import reading
+    from imaging.models import Measurement, RunStatus, Scan, ScanKind, Segment
+
+    raters = []
+    for username in DEMO_RATERS:
+        existing = get_user_model().objects.filter(username=username).first()
+        if existing is None or not roles.is_rater(existing):
+            existing = cohort_services.study_user_save(
+                username=username, role=roles.RATER, password=DEMO_PASSWORD
+            )
+        raters.append(existing)
+    scans = list(Scan.objects.filter(kind=ScanKind.SWI).order_by("pk"))
+    reading.read_assignments_auto(
+        user=None, k=len(raters), seed=rng.randrange(2**31), scans=scans, raters=raters
+    )
+    contrast: dict[tuple[int, str], float] = {}
+    measurements = Measurement.objects.filter(
+        run__scan__in=scans, run__status=RunStatus.DONE, segment=Segment.WHOLE
+    ).order_by("run__finished_at", "run_id")
+    for m in measurements.values("run__scan_id", "hemisphere", "band_contrast"):
+        if m["band_contrast"] is not None:
+            contrast[(m["run__scan_id"], m["hemisphere"])] = m["band_contrast"]
+    bias = {r.pk: rng.gauss(0, RATER_BIAS_SD) for r in raters}
+    count = 0
+    for rater in raters:
+        for item in reading.reading_queue(rater=rater):
+            grades = {}
+            margins = []
+            for hemisphere in ("L", "R"):
+                true = contrast.get((item.scan_id, hemisphere))
+                if true is None:
+                    break
+                seen = true + bias[rater.pk] + rng.gauss(0, RATER_NOISE_SD)
+                grade = _perceived_grade(seen)
+                if grade != 1 and rng.random() < RATER_LAPSE_RATE:
+                    grade = 2 - grade
+                grades[hemisphere] = grade
+                margins.append(_confidence(seen))
+            if len(grades) < 2:
+                continue  # not quantified: nothing to base a simulated grade on
+            reading.read_submit(
+                rater=rater,
+                scan=Scan.objects.get(pk=item.scan_id),
+                left_grade=grades["L"],
+                right_grade=grades["R"],
+                confidence=min(margins),
+            )
             count += 1
     return count

@@ -199,7 +199,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # Demo data extension points: each dotted path is called with (rng, study) after the clinical demo.
-MOTORBAND_DEMO_EXTENSIONS: list[str] = ["imaging.demo.add_scans"]
+MOTORBAND_DEMO_EXTENSIONS: list[str] = ["imaging.demo.add_scans", "imaging.demo.add_reads"]
 
 LOGGING = {
     "version": 1,

@@ -22,5 +22,6 @@ urlpatterns = [
     ),
     path("api/", include("motorband.api.urls")),
     path("analysis/", include("analysis.urls")),
+    path("reading/", include("imaging.urls")),
     path("", include("cohort.urls")),
 ]

@@ -1,14 +1,16 @@
-"""Serializers of scans and quantification runs: field shapes only; the services validate."""
+"""Serializers of scans, quantification runs and blinded reads: field shapes only; the services validate."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.urls import reverse
 from rest_framework import serializers
 
+from cohort import roles
 from cohort.api.serializers import ScopedPrimaryKeyRelatedField, visit_scope
-from imaging.models import Measurement, QuantificationRun, Scan, ScanKind
+from imaging.models import Measurement, QuantificationRun, Read, Scan, ScanKind
 
 
 class ScanSerializer(serializers.ModelSerializer):
@@ -117,3 +119,123 @@ class QuantificationSerializer(serializers.ModelSerializer):
         if not run.qc_image:
             return None
         return reverse("imaging-api:quantification-qc-image", args=[run.pk])
+
+
+# --- blinded reads ------------------------------------------------------------------------------
+
+
+def queued_scan_scope(*, user: Any) -> QuerySet[Scan]:
+    """Scans a caller may name in a read: the rater's own queue (nothing for anyone else)."""
+    if not roles.is_rater(user):
+        return Scan.objects.none()
+    return Scan.objects.filter(assignments__rater=user)
+
+
+GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band."
+
+
+class ReadSerializer(serializers.ModelSerializer):
+    """A blinded read. Raters see their own reads only; nothing here describes the subject."""
+
+    scan = ScopedPrimaryKeyRelatedField(
+        scope=queued_scan_scope, help_text="The scan's id (a scan of your reading queue)."
+    )
+    scan_code = serializers.CharField(source="scan.code", read_only=True)
+    rater = serializers.CharField(
+        source="rater.username", read_only=True, help_text="The rater (the caller on submission)."
+    )
+    left_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    right_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    confidence = serializers.IntegerField(
+        min_value=1, max_value=3, help_text="1 low, 2 moderate, 3 high."
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    class Meta:
+        model = Read
+        fields = [
+            "id",
+            "scan",
+            "scan_code",
+            "rater",
+            "left_grade",
+            "right_grade",
+            "confidence",
+            "comment",
+            "is_current",
+            "supersedes",
+            "reason",
+            "submitted_at",
+        ]
+        read_only_fields = ["is_current", "supersedes", "reason", "submitted_at"]
+        validators: list[Any] = []
+
+
+class ReadCorrectionSerializer(serializers.Serializer):
+    left_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    right_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    confidence = serializers.IntegerField(min_value=1, max_value=3)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    reason = serializers.CharField(max_length=300, help_text="Why the read is corrected (audited).")
+
+
+class QueueItemSerializer(serializers.Serializer):
+    scan = serializers.IntegerField(source="scan_id", help_text="The scan's id.")
+    scan_code = serializers.CharField(help_text="The scan's pseudonymous code.")
+    position = serializers.IntegerField(help_text="Place in your randomized queue (1 first).")
+    status = serializers.ChoiceField(choices=["pending", "submitted"])
+    read = serializers.IntegerField(
+        source="read_id", allow_null=True, help_text="Your current read's id, once submitted."
+    )
+
+
+class KappaPairSerializer(serializers.Serializer):
+    rater_a = serializers.CharField()
+    rater_b = serializers.CharField()
+    kappa = serializers.FloatField(allow_null=True, help_text="Cohen's kappa, linear weights.")
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    se = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="Scan hemispheres graded by both raters.")
+    percent_agreement = serializers.FloatField(help_text="Exact agreement, 0-100.")
+
+
+class FleissSerializer(serializers.Serializer):
+    kappa = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    se = serializers.FloatField(allow_null=True)
+    n_items = serializers.IntegerField()
+    n_raters = serializers.IntegerField()
+    percent_agreement = serializers.FloatField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    n_scans = serializers.IntegerField()
+    n_items = serializers.IntegerField(help_text="Scan hemispheres with at least one read.")
+    n_raters = serializers.IntegerField()
+    pairs = KappaPairSerializer(many=True)
+    fleiss = FleissSerializer(
+        allow_null=True, help_text="Fleiss' kappa (bootstrap 95% CI); null with too few items."
+    )
+    mean_pairwise_kappa = serializers.FloatField(allow_null=True)
+
+
+class ConsensusReadSerializer(serializers.Serializer):
+    read = serializers.IntegerField()
+    rater = serializers.CharField()
+    left_grade = serializers.IntegerField()
+    right_grade = serializers.IntegerField()
+    confidence = serializers.IntegerField()
+    comment = serializers.CharField(allow_blank=True)
+
+
+class ConsensusSerializer(serializers.Serializer):
+    scan = serializers.IntegerField(source="scan_id")
+    scan_code = serializers.CharField()
+    left_consensus = serializers.FloatField(source="left", allow_null=True)
+    right_consensus = serializers.FloatField(source="right", allow_null=True)
+    mbs_positive = serializers.BooleanField(allow_null=True)
+    left_spread = serializers.IntegerField(help_text="Highest minus lowest left grade.")
+    right_spread = serializers.IntegerField(help_text="Highest minus lowest right grade.")
+    reads = ConsensusReadSerializer(many=True)

@@ -1,5 +1,6 @@
 """Imaging API routes, included under /api/v1/ by motorband.api.urls."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from imaging.api import views
@@ -9,5 +10,12 @@ app_name = "imaging-api"
 router = SimpleRouter()
 router.register("scans", views.ScanViewSet, basename="scan")
 router.register("quantifications", views.QuantificationViewSet, basename="quantification")
+router.register("reads", views.ReadViewSet, basename="read")
+router.register("reading-queue", views.ReadingQueueViewSet, basename="reading-queue")
+router.register("adjudication", views.AdjudicationViewSet, basename="adjudication")
+router.register("consensus", views.ConsensusViewSet, basename="consensus")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("agreement/", views.AgreementView.as_view(), name="agreement"),
+]

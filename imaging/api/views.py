@@ -1,5 +1,6 @@
-"""Scan and quantification API: uploads and runs go through imaging.services; files are served
-only to callers who may see the record (never from a public media URL)."""
+"""Scan, quantification and blinded-read API: uploads and runs go through imaging.services, reads
+through imaging.reading; files are served only to callers who may see the record (never from a
+public media URL)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,21 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from imaging import selectors, services
-from imaging.api.serializers import QuantificationSerializer, ScanSerializer
-from imaging.filters import QuantificationFilterSet, ScanFilterSet
-from imaging.models import QuantificationRun, Scan
+from imaging import reading, selectors, services
+from imaging.api.permissions import RaterOnly, ReadAccess, ReadReviewer
+from imaging.api.serializers import (
+    AgreementSerializer,
+    ConsensusSerializer,
+    QuantificationSerializer,
+    QueueItemSerializer,
+    ReadCorrectionSerializer,
+    ReadSerializer,
+    ScanSerializer,
+)
+from imaging.filters import QuantificationFilterSet, ReadFilterSet, ScanFilterSet
+from imaging.models import QuantificationRun, Read, Scan
 from motorband.api.permissions import ClinicalReadWrite
 from motorband.api.schema import StudyAutoSchema
 from motorband.api.views import AUTHENTICATION_CLASSES, StudyModelViewSet
@@ -113,3 +124,105 @@ class QuantificationViewSet(
         if not run.qc_image:
             return Response({"detail": "This run has no QC picture (yet)."}, status=404)
         return FileResponse(run.qc_image.open("rb"), content_type="image/png")
+
+
+# --- blinded reads ------------------------------------------------------------------------------
+
+
+class ReadViewSet(StudyModelViewSet):
+    """Blinded reads. A rater lists and submits their own reads of the scans in their queue (a read
+    is locked once submitted; ``correct`` makes a new version with a reason); investigators, data
+    managers and admins list every read (they are unblinded)."""
+
+    serializer_class = ReadSerializer
+    permission_classes = [ReadAccess]
+    filterset_class = ReadFilterSet
+    http_method_names = ["get", "post", "head", "options"]
+    accepts_change_reason = False
+
+    def get_queryset(self) -> Any:
+        return reading.read_list(user=self.request.user)
+
+    @extend_schema(summary="Submit your read of a scan in your queue (locked once submitted)")
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Read:
+        return reading.read_submit(
+            rater=self.request.user,
+            scan=data["scan"],
+            left_grade=data["left_grade"],
+            right_grade=data["right_grade"],
+            confidence=data["confidence"],
+            comment=data.get("comment", ""),
+        )
+
+    @extend_schema(
+        request=ReadCorrectionSerializer,
+        responses={201: ReadSerializer},
+        summary="Correct your read: a new version supersedes it, with a reason (audited)",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def correct(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        read = self.get_object()
+        serializer = ReadCorrectionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new = reading.read_correct(rater=request.user, read=read, **serializer.validated_data)
+        return Response(
+            ReadSerializer(new, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ReadingQueueViewSet(viewsets.GenericViewSet):
+    """The caller's reading queue in its randomized order: scan id, pseudonymous code, position
+    and whether the scan is read yet; nothing else about the scan (raters only)."""
+
+    serializer_class = QueueItemSerializer
+    permission_classes = [RaterOnly]
+    authentication_classes = AUTHENTICATION_CLASSES
+    schema = StudyAutoSchema()
+    filter_backends: list[Any] = []
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = reading.reading_queue(rater=request.user)
+        page = self.paginate_queryset(items)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class AgreementView(APIView):
+    """Inter-rater agreement of the current reads (each scan hemisphere is one graded item):
+    Cohen's weighted kappa (linear weights) with 95% CI for each rater pair, Fleiss' kappa with a
+    bootstrap 95% CI, and percent agreement. Investigators, data managers and admins."""
+
+    permission_classes = [ReadReviewer]
+    authentication_classes = AUTHENTICATION_CLASSES
+    schema = StudyAutoSchema()
+
+    @extend_schema(responses={200: AgreementSerializer}, summary="Inter-rater agreement")
+    def get(self, request: Request) -> Response:
+        return Response(AgreementSerializer(reading.agreement_report()).data)
+
+
+class AdjudicationViewSet(viewsets.GenericViewSet):
+    """Scans whose raters disagree by more than one grade in a hemisphere, with every current read
+    and the consensus (median) grades. Investigators, data managers and admins."""
+
+    serializer_class = ConsensusSerializer
+    permission_classes = [ReadReviewer]
+    authentication_classes = AUTHENTICATION_CLASSES
+    schema = StudyAutoSchema()
+    filter_backends: list[Any] = []
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(reading.adjudication_queue())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class ConsensusViewSet(AdjudicationViewSet):
+    """Consensus grades (median over raters per hemisphere) and MBS status of every read scan.
+    Investigators, data managers and admins."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(reading.consensus_list())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

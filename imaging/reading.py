@@ -1,0 +1,454 @@
+"""Blinded reads of the motor band sign: queues, reads, corrections, consensus and agreement.
+
+The functions that write (``read_assignments_create``, ``read_assignments_auto``, ``read_submit``,
+``read_correct``) are the only writers of ``ReadAssignment`` and ``Read`` rows; the API, the pages,
+the ``assign_reads`` command and the demo call them. The read-only functions below them answer what
+the blinded rater sees (their queue and their own reads) and what the unblinded reviewers see
+(consensus, adjudication queue, agreement); the statistics come from analysis.stats.agreement.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import transaction
+from django.db.models import Max, QuerySet
+
+from analysis.stats import agreement
+from analysis.stats.errors import InsufficientDataError
+from cohort import roles
+from imaging.models import Read, ReadAssignment, Scan, ScanKind
+
+#: Scan kinds that are read (domain.md: the band is graded on SWI).
+READ_KINDS = (ScanKind.SWI,)
+#: Raters per scan when scans are assigned automatically.
+DEFAULT_RATERS_PER_SCAN = 2
+GRADE_MIN, GRADE_MAX = min(agreement.MBS_GRADES), max(agreement.MBS_GRADES)
+CONFIDENCE_MIN, CONFIDENCE_MAX = 1, 3
+#: A hemisphere whose raters' grades differ by more than this goes to adjudication.
+ADJUDICATION_SPREAD = 1
+COMMENT_MAX_LENGTH = 2000
+REASON_MAX_LENGTH = 300
+HEMISPHERE_FIELDS = {"L": "left_grade", "R": "right_grade"}
+
+
+class ReadStatus:
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+
+
+def _actor(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def active_raters() -> QuerySet[Any]:
+    """Active users whose study role is rater, by username."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_superuser=False, groups__name=roles.RATER)
+        .distinct()
+        .order_by("username")
+    )
+
+
+def _check_rater(rater: Any) -> None:
+    if not roles.is_rater(rater):
+        raise ValidationError({"rater": f"'{rater}' is not an active user with the rater role."})
+
+
+def _check_readable(scans: Iterable[Scan]) -> list[Scan]:
+    scans = list(scans)
+    wrong = [s.code for s in scans if s.kind not in READ_KINDS]
+    if wrong:
+        raise ValidationError(
+            {"scans": f"Only SWI scans are read; these are not: {', '.join(wrong)}."}
+        )
+    return scans
+
+
+def _append_to_queue(rater: Any, scans: list[Scan], rng: random.Random) -> list[ReadAssignment]:
+    """Add scans to the end of a rater's queue in a random order (skipping those already queued)."""
+    queued = set(ReadAssignment.objects.filter(rater=rater).values_list("scan_id", flat=True))
+    new = [s for s in dict.fromkeys(scans) if s.pk not in queued]
+    rng.shuffle(new)
+    last = ReadAssignment.objects.filter(rater=rater).aggregate(m=Max("position"))["m"] or 0
+    return ReadAssignment.objects.bulk_create(
+        ReadAssignment(scan=scan, rater=rater, position=last + i)
+        for i, scan in enumerate(new, start=1)
+    )
+
+
+@transaction.atomic
+def read_assignments_create(
+    *, user: Any, rater: Any, scans: Iterable[Scan], seed: int | None = None
+) -> list[ReadAssignment]:
+    """Queue the given SWI scans for one rater (a data manager's explicit assignment).
+
+    Scans already in the rater's queue are skipped; the new ones go to the end of the queue in a
+    random order (``seed`` makes it reproducible). Returns the new assignments.
+    """
+    if user is not None and not roles.can_assign_reads(user):
+        raise ValidationError("Only data managers and administrators assign scans to raters.")
+    _check_rater(rater)
+    return _append_to_queue(rater, _check_readable(scans), random.Random(seed))
+
+
+@transaction.atomic
+def read_assignments_auto(
+    *,
+    user: Any,
+    k: int = DEFAULT_RATERS_PER_SCAN,
+    seed: int | None = None,
+    scans: Iterable[Scan] | None = None,
+    raters: Iterable[Any] | None = None,
+    progress: Callable[[Iterable[Scan]], Iterable[Scan]] | None = None,
+) -> list[ReadAssignment]:
+    """Give every SWI scan ``k`` raters, chosen among the active raters, and shuffle the queues.
+
+    A scan that already has raters only gets the missing ones. Each scan goes to the raters with
+    the fewest scans queued so far (ties broken at random), so the work is balanced; each rater's
+    new scans then join the end of their queue in a random order. ``seed`` makes both choices
+    reproducible. ``progress`` wraps the scan iterable (e.g. tqdm). Returns the new assignments.
+    """
+    if user is not None and not roles.can_assign_reads(user):
+        raise ValidationError("Only data managers and administrators assign scans to raters.")
+    if k < 1:
+        raise ValidationError({"k": "Each scan needs at least one rater."})
+    pool = list(raters) if raters is not None else list(active_raters())
+    for rater in pool:
+        _check_rater(rater)
+    if len(pool) < k:
+        raise ValidationError(
+            {
+                "k": f"{k} raters per scan were asked for, but only {len(pool)} active rater(s) exist."
+            }
+        )
+    if scans is None:
+        scans = Scan.objects.filter(kind__in=READ_KINDS).order_by("pk")
+    scans = _check_readable(scans)
+    rng = random.Random(seed)
+    load = {r.pk: ReadAssignment.objects.filter(rater=r).count() for r in pool}
+    existing: dict[int, set[int]] = defaultdict(set)
+    for scan_id, rater_id in ReadAssignment.objects.filter(
+        scan__in=[s.pk for s in scans]
+    ).values_list("scan_id", "rater_id"):
+        existing[scan_id].add(rater_id)
+    new_per_rater: dict[int, list[Scan]] = defaultdict(list)
+    for scan in progress(scans) if progress else scans:
+        missing = k - len(existing[scan.pk])
+        if missing <= 0:
+            continue
+        candidates = [r for r in pool if r.pk not in existing[scan.pk]]
+        tie_break = {r.pk: rng.random() for r in candidates}
+        for rater in sorted(candidates, key=lambda r: (load[r.pk], tie_break[r.pk]))[:missing]:
+            new_per_rater[rater.pk].append(scan)
+            load[rater.pk] += 1
+    created: list[ReadAssignment] = []
+    for rater in pool:
+        if new_per_rater[rater.pk]:
+            created += _append_to_queue(rater, new_per_rater[rater.pk], rng)
+    return created
+
+
+def _validated(
+    *, left_grade: Any, right_grade: Any, confidence: Any, comment: str
+) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values = {"left_grade": left_grade, "right_grade": right_grade}
+    for name, value in values.items():
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not (GRADE_MIN <= value <= GRADE_MAX)
+        ):
+            errors[name] = (
+                f"A grade is {GRADE_MIN} (no band), 1 (partial band) or {GRADE_MAX} (definite band)."
+            )
+    if (
+        not isinstance(confidence, int)
+        or isinstance(confidence, bool)
+        or not (CONFIDENCE_MIN <= confidence <= CONFIDENCE_MAX)
+    ):
+        errors["confidence"] = (
+            f"Confidence is {CONFIDENCE_MIN} (low), 2 (moderate) or {CONFIDENCE_MAX} (high)."
+        )
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX_LENGTH:
+        errors["comment"] = f"Keep the comment under {COMMENT_MAX_LENGTH} characters."
+    if errors:
+        raise ValidationError(errors)
+    return {**values, "confidence": confidence, "comment": comment}
+
+
+def is_assigned(rater: Any, scan: Scan) -> bool:
+    return ReadAssignment.objects.filter(rater=rater, scan=scan).exists()
+
+
+@transaction.atomic
+def read_submit(
+    *,
+    rater: Any,
+    scan: Scan,
+    left_grade: int,
+    right_grade: int,
+    confidence: int,
+    comment: str = "",
+) -> Read:
+    """Record a rater's read of a scan in their queue; once submitted it is locked.
+
+    Raises ValidationError when the user is not a rater, the scan is not in their queue, they
+    already read it (a change is a correction, :func:`read_correct`) or a value is out of range.
+    """
+    _check_rater(rater)
+    values = _validated(
+        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+    )
+    Scan.objects.select_for_update().get(pk=scan.pk)  # one submission at a time per scan
+    if not is_assigned(rater, scan):
+        raise ValidationError({"scan": "This scan is not in your reading queue."})
+    if Read.objects.filter(rater=rater, scan=scan, is_current=True).exists():
+        raise ValidationError(
+            {
+                "scan": "You already read this scan; a read is locked once submitted (correct it "
+                "with a reason instead)."
+            }
+        )
+    read = Read(scan=scan, rater=rater, **values)
+    read._history_user = rater  # type: ignore[attr-defined]
+    read._change_reason = "submitted"  # type: ignore[attr-defined]
+    read.full_clean(exclude=["supersedes"])
+    read.save()
+    return read
+
+
+@transaction.atomic
+def read_correct(
+    *,
+    rater: Any,
+    read: Read,
+    reason: str,
+    left_grade: int,
+    right_grade: int,
+    confidence: int,
+    comment: str = "",
+) -> Read:
+    """Correct a submitted read: a new read supersedes it, with a required reason (audited).
+
+    Only the rater who made the read corrects it, and only its current version. The old read stays
+    (``is_current`` false) with its history; the new one points to it through ``supersedes``.
+    """
+    _check_rater(rater)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the read is corrected."})
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError({"reason": f"Keep the reason under {REASON_MAX_LENGTH} characters."})
+    values = _validated(
+        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+    )
+    old = Read.objects.select_for_update().get(pk=read.pk)
+    if old.rater_id != rater.pk:
+        raise ValidationError({"read": "Only the rater who made a read can correct it."})
+    if not old.is_current:
+        raise ValidationError(
+            {"read": "This read was already corrected; correct its current version."}
+        )
+    if not is_assigned(rater, old.scan):
+        raise ValidationError({"scan": "This scan is no longer in your reading queue."})
+    old.is_current = False
+    old._history_user = rater  # type: ignore[attr-defined]
+    old._change_reason = f"superseded: {reason}"  # type: ignore[attr-defined]
+    old.save(update_fields=["is_current"])
+    new = Read(scan=old.scan, rater=rater, supersedes=old, reason=reason, **values)
+    new._history_user = rater  # type: ignore[attr-defined]
+    new._change_reason = f"correction: {reason}"  # type: ignore[attr-defined]
+    new.full_clean(exclude=["supersedes"])
+    new.save()
+    return new
+
+
+# --- what a blinded rater sees ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One scan of a rater's queue: the pseudonymous code and nothing about the subject."""
+
+    scan_id: int
+    scan_code: str
+    position: int
+    status: str
+    read_id: int | None
+
+
+def reading_queue(*, rater: Any) -> list[QueueItem]:
+    """The rater's queue in its randomized order, with whether each scan is read yet."""
+    if not roles.is_rater(rater):
+        return []
+    read_ids = dict(Read.objects.filter(rater=rater, is_current=True).values_list("scan_id", "pk"))
+    rows = (
+        ReadAssignment.objects.filter(rater=rater)
+        .order_by("position")
+        .values_list("scan_id", "scan__code", "position")
+    )
+    return [
+        QueueItem(
+            scan_id=scan_id,
+            scan_code=code,
+            position=position,
+            status=ReadStatus.SUBMITTED if scan_id in read_ids else ReadStatus.PENDING,
+            read_id=read_ids.get(scan_id),
+        )
+        for scan_id, code, position in rows
+    ]
+
+
+def queued_scan(*, rater: Any, code: str) -> Scan:
+    """A scan of the rater's queue by its code; ObjectDoesNotExist when not queued for them."""
+    if not roles.is_rater(rater):
+        raise Scan.DoesNotExist("not a rater")
+    return Scan.objects.get(code=code, assignments__rater=rater)
+
+
+def current_read(*, rater: Any, scan: Scan) -> Read | None:
+    return Read.objects.filter(rater=rater, scan=scan, is_current=True).first()
+
+
+def read_list(*, user: Any) -> QuerySet[Read]:
+    """Reads the user may see: a rater their own only, reviewers every read, others none."""
+    reads = Read.objects.select_related("scan", "rater").order_by("scan_id", "rater_id", "pk")
+    if roles.is_rater(user):
+        return reads.filter(rater=user)
+    if roles.can_review_reads(user):
+        return reads
+    return reads.none()
+
+
+# --- what the unblinded reviewers see -----------------------------------------------------------
+
+
+@dataclass
+class ScanConsensus:
+    """Consensus of the current reads of one scan (domain.md: median over raters per hemisphere)."""
+
+    scan_id: int
+    scan_code: str
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    left: float | None = None
+    right: float | None = None
+    mbs_positive: bool | None = None
+    left_spread: int = 0
+    right_spread: int = 0
+
+    @property
+    def needs_adjudication(self) -> bool:
+        return max(self.left_spread, self.right_spread) > ADJUDICATION_SPREAD
+
+
+def _current_reads(scans: QuerySet[Scan] | None = None) -> QuerySet[Read]:
+    reads = Read.objects.filter(is_current=True).select_related("scan", "rater")
+    if scans is not None:
+        reads = reads.filter(scan__in=scans)
+    return reads.order_by("scan_id", "rater__username")
+
+
+def consensus_list(scans: QuerySet[Scan] | None = None) -> list[ScanConsensus]:
+    """Consensus grades, MBS status and rater spread of every scan with current reads."""
+    by_scan: dict[int, ScanConsensus] = {}
+    for read in _current_reads(scans):
+        entry = by_scan.setdefault(read.scan_id, ScanConsensus(read.scan_id, read.scan.code))
+        entry.reads.append(
+            {
+                "read": read.pk,
+                "rater": read.rater.get_username(),
+                "left_grade": read.left_grade,
+                "right_grade": read.right_grade,
+                "confidence": read.confidence,
+                "comment": read.comment,
+            }
+        )
+    for entry in by_scan.values():
+        lefts = [r["left_grade"] for r in entry.reads]
+        rights = [r["right_grade"] for r in entry.reads]
+        entry.left = agreement.consensus_grade(lefts)
+        entry.right = agreement.consensus_grade(rights)
+        entry.mbs_positive = agreement.mbs_positive(entry.left, entry.right)
+        entry.left_spread = max(lefts) - min(lefts)
+        entry.right_spread = max(rights) - min(rights)
+    return list(by_scan.values())
+
+
+def scan_consensus(scan: Scan) -> ScanConsensus:
+    """Consensus of one scan (no grade and undetermined status while it has no read)."""
+    found = consensus_list(Scan.objects.filter(pk=scan.pk))
+    return found[0] if found else ScanConsensus(scan.pk, scan.code)
+
+
+def adjudication_queue() -> list[ScanConsensus]:
+    """Scans whose raters disagree by more than one grade in a hemisphere."""
+    return [entry for entry in consensus_list() if entry.needs_adjudication]
+
+
+def reads_frame(scans: QuerySet[Scan] | None = None) -> pd.DataFrame:
+    """Long frame of current reads, one row per scan hemisphere and rater.
+
+    Columns ``item`` (``<scan id>:<L|R>``, a hemisphere is the graded unit), ``scan``,
+    ``hemisphere``, ``rater`` (username), ``grade``.
+    """
+    rows = [
+        {
+            "item": f"{read.scan_id}:{hemisphere}",
+            "scan": read.scan_id,
+            "hemisphere": hemisphere,
+            "rater": read.rater.get_username(),
+            "grade": getattr(read, attribute),
+        }
+        for read in _current_reads(scans)
+        for hemisphere, attribute in HEMISPHERE_FIELDS.items()
+    ]
+    return pd.DataFrame(rows, columns=["item", "scan", "hemisphere", "rater", "grade"])
+
+
+def agreement_report(scans: QuerySet[Scan] | None = None) -> dict[str, Any]:
+    """Inter-rater agreement of the current reads, each scan hemisphere being one graded item.
+
+    Returns
+    -------
+    dict
+        ``{n_scans, n_items, n_raters, pairs: [{rater_a, rater_b, kappa, ci_low, ci_high, se, n,
+        percent_agreement}], fleiss: {kappa, ci_low, ci_high, se, n_items, n_raters,
+        percent_agreement} or None, mean_pairwise_kappa}``: Cohen's kappa with linear weights per
+        rater pair (95% CI kappa ± 1.96 SE), Fleiss' kappa over the items read by the most raters
+        (bootstrap 95% CI), percent agreement (0-100).
+    """
+    frame = reads_frame(scans)
+    empty = {
+        "n_scans": 0,
+        "n_items": 0,
+        "n_raters": 0,
+        "pairs": [],
+        "fleiss": None,
+        "mean_pairwise_kappa": None,
+    }
+    if frame.empty:
+        return empty
+    try:
+        summary = agreement.agreement_summary(frame[["item", "rater", "grade"]])
+    except InsufficientDataError:
+        return {**empty, "n_scans": int(frame["scan"].nunique())}
+    return {"n_scans": int(frame["scan"].nunique()), **summary}
+
+
+def read_of(*, user: Any, read_id: int) -> Read:
+    """One read the user may see; ObjectDoesNotExist otherwise."""
+    try:
+        return read_list(user=user).get(pk=read_id)
+    except (ValueError, TypeError) as exc:
+        raise ObjectDoesNotExist(str(exc)) from exc
