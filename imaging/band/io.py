@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import math
 import os
@@ -53,6 +54,24 @@ _COPY_CHUNK_BYTES: Final[int] = 1024**2
 _NIFTI_SUFFIXES: Final[tuple[str, ...]] = (".nii", ".nii.gz", ".mgz")
 #: zlib window bits that select the gzip container (header and CRC).
 _GZIP_WBITS: Final[int] = 31
+
+#: Inflater with zlib's ``decompressobj`` interface: ISA-L's (PyPI "isal") where installed,
+#: about 1.5 times faster than zlib on a clinical SWI and checking the CRC all the same.
+_inflate: Any = zlib
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+try:
+    _inflate = importlib.import_module("isal.isal_zlib")
+    _INFLATE_ERRORS = (zlib.error, _inflate.error)
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
+#: Errors of a damaged or truncated image file while its data are read.
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    gzip.BadGzipFile,
+    *_INFLATE_ERRORS,
+)
 _S_PER_MS: Final[float] = 1e-3
 
 
@@ -247,15 +266,15 @@ def _metadata(
 
 
 def _read_gzip_nifti(path: Path, img: nib.spatialimages.SpatialImage) -> npt.NDArray[Any] | None:
-    """Stored values of a .nii.gz in one zlib call; None where nibabel should read the file.
+    """Stored values of a .nii.gz in one inflate call; None where nibabel should read the file.
 
     nibabel inflates gzip through Python's chunked reader, copies into the array and runs a
-    separate CRC pass; one ``decompressobj`` call does all of it in C, about a third faster on
-    a clinical SWI. The array is a read-only view of the inflated bytes.
+    separate CRC pass; one ``decompressobj`` call (ISA-L's where installed, else zlib's) does
+    all of it in C, releasing the GIL. The array is a read-only view of the inflated bytes.
     """
     if _suffix(path) != ".nii.gz" or not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         return None
-    inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+    inflater = _inflate.decompressobj(wbits=_GZIP_WBITS)
     inflated = inflater.decompress(path.read_bytes())
     if not inflater.eof or inflater.unused_data:
         return None  # truncated or multi-member: let nibabel read it (and report the error)
@@ -282,7 +301,7 @@ def _read_raw(
             raw = raw[..., volume_index]
     except VolumeError:
         raise
-    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as exc:
+    except _READ_ERRORS as exc:
         raise VolumeError(
             f"{path.name}: image data cannot be read: truncated or corrupt ({exc})"
         ) from exc

@@ -330,3 +330,43 @@ def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(VolumeError, match="truncated"):
         load_volume(path)
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+def test_gzip_reader_equals_nibabel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inflater: str
+) -> None:
+    import zlib
+
+    from imaging.band import io as band_io
+
+    if inflater == "isal":
+        isal_zlib = pytest.importorskip("isal.isal_zlib")
+        monkeypatch.setattr(band_io, "_inflate", isal_zlib)
+    else:
+        monkeypatch.setattr(band_io, "_inflate", zlib)
+    rng = np.random.default_rng(3)
+    data = rng.integers(-2000, 2000, size=(40, 36, 24), dtype=np.int16)
+    path = save(data, tmp_path / "swi.nii.gz")
+    np.testing.assert_array_equal(band_io.read_intensities(path).raw, data)
+    np.testing.assert_array_equal(load_volume(path).data, nib.load(path).get_fdata())
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+def test_gzip_with_a_bad_checksum_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inflater: str
+) -> None:
+    import zlib
+
+    from imaging.band import io as band_io
+
+    if inflater == "isal":
+        monkeypatch.setattr(band_io, "_inflate", pytest.importorskip("isal.isal_zlib"))
+    else:
+        monkeypatch.setattr(band_io, "_inflate", zlib)
+    path = save(np.ones((16, 16, 16), dtype=np.float32), tmp_path / "crc.nii.gz")
+    damaged = bytearray(path.read_bytes())
+    damaged[-8] ^= 0xFF  # the CRC-32 of the gzip trailer
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(VolumeError, match="cannot be read"):
+        load_volume(path)
