@@ -28,18 +28,27 @@ DEMO_SCANNERS = {
     "TOR": ("GE", "Discovery MR750", 3.0, 0.02),
     "MTL": ("Philips", "Achieva", 3.0, -0.01),
 }
-GROUP_BASE_CONTRAST = {Group.ALS: 0.05, Group.PLS: 0.08, Group.MIMIC: 0.015, Group.CONTROL: 0.01}
+# Controls and mimics carry some age-related cortical iron (Rizzo 2020 saw the sign in 13/33
+# controls), so the groups overlap as in the literature rather than separating perfectly.
+GROUP_BASE_CONTRAST = {Group.ALS: 0.04, Group.PLS: 0.07, Group.MIMIC: 0.03, Group.CONTROL: 0.025}
+BIOLOGICAL_SD = 0.03  # between-subject spread of the true contrast (cortical iron)
+VISIT_SD = 0.01  # visit-to-visit variation of one subject's true contrast
 UMN_CONTRAST_PER_POINT = 0.012  # per contralateral limb UMN point (0-14)
 
 
-def _true_contrast(rng: random.Random, visit: Visit, offset: float) -> tuple[float, float]:
+def _true_contrast(
+    rng: random.Random, visit: Visit, offset: float, subject_iron: dict[int, float]
+) -> tuple[float, float]:
     group = visit.subject.group
     exam = getattr(visit, "umn_exam", None)
     contra = exam.contralateral if exam is not None else {"L": 0, "R": 0}
+    if visit.subject_id not in subject_iron:
+        subject_iron[visit.subject_id] = rng.gauss(0, BIOLOGICAL_SD)
+    offset += subject_iron[visit.subject_id]
     values = []
     for hemisphere in ("L", "R"):
         signal = GROUP_BASE_CONTRAST[group] + UMN_CONTRAST_PER_POINT * (contra[hemisphere] or 0)
-        values.append(max(0.0, min(0.45, signal + offset + rng.gauss(0, 0.015))))
+        values.append(max(0.0, min(0.45, signal + offset + rng.gauss(0, VISIT_SD))))
     return values[0], values[1]
 
 
@@ -51,12 +60,13 @@ def add_scans(*, rng: random.Random, user: Any = None, quantify: bool = True) ->
         .order_by("subject__study_id", "visit_code")
     )
     count = 0
+    subject_iron: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="motorband-demo-") as tmp:
         for visit in visits:
             manufacturer, model, tesla, offset = DEMO_SCANNERS.get(
                 visit.subject.site.code, ("Siemens", "Skyra", 3.0, 0.0)
             )
-            left, right = _true_contrast(rng, visit, offset)
+            left, right = _true_contrast(rng, visit, offset, subject_iron)
             phantom = band.make_phantom(
                 DEMO_SHAPE,
                 DEMO_VOXEL_MM,
