@@ -168,10 +168,12 @@ def survival_report(
     except InsufficientDataError as exc:
         notes.append(f"Cox model not estimated: {exc}")
         cox = {"terms": [], "concordance": None, "ph_check": [], "n": None, "events": None}
+    time_varying = _time_varying_band_cox(user, filters, frame, notes)
     result = {
         "event": event,
         "by": by,
         "groups": km,
+        "cox_time_varying": time_varying,
         "logrank_p": p,
         "cox": cox["terms"],
         "cox_concordance": cox["concordance"],
@@ -193,6 +195,31 @@ def survival_report(
             cox["terms"], title=f"Cox model of time to {event.replace('_', ' ')}"
         )
     return report
+
+
+def _time_varying_band_cox(
+    user: Any, filters: Filters, tte: pd.DataFrame, notes: list[str]
+) -> list[dict[str, Any]]:
+    """Cox model with band contrast updated at each visit (start/stop format, domain.md)."""
+    visits = frames.analysis_frame(
+        user=user,
+        sites=filters.sites or None,
+        groups=filters.groups or None,
+        harmonize=filters.harmonize,
+    )
+    if visits.empty or "band_contrast" not in visits or visits["band_contrast"].notna().sum() == 0:
+        notes.append("time-varying Cox model not estimated: no band measurements")
+        return []
+    visits = visits[visits["subject"].isin(tte["subject"])]
+    # Contrast spans 0-0.4: a hazard ratio per 0.1 reads better than one per whole unit.
+    marker = "band_contrast_per_0.1"
+    visits = visits.assign(**{marker: visits["band_contrast"] * 10})
+    try:
+        long = survival.to_start_stop(visits[["subject", "months", marker]], tte, marker)
+        return list(survival.cox_time_varying(long, covariates=[marker])["terms"])
+    except (InsufficientDataError, ValueError) as exc:
+        notes.append(f"time-varying Cox model not estimated: {exc}")
+        return []
 
 
 def diagnostic_report(

@@ -242,3 +242,19 @@ def test_schema_documents_the_parameters(client_for, cohort):
     answer = response.json()["components"]["schemas"]["ProgressionAnswer"]
     assert {"slopes", "slope_difference", "n_subjects"} <= set(answer["properties"])
     assert {"/api/v1/analysis/survival/", "/api/v1/analysis/diagnostic/"} <= set(paths)
+
+
+def test_survival_answer_holds_the_time_varying_band_model(client_for, users, cohort):
+    response = get(client_for("investigator"), "survival/", event="death", by="site")
+    body = response.json()
+    tte = frames.event_frame(user=users["investigator"], event="death")
+    visits = frames.analysis_frame(user=users["investigator"])
+    visits = visits[visits["subject"].isin(tte["subject"])].assign(
+        **{"band_contrast_per_0.1": lambda d: d["band_contrast"] * 10}
+    )
+    long = survival.to_start_stop(
+        visits[["subject", "months", "band_contrast_per_0.1"]], tte, "band_contrast_per_0.1"
+    )
+    direct = survival.cox_time_varying(long, covariates=["band_contrast_per_0.1"])
+    assert body["cox_time_varying"] == direct["terms"]
+    assert body["cox_time_varying"][0]["term"] == "band_contrast_per_0.1"
