@@ -111,3 +111,39 @@ def bound(form_class: type[FiltersForm], query: Any) -> FiltersForm:
         ):
             data[name] = field.initial
     return form_class(data)
+
+
+class ReleaseForm(forms.Form):
+    """The data manager's export form: a format, de-identification and filters → a release."""
+
+    format = forms.ChoiceField(label="Format", choices=[])
+    deidentify = forms.BooleanField(
+        required=False,
+        label="De-identify (pseudonymous codes, no free text, age instead of birth date)",
+    )
+    date_mode = forms.ChoiceField(
+        label="De-identified dates",
+        choices=[
+            ("baseline", "days from baseline"),
+            ("shift", "shifted by a per-subject random offset"),
+        ],
+        initial="baseline",
+    )
+    site_mode = forms.ChoiceField(
+        label="De-identified sites",
+        choices=[("keep", "keep site codes"), ("code", "code sites S1, S2, ...")],
+        initial="keep",
+    )
+    sites = forms.MultipleChoiceField(required=False, label="Sites", help_text="None: all sites.")
+    groups = forms.MultipleChoiceField(
+        required=False, label="Groups", choices=_choices(reports.GROUPS), help_text="None: all."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from analysis.models import ReleaseFormat
+
+        super().__init__(*args, **kwargs)
+        self.fields["format"].choices = ReleaseFormat.choices
+        self.fields["sites"].choices = [
+            (code, code) for code in Site.objects.values_list("code", flat=True)
+        ]

@@ -15,4 +15,5 @@ urlpatterns = [
     path("band-umn/", views.band_umn, name="band-umn"),
     path("harmonization/", views.harmonization, name="harmonization"),
     path("subjects/<str:study_id>/", views.subject_timeline, name="subject"),
+    path("exports/", views.exports, name="exports"),
 ]

@@ -251,3 +251,60 @@ def subject_timeline(request: HttpRequest, study_id: str) -> HttpResponse:
             "harmonize": harmonize,
         },
     )
+
+
+# --- exports (data managers and admins) ----------------------------------------------------------
+
+
+def exporter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login, then an EXPORTERS role (data manager, admin); others get 403."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if roles.role_of(request.user) not in roles.EXPORTERS:
+            raise PermissionDenied("Exports are open to data managers and administrators.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@exporter_required
+def exports(request: HttpRequest) -> HttpResponse:
+    """The export form (POST builds a frozen release) and the list of releases to download."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from analysis.exports import releases
+
+    status = 200
+    if request.method == "POST":
+        form = forms.ReleaseForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                release = releases.release_create(
+                    user=request.user,
+                    fmt=data["format"],
+                    deidentify=data["deidentify"],
+                    date_mode=data["date_mode"],
+                    site_mode=data["site_mode"],
+                    sites=data["sites"],
+                    groups=data["groups"],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+                status = 400
+            else:
+                messages.success(
+                    request, f"Release {release.pk} is frozen (sha256 {release.sha256[:12]}…)."
+                )
+                return redirect("analysis:exports")
+        else:
+            status = 400
+    else:
+        form = forms.ReleaseForm()
+    context = {"form": form, "releases": releases.release_list(user=request.user)[:200]}
+    return render(request, "analysis/exports.html", context, status=status)

@@ -8,11 +8,12 @@ from motorband.api.views import TokenObtainView, api_not_found
 # Each app exposes its routes in `<app>/api/urls.py` (urlpatterns and an `app_name`, e.g. a
 # SimpleRouter's urls), mounted under the prefix given here. Add each app's module as it lands:
 #   imaging: scans/, quantifications/ (reads/ with the reads issue);
-#   analysis: progression/, survival/, diagnostic/, plots/<name>/ (exports/ with the exports issue).
+#   analysis: progression/, survival/, diagnostic/, plots/<name>/; exports/ (at v1/, contract.md).
 APP_API_URLCONFS: list[tuple[str, str]] = [
     ("v1/", "cohort.api.urls"),
     ("v1/", "imaging.api.urls"),
     ("v1/analysis/", "analysis.api.urls"),
+    ("v1/", "analysis.api.exports_urls"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,163 @@
+"""Exports API: frozen releases (``/api/v1/exports/``), for data managers and administrators.
+
+POST builds a release (``analysis.exports.releases.release_create``) and answers 201; GET lists
+and shows releases; ``{id}/download/`` streams the release's zip, whose sha256 is the release's.
+There is no update or delete: a release is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from analysis.exports import deidentify as deid
+from analysis.exports import releases
+from analysis.models import Release, ReleaseFormat
+from cohort import roles
+from cohort.models import Group
+from motorband.api.schema import StudyAutoSchema
+from motorband.api.views import AUTHENTICATION_CLASSES, validation_error_detail
+
+
+class ExporterPermission(BasePermission):
+    """Data managers and administrators (cohort.roles.EXPORTERS)."""
+
+    message = "Exports and releases are open to data managers and administrators."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return roles.role_of(request.user) in roles.EXPORTERS
+
+
+class ReleaseFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    created_by = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField(help_text="URL of the release's zip.")
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "created_at",
+            "created_by",
+            "format",
+            "deidentify",
+            "filters",
+            "algorithm_versions",
+            "sha256",
+            "size_bytes",
+            "files",
+            "download",
+        ]
+        read_only_fields = fields
+
+    def get_created_by(self, release: Release) -> str | None:
+        return release.created_by.get_username() if release.created_by else None
+
+    def get_download(self, release: Release) -> str:
+        return reverse(
+            "exports-api:release-download",
+            kwargs={"pk": str(release.pk)},
+            request=self.context.get("request"),
+        )
+
+    @extend_schema_field(ReleaseFileSerializer(many=True))
+    def get_files(self, release: Release) -> list[dict[str, Any]]:
+        return list(release.manifest.get("files", []))
+
+
+class ReleaseRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ReleaseFormat.choices)
+    deidentify = serializers.BooleanField(default=False)
+    date_mode = serializers.ChoiceField(
+        choices=deid.DATE_MODES,
+        default=deid.BASELINE,
+        help_text="De-identified dates: days from baseline, or a per-subject random shift.",
+    )
+    site_mode = serializers.ChoiceField(
+        choices=deid.SITE_MODES, default=deid.KEEP, help_text="De-identified sites: keep or code."
+    )
+    sites = serializers.ListField(
+        child=serializers.CharField(max_length=10), required=False, default=list
+    )
+    groups = serializers.ListField(
+        child=serializers.ChoiceField(choices=Group.choices), required=False, default=list
+    )
+
+
+class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Frozen releases: create, list, show and download; never changed or deleted."""
+
+    authentication_classes = AUTHENTICATION_CLASSES
+    permission_classes = [ExporterPermission]
+    serializer_class = ReleaseSerializer
+    schema = StudyAutoSchema()
+    filter_backends: list[type] = []
+
+    def get_queryset(self) -> QuerySet[Release]:
+        return releases.release_list(user=self.request.user)
+
+    @extend_schema(
+        request=ReleaseRequestSerializer,
+        responses={201: ReleaseSerializer},
+        summary="Build and freeze a release of the study in a format",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        query = ReleaseRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        try:
+            release = releases.release_create(
+                user=request.user,
+                fmt=data["format"],
+                deidentify=data["deidentify"],
+                date_mode=data["date_mode"],
+                site_mode=data["site_mode"],
+                sites=data["sites"],
+                groups=data["groups"],
+            )
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(validation_error_detail(exc)) from exc
+        serializer = self.get_serializer(release)
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The release's zip (its sha256 is the release's)."
+            )
+        },
+        summary="Download the release as a zip",
+    )
+    @action(detail=True, methods=["get"], url_path="download")
+    def download(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
+        release = self.get_object()
+        try:
+            handle = releases.release_open(release)
+        except FileNotFoundError as exc:
+            raise exceptions.NotFound("The release's files are missing from storage.") from exc
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"motorband-release-{release.pk}.zip",
+            content_type="application/zip",
+        )
+        response["X-Checksum-SHA256"] = release.sha256
+        return response

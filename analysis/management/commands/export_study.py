@@ -1,0 +1,82 @@
+"""``manage.py export_study DIR [--format ...] [--deidentify]``: the study bundle or a trial dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analysis.exports import bundle, trial
+from analysis.exports import deidentify as deid
+
+FORMATS = ("bids", *trial.FORMATS)
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the study bundle (--format bids, the default: BIDS layout, phenotype TSVs, images, "
+        "derivatives/motorband/band.tsv) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "
+        "wide and event tables with a data dictionary), optionally de-identified."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("directory", help="Output folder (created; must be empty for bids).")
+        parser.add_argument("--format", choices=FORMATS, default="bids")
+        parser.add_argument(
+            "--deidentify",
+            action="store_true",
+            help="Pseudonymous codes, no free text, birth date as age (trial formats only).",
+        )
+        parser.add_argument(
+            "--dates",
+            choices=deid.DATE_MODES,
+            default=deid.BASELINE,
+            help="De-identified dates: days from baseline (default) or a per-subject shift.",
+        )
+        parser.add_argument(
+            "--sites",
+            choices=deid.SITE_MODES,
+            default=deid.KEEP,
+            help="De-identified sites: keep their codes (default) or code them S1, S2, ...",
+        )
+        parser.add_argument("--site", action="append", default=[], help="Only this site (repeat).")
+        parser.add_argument(
+            "--group", action="append", default=[], help="Only this group (repeat)."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        fmt = options["format"]
+        if fmt == "bids":
+            if options["deidentify"] or options["site"] or options["group"]:
+                raise CommandError(
+                    "The BIDS bundle is the whole, re-importable study: --deidentify, --site and "
+                    "--group apply to the trial formats."
+                )
+            try:
+                files = bundle.export_bundle(
+                    options["directory"], progress=not options["no_progress"]
+                )
+            except bundle.BundleError as exc:
+                raise CommandError(str(exc)) from exc
+            problems = bundle.layout_problems(options["directory"])
+            for problem in problems:
+                self.stderr.write(f"BIDS layout: {problem}")
+            self.stdout.write(f"Wrote {len(files)} files to {options['directory']}.")
+            if problems:
+                raise CommandError(f"{len(problems)} BIDS layout problem(s).")
+            return
+        files, tables = trial.export_trial(
+            options["directory"],
+            fmt=fmt,
+            sites=options["site"],
+            groups=options["group"],
+            deidentify=options["deidentify"],
+            date_mode=options["dates"],
+            site_mode=options["sites"],
+        )
+        self.stdout.write(
+            f"Wrote {', '.join(p.name for p in files)} to {options['directory']} "
+            f"({len(tables.long)} subject-visits, {len(tables.wide)} subjects, "
+            f"{len(tables.events)} events)."
+        )

@@ -1,0 +1,62 @@
+"""Frozen releases of exported datasets: their files, manifest and checksums, never changed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class ReleaseFormat(models.TextChoices):
+    BIDS = "bids", "BIDS study bundle"
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "Excel"
+    PARQUET = "parquet", "Parquet"
+    DTA = "dta", "Stata"
+    SAV = "sav", "SPSS"
+
+
+class ImmutableReleaseError(Exception):
+    """A release is frozen: it can be neither changed nor deleted."""
+
+
+class Release(models.Model):
+    """An export frozen at creation: files under ``MEDIA_ROOT/releases/<id>/``, a manifest with the
+    sha256 of each file, and a zip of them whose sha256 is ``sha256``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    format = models.CharField(max_length=8, choices=ReleaseFormat.choices, editable=False)
+    deidentify = models.BooleanField(default=False, editable=False)
+    filters = models.JSONField(default=dict, editable=False)
+    algorithm_versions = models.JSONField(default=list, editable=False)
+    manifest = models.JSONField(default=dict, editable=False)
+    archive = models.CharField(
+        max_length=300, editable=False, help_text="Storage name of the release's zip."
+    )
+    sha256 = models.CharField(max_length=64, editable=False, help_text="sha256 of the zip.")
+    size_bytes = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"release {self.pk} ({self.format}, {self.created_at:%Y-%m-%d %H:%M})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableReleaseError("A release is frozen: make a new release instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableReleaseError("A release is frozen: it cannot be deleted.")
