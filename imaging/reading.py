@@ -229,6 +229,38 @@ def read_submit(
 
 
 @transaction.atomic
+def read_import(
+    *,
+    user: Any,
+    scan: Scan,
+    rater: Any,
+    left_grade: Any,
+    right_grade: Any,
+    confidence: Any,
+    comment: str = "",
+) -> Read:
+    """Record a read made elsewhere (a study bundle's phenotype/reads.tsv).
+
+    The rater may be an inactive account created by the import; the scan joins that rater's queue
+    (as already read) so queues, consensus and agreement treat imported reads like local ones.
+    """
+    values = _validated(
+        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+    )
+    if Read.objects.filter(rater=rater, scan=scan, is_current=True).exists():
+        raise ValidationError({"rater": f"{rater} already has a read of this scan."})
+    if not is_assigned(rater, scan):
+        position = ReadAssignment.objects.filter(rater=rater).count() + 1
+        ReadAssignment.objects.create(scan=scan, rater=rater, position=position)
+    read = Read(scan=scan, rater=rater, **values)
+    read._history_user = _actor(user)  # type: ignore[attr-defined]
+    read._change_reason = "imported"  # type: ignore[attr-defined]
+    read.full_clean(exclude=["supersedes"])
+    read.save()
+    return read
+
+
+@transaction.atomic
 def read_correct(
     *,
     rater: Any,

@@ -38,7 +38,7 @@ from analysis.exports.dictionary import Variable
 from cohort import roles, scales, services
 from cohort.models import ClinicalEvent, Site, Subject, Visit
 from cohort.schedule import visit_number
-from imaging import band
+from imaging import band, reading
 from imaging.models import Measurement, QuantificationRun, Read, RunStatus, Scan, ScanKind
 from imaging.services import scan_upload
 
@@ -1228,41 +1228,16 @@ class BundleImporter:
             read = self.call(
                 row,
                 {"scan": "session_id", "rater": "rater"},
-                lambda scan=scan, rater=rater, grades=grades, row=row: read_import(
-                    scan=scan, rater=rater, comment=self.text(row, "comment") or "", **grades
+                lambda scan=scan, rater=rater, grades=grades, row=row: reading.read_import(
+                    user=None,
+                    scan=scan,
+                    rater=rater,
+                    comment=self.text(row, "comment") or "",
+                    **grades,
                 ),
             )
             count += read is not None
         self.counts["reads"] = count
-
-
-@transaction.atomic
-def read_import(
-    *,
-    scan: Scan,
-    rater: Any,
-    left_grade: int | None,
-    right_grade: int | None,
-    confidence: int | None,
-    comment: str = "",
-) -> Read:
-    """Record an imported blinded read, validated by the model like any read.
-
-    The imaging services have no read writer yet (the reads issue adds one); this stays the only
-    place the bundle writes reads, to be replaced by that service.
-    """
-    read = Read(
-        scan=scan,
-        rater=rater,
-        left_grade=left_grade,
-        right_grade=right_grade,
-        confidence=confidence,
-        comment=comment,
-    )
-    read.full_clean()
-    read._history_user = None  # type: ignore[attr-defined]
-    read.save()
-    return read
 
 
 def _delete_stored(names: Iterable[str]) -> None:

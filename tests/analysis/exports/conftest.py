@@ -99,12 +99,17 @@ def study(db: Any, tmp_path: Path) -> dict[str, Any]:
     )
     run, _ = imaging_services.run_request(user=None, scan=swi, enqueue=False)
     imaging_services.run_execute(run.pk)
-    from analysis.exports.bundle import read_import
+    from imaging.reading import read_import
 
     for name, grades in zip(RATERS, ((1, 2), (1, 1)), strict=True):
         rater = services.study_user_save(username=name, role="rater", password="pw-Test-123!")
         read_import(
-            scan=swi, rater=rater, left_grade=grades[0], right_grade=grades[1], confidence=2
+            user=None,
+            scan=swi,
+            rater=rater,
+            left_grade=grades[0],
+            right_grade=grades[1],
+            confidence=2,
         )
     return {"als": als, "control": control, "pls": pls, "swi": swi, "run": run}
 

@@ -187,7 +187,7 @@ BROKEN_CELLS = [
         "sub-EDM0001\tses-V1\trater_one",
         "left_grade",
         "3",
-        "not a valid choice",
+        "A grade is 0 (no band)",
     ),
 ]
 
