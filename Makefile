@@ -58,7 +58,9 @@ serve-prod: $(VENV)/.runtime | var
 	bash scripts/system-deps.sh
 	bash scripts/serve-prod.sh
 
+# wrk (load test), redis-server (Celery throughput) and postgresql (API on PostgreSQL).
 bench: $(VENV)/.dev
+	MOTORBAND_DEB_PACKAGES="wrk redis-server postgresql" bash scripts/system-deps.sh
 	$(BIN)/python bench/run.py
 
 # Recompile the pinned locks from requirements*.in (needs network access to PyPI).

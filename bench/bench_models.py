@@ -95,6 +95,7 @@ def main() -> int:
         seconds, _ = timed(label, function)
         total += seconds
     print(f"{'total':<44} {total:7.2f} s (target <= {TARGET_SECONDS:.0f} s)")
+    print(f"FIGURE|models total, {N_SUBJECTS} subjects|{total:.2f}|s|<= {TARGET_SECONDS:.0f} s|")
     if "--statsmodels" in sys.argv:
         timed(
             "fit_progression, statsmodels engine",
