@@ -188,6 +188,8 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components: read-only and write-only fields stay accurate.
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # One name for the study groups wherever they appear (subjects, exports, analysis filters).
+    "ENUM_NAME_OVERRIDES": {"GroupEnum": "cohort.models.Group"},
 }
 
 # Task queue: without a broker, tasks run in-process (the embedded default of `make run`).
