@@ -73,8 +73,8 @@ ANALYSIS_COLUMNS = (
     "algorithm_version",
 )
 
-#: Subject-level columns of ``event_frame`` besides the time to event.
-EVENT_COLUMNS = (
+#: Baseline (V1) covariates that ``event_frame`` carries for each subject.
+BASELINE_COVARIATES = (
     "subject",
     "site",
     "group",
@@ -86,11 +86,9 @@ EVENT_COLUMNS = (
     "umn_total",
     "alsfrs_total",
     "band_contrast",
-    "v1_date",
-    "last_date",
-    "months",
-    "observed",
 )
+#: Columns of ``event_frame``: the baseline covariates, then the time to event.
+EVENT_COLUMNS = (*BASELINE_COVARIATES, "v1_date", "last_date", "months", "observed")
 
 
 def _analyst_visits(user: Any) -> Any:
@@ -450,21 +448,7 @@ def event_frame(
     baseline = analysis_frame(
         user=user, sites=sites, groups=groups, visit_codes=[BASELINE_VISIT], harmonize=harmonize
     )
-    covariates = baseline[
-        [
-            "subject",
-            "site",
-            "group",
-            "sex",
-            "age",
-            "onset_region",
-            "delta_fs",
-            "mbs_baseline",
-            "umn_total",
-            "alsfrs_total",
-            "band_contrast",
-        ]
-    ]
+    covariates = baseline[list(BASELINE_COVARIATES)]
     frame = covariates.merge(subjects, on="subject").merge(tte, on="subject")
     frame = _plain_missing(frame[list(EVENT_COLUMNS)].reset_index(drop=True))
     frame.attrs["excluded_before_v1"] = tte.attrs.get("excluded_before_v1", [])
