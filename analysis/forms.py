@@ -1,12 +1,14 @@
-"""Filter forms of the analysis pages (choices shared with the API through analysis.reports)."""
+"""Forms of the analysis pages: widgets over ``analysis.parameters`` (which validates), and exports."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
+from django.forms.utils import ErrorDict
+from django.http import QueryDict
 
-from analysis import reports
+from analysis import parameters, reports
 from cohort.models import Site, Visit
 
 
@@ -14,7 +16,32 @@ def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(v, v.replace("_", " ")) for v in values]
 
 
-class FiltersForm(forms.Form):
+class QueryForm(forms.Form):
+    """Draws an analysis's parameters as widgets; validating them is the parameters' serializer's
+    (``analysis.parameters``), the same the API uses, so the page and the API never disagree."""
+
+    query_class: ClassVar[type[parameters.FiltersQuery]] = parameters.FiltersQuery
+    query: parameters.FiltersQuery
+
+    def full_clean(self) -> None:
+        self._errors = ErrorDict()
+        self.cleaned_data = {}
+        if not self.is_bound:
+            return
+        assert isinstance(self.data, QueryDict)  # the pages bind the request's query string
+        self.query = self.query_class(data=parameters.query_data(self.data))
+        if self.query.is_valid():
+            self.cleaned_data = dict(self.query.validated_data)
+            return
+        for name, messages in self.query.errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                self.add_error(name if name in self.fields else None, str(message))
+
+    def filters(self) -> reports.Filters:
+        return self.query.filters()
+
+
+class FiltersForm(QueryForm):
     """Site, group, visit code and harmonization: the filters of every analysis page."""
 
     site = forms.MultipleChoiceField(required=False, label="Sites", help_text="None: all sites.")
@@ -30,23 +57,14 @@ class FiltersForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [
+        self.fields["site"].choices = [  # type: ignore[attr-defined]
             (code, code) for code in Site.objects.values_list("code", flat=True)
         ]
         codes = sorted(
             set(Visit.objects.values_list("visit_code", flat=True)) | {"V1"},
             key=lambda c: int(c[1:]) if c[1:].isdigit() else 0,
         )
-        self.fields["visit_code"].choices = [(c, c) for c in codes]
-
-    def filters(self) -> reports.Filters:
-        data = self.cleaned_data
-        return reports.Filters(
-            sites=tuple(data.get("site") or ()),
-            groups=tuple(data.get("groups") or ()),
-            visit_codes=tuple(data.get("visit_code") or ()),
-            harmonize=bool(data.get("harmonize")),
-        )
+        self.fields["visit_code"].choices = [(c, c) for c in codes]  # type: ignore[attr-defined]
 
 
 class SubjectForm(forms.Form):
@@ -58,16 +76,16 @@ class SubjectForm(forms.Form):
 
 
 class ProgressionForm(FiltersForm):
-    outcome = forms.ChoiceField(choices=_choices(reports.OUTCOMES), initial="umn_total")
-    by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), initial="group", label="By")
+    query_class = parameters.ProgressionQuery
+    outcome = forms.ChoiceField(choices=_choices(reports.OUTCOMES))
+    by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), label="By")
     field_order = ["outcome", "by"]
 
 
 class SurvivalForm(FiltersForm):
-    event = forms.ChoiceField(
-        choices=_choices(reports.EVENTS), initial="death_or_tracheostomy_or_pav"
-    )
-    by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), initial="group", label="By")
+    query_class = parameters.SurvivalQuery
+    event = forms.ChoiceField(choices=_choices(reports.EVENTS))
+    by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), label="By")
     covariates = forms.MultipleChoiceField(
         required=False, choices=_choices(reports.COVARIATES), label="Extra Cox covariates"
     )
@@ -75,7 +93,8 @@ class SurvivalForm(FiltersForm):
 
 
 class DiagnosticForm(FiltersForm):
-    marker = forms.ChoiceField(choices=_choices(reports.MARKERS), initial="band_contrast")
+    query_class = parameters.DiagnosticQuery
+    marker = forms.ChoiceField(choices=_choices(reports.MARKERS))
     positive = forms.MultipleChoiceField(
         required=False, choices=_choices(reports.GROUPS), label="Disease groups"
     )
@@ -84,32 +103,20 @@ class DiagnosticForm(FiltersForm):
     )
     field_order = ["marker", "positive", "negative"]
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        data["positive"] = data.get("positive") or list(reports.DEFAULT_POSITIVE)
-        data["negative"] = data.get("negative") or list(reports.DEFAULT_NEGATIVE)
-        both = set(data["positive"]) & set(data["negative"])
-        if both:
-            self.add_error(
-                "negative", f"{', '.join(sorted(both))} cannot be both positive and negative."
-            )
-        if len(data.get("visit_code") or ()) > 1:
-            self.add_error(
-                "visit_code", "Diagnostic accuracy takes one visit per subject: pick one."
-            )
-        return data
 
-
-def bound(form_class: type[FiltersForm], query: Any) -> FiltersForm:
-    """Bind a form to the query string, falling back to the initial values for missing choices."""
+def bound(form_class: type[QueryForm], query: QueryDict) -> QueryForm:
+    """Bind a form to the query string; single choices the query leaves out show the parameters'
+    defaults (the serializer fills the same defaults when it validates)."""
     data = query.copy()
+    defaults = form_class.query_class().fields
     for name, field in form_class.base_fields.items():
         if (
             isinstance(field, forms.ChoiceField)
             and not isinstance(field, forms.MultipleChoiceField)
             and name not in data
+            and name in defaults
         ):
-            data[name] = field.initial
+            data[name] = str(defaults[name].default)
     return form_class(data)
 
 
@@ -143,7 +150,7 @@ class ReleaseForm(forms.Form):
         from analysis.models import ReleaseFormat
 
         super().__init__(*args, **kwargs)
-        self.fields["format"].choices = ReleaseFormat.choices
-        self.fields["sites"].choices = [
+        self.fields["format"].choices = ReleaseFormat.choices  # type: ignore[attr-defined]
+        self.fields["sites"].choices = [  # type: ignore[attr-defined]
             (code, code) for code in Site.objects.values_list("code", flat=True)
         ]

@@ -3,7 +3,7 @@
 ``analysis_frame`` gives one row per completed subject-visit with the clinical scores, the scanner and
 the band measurements of the latest algorithm version; ``event_frame`` gives one row per subject with
 the time from V1 to a clinical event (or censoring) and the subject-level covariates. Both are scoped
-with ``cohort.roles``: investigators, data managers and admins see every site, anyone else gets an
+with ``core.roles``: investigators, data managers and admins see every site, anyone else gets an
 empty frame (the views refuse them before that anyway).
 """
 
@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.db.models import QuerySet
 
 from analysis.stats import agreement, harmonize, survival
-from cohort import roles, scales
+from cohort import scales
 from cohort.models import AlsfrsR, ClinicalEvent, UmnExam, Visit, VisitStatus
+from core import roles
+from core.roles import Acting
 from imaging.models import Measurement, Read, RunStatus, Scan, ScanKind, Segment
 
 #: Days per year for ages (mean Gregorian year).
@@ -91,17 +94,17 @@ BASELINE_COVARIATES = (
 EVENT_COLUMNS = (*BASELINE_COVARIATES, "v1_date", "last_date", "months", "observed")
 
 
-def _analyst_visits(user: Any) -> Any:
+def _analyst_visits(user: Acting) -> QuerySet[Visit]:
     """Completed visits the user may analyse (none for a role outside ANALYSTS)."""
-    visits = Visit.objects.filter(status=VisitStatus.COMPLETED).exclude(date=None)
+    visits = Visit.objects.visible_to(user).filter(status=VisitStatus.COMPLETED).exclude(date=None)
     if roles.role_of(user) not in roles.ANALYSTS:
         return visits.none()
-    return roles.scope_by_site(visits, user, "subject__site_id")
+    return visits
 
 
 def analysis_frame(
     *,
-    user: Any,
+    user: Acting,
     sites: Sequence[str] | None = None,
     groups: Sequence[str] | None = None,
     visit_codes: Sequence[str] | None = None,
@@ -199,7 +202,9 @@ def analysis_frame(
     band, version = _band(visits_qs)
     frame = frame.merge(band, on="visit_id", how="left")
     frame["algorithm_version"] = np.where(
-        frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(), version, None
+        frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(),
+        version,
+        None,  # type: ignore[call-overload]  # an object column: the version or None
     )
     frame = frame.merge(_reads(visits_qs), on="visit_id", how="left")
     baseline_mbs = frame.loc[frame["visit_code"] == BASELINE_VISIT].set_index("subject")["mbs"]
@@ -380,7 +385,7 @@ def _plain_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def event_inputs(
-    *, user: Any, sites: Sequence[str] | None = None, groups: Sequence[str] | None = None
+    *, user: Acting, sites: Sequence[str] | None = None, groups: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(subjects, events)`` as ``analysis.stats.survival.time_to_event`` expects them.
 
@@ -418,7 +423,7 @@ def event_inputs(
 
 def event_frame(
     *,
-    user: Any,
+    user: Acting,
     event: str,
     sites: Sequence[str] | None = None,
     groups: Sequence[str] | None = None,
@@ -455,7 +460,7 @@ def event_frame(
     return frame
 
 
-def subject_events(*, user: Any, study_id: str) -> pd.DataFrame:
+def subject_events(*, user: Acting, study_id: str) -> pd.DataFrame:
     """Clinical events of one subject with months from V1 (for the subject timeline)."""
     subjects, events = event_inputs(user=user)
     events = events[events["subject"] == study_id]

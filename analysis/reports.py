@@ -17,6 +17,7 @@ from analysis import frames, plots
 from analysis.stats import diagnostic, progression, survival
 from analysis.stats.errors import InsufficientDataError
 from cohort.models import Group
+from core.roles import Acting
 
 #: Contract outcomes first, then the extras (region subscores and laminar contrast).
 CONTRACT_OUTCOMES = ("umn_total", "alsfrs_total", "band_contrast", "band_extent")
@@ -87,7 +88,7 @@ class Report:
     extra_figures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _frame(user: Any, filters: Filters) -> pd.DataFrame:
+def _frame(user: Acting, filters: Filters) -> pd.DataFrame:
     return frames.analysis_frame(
         user=user,
         sites=filters.sites or None,
@@ -109,7 +110,7 @@ def _levels(by: str, filters: Filters) -> list[Any] | None:
 
 
 def progression_report(
-    *, user: Any, outcome: str, by: str, filters: Filters, figure: bool = False
+    *, user: Acting, outcome: str, by: str, filters: Filters, figure: bool = False
 ) -> Report:
     """Slopes per level of ``outcome ~ months * level`` (random intercept and slope, REML)."""
     frame = _frame(user, filters)
@@ -128,7 +129,7 @@ def progression_report(
 
 def survival_report(
     *,
-    user: Any,
+    user: Acting,
     event: str,
     by: str,
     filters: Filters,
@@ -198,7 +199,7 @@ def survival_report(
 
 
 def _time_varying_band_cox(
-    user: Any, filters: Filters, tte: pd.DataFrame, notes: list[str]
+    user: Acting, filters: Filters, tte: pd.DataFrame, notes: list[str]
 ) -> list[dict[str, Any]]:
     """Cox model with band contrast updated at each visit (start/stop format, domain.md)."""
     visits = frames.analysis_frame(
@@ -224,7 +225,7 @@ def _time_varying_band_cox(
 
 def diagnostic_report(
     *,
-    user: Any,
+    user: Acting,
     marker: str,
     positive: Sequence[str],
     negative: Sequence[str],
@@ -233,11 +234,10 @@ def diagnostic_report(
 ) -> Report:
     """Prevalence per group, sensitivity and specificity (and ROC/AUC for band contrast).
 
-    One row per subject: the visit named by ``visit_code`` (V1 by default).
+    One row per subject: the visit named by ``visit_code`` (V1 by default; the parameters,
+    ``analysis.parameters.DiagnosticQuery``, allow one).
     """
     visit_codes = filters.visit_codes or (frames.BASELINE_VISIT,)
-    if len(visit_codes) != 1:
-        raise InsufficientDataError("diagnostic accuracy takes one visit per subject: name one")
     frame = frames.analysis_frame(
         user=user,
         sites=filters.sites or None,
@@ -269,7 +269,7 @@ def diagnostic_report(
     return report
 
 
-def band_umn_report(*, user: Any, filters: Filters, figure: bool = False) -> Report:
+def band_umn_report(*, user: Acting, filters: Filters, figure: bool = False) -> Report:
     """Spearman correlation of each hemisphere's band contrast with contralateral limb UMN."""
     frame = _frame(user, filters)
     data = plots.band_umn_data(frame)
@@ -289,7 +289,7 @@ def band_umn_report(*, user: Any, filters: Filters, figure: bool = False) -> Rep
     return report
 
 
-def harmonization_report(*, user: Any, filters: Filters, figure: bool = False) -> Report:
+def harmonization_report(*, user: Acting, filters: Filters, figure: bool = False) -> Report:
     """Band contrast per site before and after ComBat across scanners."""
     raw = _frame(user, Filters(filters.sites, filters.groups, filters.visit_codes, False))
     harmonized = _frame(user, Filters(filters.sites, filters.groups, filters.visit_codes, True))
@@ -311,7 +311,7 @@ def harmonization_report(*, user: Any, filters: Filters, figure: bool = False) -
     return report
 
 
-def subject_report(*, user: Any, study_id: str, harmonize: bool = False) -> Report | None:
+def subject_report(*, user: Acting, study_id: str, harmonize: bool = False) -> Report | None:
     """One subject's visits and events; None when the subject is unknown or out of scope."""
     frame = frames.analysis_frame(user=user, harmonize=harmonize)
     rows = frame[frame["subject"] == study_id]

@@ -20,9 +20,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import etag, require_GET
 
-from analysis import forms, reports
+from analysis import forms, reads, reports
 from analysis.stats.errors import InsufficientDataError, ParameterError
-from cohort import roles
+from core import roles
 
 #: Seconds browsers may keep Plotly.js (it changes only with the installed plotly package).
 PLOTLY_MAX_AGE = 7 * 24 * 3600
@@ -251,6 +251,33 @@ def subject_timeline(request: HttpRequest, study_id: str) -> HttpResponse:
             "harmonize": harmonize,
         },
     )
+
+
+# --- reviewers of the blinded reads (under /reading/, beside the raters' pages) ----------------
+
+
+def reviewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login, then a READ_REVIEWERS role (investigator, data manager, admin); others get 403."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not roles.can_review_reads(request.user):
+            raise PermissionDenied(
+                "Agreement and adjudication are open to investigators, data managers and admins."
+            )
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@reviewer_required
+def agreement_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "analysis/agreement.html", {"report": reads.agreement_report()})
+
+
+@reviewer_required
+def adjudication_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "analysis/adjudication.html", {"entries": reads.adjudication_queue()})
 
 
 # --- exports (data managers and admins) ----------------------------------------------------------

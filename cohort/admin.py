@@ -1,9 +1,16 @@
-"""Django admin for every cohort model; derived fields are read-only, history is browsable."""
+"""Django admin for every cohort model: records and their audit trails are browsable; changes go
+through the services (the study settings and sites here, clinical records in the pages and API),
+so the admin never bypasses a rule, a derived field, a version or a change reason."""
+
+from typing import Any
 
 from django.contrib import admin
+from django.db.models import Model
+from django.forms import ModelForm
+from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from cohort import scales
+from cohort import scales, services
 from cohort.models import (
     AlsfrsR,
     ClinicalEvent,
@@ -16,9 +23,33 @@ from cohort.models import (
 )
 
 
+class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
+    """Browse records and their history; change them in the pages or the API (the services)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Study)
 class StudyAdmin(SimpleHistoryAdmin):
     list_display = ("name", "interval_months", "window_days", "planned_visits")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not Study.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        saved = services.study_update(user=request.user, data=changed)
+        obj.pk = saved.pk
 
 
 @admin.register(Site)
@@ -26,15 +57,31 @@ class SiteAdmin(SimpleHistoryAdmin):
     list_display = ("code", "name")
     readonly_fields = ("version",)
 
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        if not change:
+            saved = services.site_create(user=request.user, code=obj.code, name=obj.name)
+            obj.pk, obj.version = saved.pk, saved.version
+            return
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        saved = services.site_update(Site.objects.get(pk=obj.pk), user=request.user, data=changed)
+        obj.version = saved.version
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.site_delete(obj, user=request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Bulk deletion would bypass site_delete's check for subjects: one site at a time.
+        return obj is not None and super().has_delete_permission(request, obj)
+
 
 @admin.register(SiteMembership)
-class SiteMembershipAdmin(SimpleHistoryAdmin):
+class SiteMembershipAdmin(ReadOnlyRecordAdmin):
     list_display = ("user", "site")
     list_filter = ("site",)
 
 
 @admin.register(Subject)
-class SubjectAdmin(SimpleHistoryAdmin):
+class SubjectAdmin(ReadOnlyRecordAdmin):
     list_display = ("study_id", "site", "group", "sex", "enrolled_on")
     list_filter = ("site", "group", "sex")
     search_fields = ("study_id",)
@@ -42,7 +89,7 @@ class SubjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Visit)
-class VisitAdmin(SimpleHistoryAdmin):
+class VisitAdmin(ReadOnlyRecordAdmin):
     list_display = ("subject", "visit_code", "date", "status", "days_from_baseline", "in_window")
     list_filter = ("visit_code", "status", "subject__site")
     search_fields = ("subject__study_id",)
@@ -58,7 +105,7 @@ class VisitAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(UmnExam)
-class UmnExamAdmin(SimpleHistoryAdmin):
+class UmnExamAdmin(ReadOnlyRecordAdmin):
     list_display = (
         "visit",
         "bulbar",
@@ -73,7 +120,7 @@ class UmnExamAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(AlsfrsR)
-class AlsfrsRAdmin(SimpleHistoryAdmin):
+class AlsfrsRAdmin(ReadOnlyRecordAdmin):
     list_display = (
         "visit",
         "total",
@@ -88,7 +135,7 @@ class AlsfrsRAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ClinicalEvent)
-class ClinicalEventAdmin(SimpleHistoryAdmin):
+class ClinicalEventAdmin(ReadOnlyRecordAdmin):
     list_display = ("subject", "kind", "date")
     list_filter = ("kind",)
     search_fields = ("subject__study_id",)

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from cohort import scales, services
 from cohort.models import EventKind, Group, Subject, VisitStatus
+from core.roles import Acting
 
 DEFAULT_SEED = 20261125
 DEFAULT_ANCHOR = dt.date(2026, 10, 15)  # the demo's "today": enrolment and visits end before it
@@ -120,7 +121,7 @@ def build_demo(
     *,
     seed: int = DEFAULT_SEED,
     anchor: dt.date = DEFAULT_ANCHOR,
-    user: Any = None,
+    user: Acting = None,
     extensions: bool = True,
 ) -> dict[str, int]:
     """Create the demo study (sites, subjects, visits, UMN, ALSFRS-R, events) and return counts.
@@ -148,7 +149,7 @@ def _demo_subject(
     group: str,
     number: int,
     anchor: dt.date,
-    user: Any,
+    user: Acting,
     counts: dict[str, int],
 ) -> Subject:
     enrolled = anchor - dt.timedelta(days=rng.randint(30, 600))

@@ -24,7 +24,7 @@ class IdFilter(django_filters.Filter):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
 
 
 class SubjectFilterSet(django_filters.FilterSet):

@@ -254,28 +254,3 @@ class AlsfrsForm(_ClinicalForm):
             }
             for domain, items in scales.ALSFRS_DOMAINS.items()
         ]
-
-
-class ScanUploadForm(forms.Form):
-    kind = forms.ChoiceField(label="Scan kind")
-    file = forms.FileField(
-        help_text=".nii, .nii.gz, .mgz, or a .zip of one DICOM series.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".nii,.gz,.mgz,.zip"}),
-    )
-    echo = forms.IntegerField(
-        required=False, min_value=1, help_text="Only for a multi-echo series (1 = first echo)."
-    )
-    field_strength = forms.FloatField(
-        required=False,
-        min_value=0.1,
-        max_value=14,
-        label="Field strength (T)",
-        help_text="Where the file does not say (e.g. NIfTI): 1.5, 3 or 7.",
-        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
-    )
-
-    def __init__(self, *args: Any, kinds: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["kind"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = kinds

@@ -24,6 +24,7 @@ from cohort.schedule import (
     Schedule,
     visit_number,
 )
+from core.scoping import SiteScopedQuerySet
 
 STUDY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 SITE_CODE_RE = re.compile(r"^[A-Z0-9]{2,10}$")
@@ -110,6 +111,9 @@ class Site(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     history = HistoricalRecords()
 
+    SITE_LOOKUP = "id"
+    objects = SiteScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["code"]
 
@@ -124,7 +128,7 @@ class Site(models.Model):
 
 
 class SiteMembership(models.Model):
-    """A user's membership of a site; the user's role is a Django group (see cohort.roles)."""
+    """A user's membership of a site; the user's role is a Django group (see core.roles)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_memberships"
@@ -163,6 +167,9 @@ class Subject(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+
+    SITE_LOOKUP = "site_id"
+    objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["study_id"]
@@ -253,6 +260,9 @@ class Visit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+
+    SITE_LOOKUP = "subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["subject__study_id", "visit_code"]
@@ -361,6 +371,9 @@ class UmnExam(UmnItems):  # type: ignore[misc,valid-type]
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
+    SITE_LOOKUP = "visit__subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
+
     class Meta:
         verbose_name = "Penn UMN exam"
 
@@ -410,6 +423,9 @@ class AlsfrsR(AlsfrsItems):  # type: ignore[misc,valid-type]
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
+    SITE_LOOKUP = "visit__subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
+
     class Meta:
         verbose_name = "ALSFRS-R"
         verbose_name_plural = "ALSFRS-R"
@@ -443,6 +459,9 @@ class ClinicalEvent(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+
+    SITE_LOOKUP = "subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["subject__study_id", "date"]

@@ -9,25 +9,43 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from cohort import roles
-from cohort.models import ClinicalEvent, EventKind, Group, Site, Study, Subject, Visit, VisitStatus
+from cohort.models import (
+    AlsfrsR,
+    ClinicalEvent,
+    EventKind,
+    Group,
+    Site,
+    Study,
+    Subject,
+    UmnExam,
+    Visit,
+    VisitStatus,
+)
+from core.roles import Acting
 
 
-def subject_list(*, user: Any) -> QuerySet[Subject]:
-    return roles.scope_by_site(Subject.objects.select_related("site"), user, "site_id")
+def subject_list(*, user: Acting) -> QuerySet[Subject]:
+    return Subject.objects.visible_to(user).select_related("site")
 
 
-def visit_list(*, user: Any) -> QuerySet[Visit]:
-    return roles.scope_by_site(
-        Visit.objects.select_related("subject", "subject__site"), user, "subject__site_id"
-    )
+def visit_list(*, user: Acting) -> QuerySet[Visit]:
+    return Visit.objects.visible_to(user).select_related("subject", "subject__site")
 
 
-def site_list(*, user: Any) -> QuerySet[Site]:
-    ids = roles.site_ids(user)
-    if roles.role_of(user) is None:
-        return Site.objects.none()
-    return Site.objects.all() if ids is None else Site.objects.filter(id__in=ids)
+def site_list(*, user: Acting) -> QuerySet[Site]:
+    return Site.objects.visible_to(user)
+
+
+def umn_exam_list(*, user: Acting) -> QuerySet[UmnExam]:
+    return UmnExam.objects.visible_to(user).select_related("visit__subject__site").order_by("id")
+
+
+def alsfrs_list(*, user: Acting) -> QuerySet[AlsfrsR]:
+    return AlsfrsR.objects.visible_to(user).select_related("visit__subject__site").order_by("id")
+
+
+def event_list(*, user: Acting) -> QuerySet[ClinicalEvent]:
+    return ClinicalEvent.objects.visible_to(user).select_related("subject__site")
 
 
 @dataclass(frozen=True)
@@ -41,7 +59,7 @@ class DueVisit:
 
 
 def visits_due(
-    *, user: Any, today: dt.date | None = None, horizon_days: int = 30
+    *, user: Acting, today: dt.date | None = None, horizon_days: int = 30
 ) -> list[DueVisit]:
     """Expected follow-up visits not yet done: overdue (window closed) or due (window open or near).
 
@@ -84,13 +102,13 @@ def visits_due(
     return due
 
 
-def study_overview(*, user: Any) -> dict[str, Any]:
+def study_overview(*, user: Acting) -> dict[str, Any]:
     """Subjects per site and group, visit counts, and the due/overdue lists for the home page."""
     subjects = subject_list(user=user)
     counts = Counter(subjects.values_list("site__code", "group"))
     sites = list(site_list(user=user))
     groups = [g.value for g in Group]
-    table = [
+    table: list[dict[str, Any]] = [
         {
             "site": site,
             "counts": [counts.get((site.code, g), 0) for g in groups],
@@ -328,7 +346,7 @@ class SiteCompleteness:
         return self._percent(self.quantified, self.completed)
 
 
-def site_completeness(*, user: Any, today: dt.date | None = None) -> list[SiteCompleteness]:
+def site_completeness(*, user: Acting, today: dt.date | None = None) -> list[SiteCompleteness]:
     """Per site of the caller: % of expected visits done, % of completed visits with each form,
     and the list of gaps (overdue visits, completed visits missing a form, scan or run)."""
     today = today or dt.date.today()

@@ -1,21 +1,20 @@
 """Cohort services: the only writers of cohort data.
 
-Each service validates through the model layer, owns its transaction, keeps derived fields (visit
-timing, subscores, ΔFS) in step, bumps the row's ``version`` for optimistic concurrency and records
-who changed what (and why) in the audit trail.
+Each service decides what changes and checks the rules across rows, owns its transaction and keeps
+derived fields (visit timing, subscores, ΔFS) in step; every row is written through
+``core.records`` (validation, row lock, version check and bump, audit user and reason).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as AuthGroup
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 
-from cohort import roles, scales
+from cohort import scales
 from cohort.models import (
     AlsfrsR,
     ClinicalEvent,
@@ -27,6 +26,8 @@ from cohort.models import (
     Visit,
     VisitStatus,
 )
+from core import records, roles
+from core.roles import Acting, StudyUser
 
 SUBJECT_FIELDS = (
     "study_id",
@@ -45,53 +46,6 @@ VISIT_FIELDS = ("visit_code", "date", "status", "comment")
 EVENT_FIELDS = ("kind", "date", "comment")
 
 
-class ConcurrencyError(Exception):
-    """The record changed since the caller read it (its version moved on)."""
-
-    def __init__(self, instance: models.Model, expected: int) -> None:
-        self.instance = instance
-        self.expected = expected
-        self.current = instance.version  # type: ignore[attr-defined]
-        super().__init__(
-            f"This {instance._meta.verbose_name} was changed by someone else since you opened it "
-            f"(your version {expected}, now {self.current}). Reload it and apply your change again."
-        )
-
-
-def _lock(instance: models.Model) -> models.Model:
-    """Re-read the row under a row lock so version checks and updates are atomic."""
-    return type(instance).objects.select_for_update().get(pk=instance.pk)
-
-
-def _check_version(current: models.Model, expected_version: int | None) -> None:
-    if expected_version is not None and current.version != expected_version:  # type: ignore[attr-defined]
-        raise ConcurrencyError(current, expected_version)
-
-
-def _save(instance: models.Model, *, user: Any, reason: str = "", creating: bool = False) -> None:
-    instance.full_clean()
-    if not creating:
-        instance.version += 1  # type: ignore[attr-defined]
-    instance._history_user = user if getattr(user, "is_authenticated", False) else None  # type: ignore[attr-defined]
-    instance._change_reason = reason or None  # type: ignore[attr-defined]
-    instance.save()
-
-
-def _delete(instance: models.Model, *, user: Any, reason: str = "") -> None:
-    instance._history_user = user if getattr(user, "is_authenticated", False) else None  # type: ignore[attr-defined]
-    instance._change_reason = reason or None  # type: ignore[attr-defined]
-    instance.delete()
-
-
-def _apply(instance: models.Model, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    allowed = set(allowed)
-    unknown = set(data) - allowed
-    if unknown:
-        raise ValidationError({name: "This field cannot be set here." for name in sorted(unknown)})
-    for name, value in data.items():
-        setattr(instance, name, value)
-
-
 def _require_reason_for_completed(visit: Visit, reason: str) -> None:
     if visit.status == VisitStatus.COMPLETED and not (reason or "").strip():
         raise ValidationError(
@@ -103,50 +57,47 @@ def _require_reason_for_completed(visit: Visit, reason: str) -> None:
 
 
 @transaction.atomic
-def study_update(*, user: Any, data: Mapping[str, Any], reason: str = "") -> Study:
+def study_update(*, user: Acting, data: Mapping[str, Any], reason: str = "") -> Study:
     study = Study.current()
-    _apply(study, data, ("name", "interval_months", "window_days", "planned_visits"))
-    study.full_clean()
-    study._history_user = user if getattr(user, "is_authenticated", False) else None  # type: ignore[attr-defined]
-    study.save()
+    records.assign(study, data, ("name", "interval_months", "window_days", "planned_visits"))
+    records.save(study, user=user, reason=reason)
     for subject in Subject.objects.all():
         refresh_visit_timing(subject)
     return study
 
 
 @transaction.atomic
-def site_create(*, user: Any, code: str, name: str) -> Site:
+def site_create(*, user: Acting, code: str, name: str) -> Site:
     site = Site(code=code, name=name)
-    _save(site, user=user, creating=True)
+    records.save(site, user=user)
     return site
 
 
 @transaction.atomic
 def site_update(
-    site: Site, *, user: Any, data: Mapping[str, Any], expected_version: int | None = None
+    site: Site, *, user: Acting, data: Mapping[str, Any], expected_version: int | None = None
 ) -> Site:
-    site = _lock(site)  # type: ignore[assignment]
-    _check_version(site, expected_version)
-    _apply(site, data, ("code", "name"))
-    _save(site, user=user)
+    site = records.lock(site, expected_version=expected_version)
+    records.assign(site, data, ("code", "name"))
+    records.save(site, user=user)
     return site
 
 
 @transaction.atomic
-def site_delete(site: Site, *, user: Any) -> None:
+def site_delete(site: Site, *, user: Acting, expected_version: int | None = None) -> None:
     if site.subjects.exists():
         raise ValidationError({"site": f"Site {site.code} still has subjects; move them first."})
-    _delete(site, user=user)
+    records.delete(site, user=user, expected_version=expected_version)
 
 
 # --- subjects ---------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def subject_create(*, user: Any, reason: str = "", **fields: Any) -> Subject:
+def subject_create(*, user: Acting, reason: str = "", **fields: Any) -> Subject:
     subject = Subject()
-    _apply(subject, fields, SUBJECT_FIELDS)
-    _save(subject, user=user, reason=reason, creating=True)
+    records.assign(subject, fields, SUBJECT_FIELDS)
+    records.save(subject, user=user, reason=reason)
     return subject
 
 
@@ -154,26 +105,28 @@ def subject_create(*, user: Any, reason: str = "", **fields: Any) -> Subject:
 def subject_update(
     subject: Subject,
     *,
-    user: Any,
+    user: Acting,
     data: Mapping[str, Any],
     expected_version: int | None = None,
     reason: str = "",
 ) -> Subject:
-    subject = _lock(subject)  # type: ignore[assignment]
-    _check_version(subject, expected_version)
-    _apply(subject, data, SUBJECT_FIELDS)
-    _save(subject, user=user, reason=reason)
+    subject = records.lock(subject, expected_version=expected_version)
+    records.assign(subject, data, SUBJECT_FIELDS)
+    records.save(subject, user=user, reason=reason)
     refresh_visit_timing(subject)
     return subject
 
 
 @transaction.atomic
-def subject_delete(subject: Subject, *, user: Any, reason: str = "") -> None:
+def subject_delete(
+    subject: Subject, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    subject = records.lock(subject, expected_version=expected_version)
     for visit in subject.visits.all():
         visit_delete(visit, user=user, reason=reason or "subject deleted", force=True)
     for event in subject.events.all():
-        _delete(event, user=user, reason=reason)
-    _delete(subject, user=user, reason=reason)
+        records.delete(event, user=user, reason=reason)
+    records.delete(subject, user=user, reason=reason)
 
 
 # --- visits -----------------------------------------------------------------------------------
@@ -233,10 +186,10 @@ def refresh_visit_timing(subject: Subject) -> None:
 
 
 @transaction.atomic
-def visit_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any) -> Visit:
+def visit_create(*, user: Acting, subject: Subject, reason: str = "", **fields: Any) -> Visit:
     visit = Visit(subject=subject)
-    _apply(visit, fields, VISIT_FIELDS)
-    _save(visit, user=user, reason=reason, creating=True)
+    records.assign(visit, fields, VISIT_FIELDS)
+    records.save(visit, user=user, reason=reason)
     refresh_visit_timing(subject)
     visit.refresh_from_db()
     return visit
@@ -246,27 +199,34 @@ def visit_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any
 def visit_update(
     visit: Visit,
     *,
-    user: Any,
+    user: Acting,
     data: Mapping[str, Any],
     expected_version: int | None = None,
     reason: str = "",
 ) -> Visit:
-    visit = _lock(visit)  # type: ignore[assignment]
-    _check_version(visit, expected_version)
+    visit = records.lock(visit, expected_version=expected_version)
     _require_reason_for_completed(visit, reason)
-    _apply(visit, data, VISIT_FIELDS)
+    records.assign(visit, data, VISIT_FIELDS)
     if visit.status == VisitStatus.MISSED and (
         UmnExam.objects.filter(visit=visit).exists() or AlsfrsR.objects.filter(visit=visit).exists()
     ):
         raise ValidationError({"status": "This visit has clinical forms; it cannot be missed."})
-    _save(visit, user=user, reason=reason)
+    records.save(visit, user=user, reason=reason)
     refresh_visit_timing(visit.subject)
     visit.refresh_from_db()
     return visit
 
 
 @transaction.atomic
-def visit_delete(visit: Visit, *, user: Any, reason: str = "", force: bool = False) -> None:
+def visit_delete(
+    visit: Visit,
+    *,
+    user: Acting,
+    reason: str = "",
+    force: bool = False,
+    expected_version: int | None = None,
+) -> None:
+    visit = records.lock(visit, expected_version=expected_version)
     if not force:
         _require_reason_for_completed(visit, reason)
         if visit.visit_code == "V1" and visit.subject.visits.exclude(pk=visit.pk).exists():
@@ -276,46 +236,47 @@ def visit_delete(visit: Visit, *, user: Any, reason: str = "", force: bool = Fal
     for form in (UmnExam, AlsfrsR):
         existing = form.objects.filter(visit=visit).first()
         if existing is not None:
-            _delete(existing, user=user, reason=reason)
+            records.delete(existing, user=user, reason=reason)
     subject = visit.subject
-    _delete(visit, user=user, reason=reason)
+    records.delete(visit, user=user, reason=reason)
     refresh_visit_timing(subject)
 
 
 # --- clinical forms ---------------------------------------------------------------------------
 
 
+ClinicalForm = TypeVar("ClinicalForm", UmnExam, AlsfrsR)
+
+
 def _form_save(
-    model: type[UmnExam] | type[AlsfrsR],
+    model: type[ClinicalForm],
     *,
-    user: Any,
+    user: Acting,
     visit: Visit,
     items: Mapping[str, Any],
     allowed: Iterable[str],
     expected_version: int | None,
     reason: str,
-) -> Any:
+) -> ClinicalForm:
     existing = model.objects.select_for_update().filter(visit=visit).first()
     if existing is None:
         form = model(visit=visit)
-        creating = True
     else:
         form = existing
-        creating = False
-        _check_version(form, expected_version)
+        records.check_version(form, expected_version)
         _require_reason_for_completed(visit, reason)
-    _apply(form, items, allowed)
+    records.assign(form, items, allowed)
     form.visit = visit
     form.full_clean()
     form.derive()
-    _save(form, user=user, reason=reason, creating=creating)
+    records.save(form, user=user, reason=reason)
     return form
 
 
 @transaction.atomic
 def umn_exam_save(
     *,
-    user: Any,
+    user: Acting,
     visit: Visit,
     items: Mapping[str, int | None],
     expected_version: int | None = None,
@@ -336,7 +297,7 @@ def umn_exam_save(
 @transaction.atomic
 def alsfrs_save(
     *,
-    user: Any,
+    user: Acting,
     visit: Visit,
     items: Mapping[str, Any],
     expected_version: int | None = None,
@@ -355,25 +316,33 @@ def alsfrs_save(
 
 
 @transaction.atomic
-def umn_exam_delete(exam: UmnExam, *, user: Any, reason: str = "") -> None:
+def umn_exam_delete(
+    exam: UmnExam, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    exam = records.lock(exam, expected_version=expected_version)
     _require_reason_for_completed(exam.visit, reason)
-    _delete(exam, user=user, reason=reason)
+    records.delete(exam, user=user, reason=reason)
 
 
 @transaction.atomic
-def alsfrs_delete(alsfrs: AlsfrsR, *, user: Any, reason: str = "") -> None:
+def alsfrs_delete(
+    alsfrs: AlsfrsR, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    alsfrs = records.lock(alsfrs, expected_version=expected_version)
     _require_reason_for_completed(alsfrs.visit, reason)
-    _delete(alsfrs, user=user, reason=reason)
+    records.delete(alsfrs, user=user, reason=reason)
 
 
 # --- clinical events --------------------------------------------------------------------------
 
 
 @transaction.atomic
-def event_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any) -> ClinicalEvent:
+def event_create(
+    *, user: Acting, subject: Subject, reason: str = "", **fields: Any
+) -> ClinicalEvent:
     event = ClinicalEvent(subject=subject)
-    _apply(event, fields, EVENT_FIELDS)
-    _save(event, user=user, reason=reason, creating=True)
+    records.assign(event, fields, EVENT_FIELDS)
+    records.save(event, user=user, reason=reason)
     return event
 
 
@@ -381,21 +350,22 @@ def event_create(*, user: Any, subject: Subject, reason: str = "", **fields: Any
 def event_update(
     event: ClinicalEvent,
     *,
-    user: Any,
+    user: Acting,
     data: Mapping[str, Any],
     expected_version: int | None = None,
     reason: str = "",
 ) -> ClinicalEvent:
-    event = _lock(event)  # type: ignore[assignment]
-    _check_version(event, expected_version)
-    _apply(event, data, EVENT_FIELDS)
-    _save(event, user=user, reason=reason)
+    event = records.lock(event, expected_version=expected_version)
+    records.assign(event, data, EVENT_FIELDS)
+    records.save(event, user=user, reason=reason)
     return event
 
 
 @transaction.atomic
-def event_delete(event: ClinicalEvent, *, user: Any, reason: str = "") -> None:
-    _delete(event, user=user, reason=reason)
+def event_delete(
+    event: ClinicalEvent, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    records.delete(event, user=user, reason=reason, expected_version=expected_version)
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -414,7 +384,7 @@ def study_user_save(
     sites: Iterable[str] = (),
     password: str | None = None,
     is_active: bool = True,
-) -> Any:
+) -> StudyUser:
     """Create or update a user with exactly one study role and its site memberships."""
     if role not in roles.ROLES:
         raise ValidationError(
@@ -428,8 +398,7 @@ def study_user_save(
     if role == roles.COORDINATOR and not site_codes:
         raise ValidationError({"site": "A coordinator needs at least one site."})
     ensure_role_groups()
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username)
+    user, _ = StudyUser.objects.get_or_create(username=username)
     if password:
         user.set_password(password)
     elif not user.has_usable_password():

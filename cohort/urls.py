@@ -11,11 +11,8 @@ urlpatterns = [
     path("subjects/<str:study_id>/", views.subject_detail, name="subject-detail"),
     path("subjects/<str:study_id>/events/new/", views.event_create, name="event-create"),
     path("subjects/<str:study_id>/visits/new/", views.visit_create, name="visit-create"),
-    path(VISIT, views.visit_detail, name="visit-detail"),
     path(f"{VISIT}edit/", views.visit_edit, name="visit-edit"),
     path(f"{VISIT}umn/", views.umn_exam, name="umn-exam"),
     path(f"{VISIT}alsfrs/", views.alsfrs, name="alsfrs"),
-    path(f"{VISIT}scans/", views.scan_upload, name="scan-upload"),
-    path(f"{VISIT}scans/<str:scan_code>/quantify/", views.scan_quantify, name="scan-quantify"),
     path("completeness/", views.completeness, name="completeness"),
 ]

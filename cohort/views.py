@@ -1,8 +1,8 @@
-"""Cohort pages: the study at a glance, subjects, visits with their clinical forms and scans, events,
-and the data completeness dashboard.
+"""Cohort pages: the study at a glance, subjects, visits and their clinical forms, events, and the
+data completeness dashboard (the visit page with its scans is imaging's, above this app).
 
 Views stay thin: selectors read (scoped to the caller's sites, so another site's subject is a 404),
-``cohort.roles`` decides who may write (403 otherwise), forms parse, services write; a service's
+``core.roles`` decides who may write (403 otherwise), forms parse, services write; a service's
 ValidationError is put back onto the form, a ConcurrencyError becomes a form-level message.
 """
 
@@ -16,18 +16,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cohort import forms, roles, scales, selectors, services
+from cohort import forms, scales, selectors, services
 from cohort.filters import SubjectSearchFilterSet
 from cohort.models import AlsfrsR, Group, Study, Subject, UmnExam, Visit, VisitStatus
-from imaging import selectors as imaging_selectors
-from imaging import services as imaging_services
-from imaging.models import ScanKind
+from core import roles
+from core.records import ConcurrencyError
 
 SUBJECTS_PER_PAGE = 25
 
@@ -36,7 +34,7 @@ View = Callable[..., HttpResponse]
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"role": roles.role_of(request.user)}
+    context: dict[str, Any] = {"role": roles.role_of(request.user)}
     if roles.has_role(request.user, roles.CLINICAL_READERS):
         context["overview"] = selectors.study_overview(user=request.user)
     return render(request, "cohort/home.html", context)
@@ -59,7 +57,7 @@ def _subject(request: HttpRequest, study_id: str) -> Subject:
     return get_object_or_404(selectors.subject_list(user=request.user), study_id=study_id)
 
 
-def _visit(request: HttpRequest, study_id: str, visit_code: str) -> Visit:
+def visit_in_scope(request: HttpRequest, study_id: str, visit_code: str) -> Visit:
     return get_object_or_404(
         selectors.visit_list(user=request.user),
         subject__study_id=study_id,
@@ -67,12 +65,12 @@ def _visit(request: HttpRequest, study_id: str, visit_code: str) -> Visit:
     )
 
 
-def _require_write(request: HttpRequest, subject: Subject) -> None:
+def require_write(request: HttpRequest, subject: Subject) -> None:
     if not roles.can_write_site(request.user, subject.site_id):
         raise PermissionDenied("Your study role can read but not change this subject.")
 
 
-def _is_xhr(request: HttpRequest) -> bool:
+def is_xhr(request: HttpRequest) -> bool:
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
 
 
@@ -152,7 +150,7 @@ def subject_detail(request: HttpRequest, study_id: str) -> HttpResponse:
 @require_POST
 def event_create(request: HttpRequest, study_id: str) -> HttpResponse:
     subject = _subject(request, study_id)
-    _require_write(request, subject)
+    require_write(request, subject)
     form = forms.EventForm(request.POST)
     if form.is_valid():
         try:
@@ -180,7 +178,7 @@ def _codes_to_create(subject: Subject) -> list[str]:
 @require_http_methods(["GET", "POST"])
 def visit_create(request: HttpRequest, study_id: str) -> HttpResponse:
     subject = _subject(request, study_id)
-    _require_write(request, subject)
+    require_write(request, subject)
     codes = _codes_to_create(subject)
     initial = {"visit_code": request.GET.get("code") if request.GET.get("code") in codes else None}
     form = forms.VisitForm(request.POST or None, codes=codes, initial=initial)
@@ -202,9 +200,9 @@ def visit_create(request: HttpRequest, study_id: str) -> HttpResponse:
 @clinical_reader_required
 @require_http_methods(["GET", "POST"])
 def visit_edit(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
-    visit = _visit(request, study_id, visit_code)
+    visit = visit_in_scope(request, study_id, visit_code)
     subject = visit.subject
-    _require_write(request, subject)
+    require_write(request, subject)
     reason_required = visit.status == VisitStatus.COMPLETED
     initial = {
         "visit_code": visit.visit_code,
@@ -230,7 +228,7 @@ def visit_edit(request: HttpRequest, study_id: str, visit_code: str) -> HttpResp
             )
         except ValidationError as error:
             forms.add_service_errors(form, error)
-        except services.ConcurrencyError as error:
+        except ConcurrencyError as error:
             form.add_error(None, str(error))
         else:
             messages.success(request, f"Visit {visit.visit_code} saved.")
@@ -262,26 +260,9 @@ def _alsfrs_summary(alsfrs: AlsfrsR | None) -> list[dict[str, Any]]:
     ]
 
 
-def _scans(request: HttpRequest, visit: Visit) -> list[dict[str, Any]]:
-    """The visit's scans, each with its latest quantification run and whether it can run."""
-    scans = list(imaging_selectors.scan_list(user=request.user).filter(visit=visit))
-    latest: dict[int, Any] = {}
-    for run in imaging_selectors.run_list(user=request.user).filter(scan__visit=visit):
-        latest.setdefault(run.scan_id, run)  # runs come newest first
-    has_labels = any(s.kind == ScanKind.LABELS for s in scans)
-    return [
-        {
-            "scan": scan,
-            "run": latest.get(scan.pk),
-            "quantifiable": has_labels and scan.kind in ("swi", "qsm", "gre_magnitude"),
-        }
-        for scan in scans
-    ]
-
-
-def _visit_context(request: HttpRequest, visit: Visit, **extra: Any) -> dict[str, Any]:
+def visit_context(request: HttpRequest, visit: Visit) -> dict[str, Any]:
+    """The clinical part of the visit page: subject, timeline entry, UMN exam and ALSFRS-R."""
     subject = visit.subject
-    can_write = roles.can_write_site(request.user, subject.site_id)
     umn = UmnExam.objects.filter(visit=visit).first()
     alsfrs = AlsfrsR.objects.filter(visit=visit).first()
     entry = next(
@@ -292,10 +273,6 @@ def _visit_context(request: HttpRequest, visit: Visit, **extra: Any) -> dict[str
         ),
         None,
     )
-    existing_kinds = set(visit.scans.values_list("kind", flat=True))
-    upload_form = extra.pop("upload_form", None)
-    if upload_form is None and can_write:
-        upload_form = forms.ScanUploadForm(kinds=_upload_kinds(existing_kinds))
     return {
         "subject": subject,
         "visit": visit,
@@ -304,23 +281,8 @@ def _visit_context(request: HttpRequest, visit: Visit, **extra: Any) -> dict[str
         "umn_regions": _umn_summary(umn),
         "alsfrs": alsfrs,
         "alsfrs_domains": _alsfrs_summary(alsfrs),
-        "scans": _scans(request, visit),
-        "can_write": can_write,
-        "upload_form": upload_form,
-        "can_upload": can_write and visit.status == VisitStatus.COMPLETED,
-        **extra,
+        "can_write": roles.can_write_site(request.user, subject.site_id),
     }
-
-
-def _upload_kinds(existing: set[str]) -> list[tuple[str, str]]:
-    return [(value, label) for value, label in ScanKind.choices if value not in existing]
-
-
-@clinical_reader_required
-@require_http_methods(["GET"])
-def visit_detail(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
-    visit = _visit(request, study_id, visit_code)
-    return render(request, "cohort/visit_detail.html", _visit_context(request, visit))
 
 
 def _clinical_form(
@@ -334,8 +296,8 @@ def _clinical_form(
     template: str,
     saved_message: Callable[[Any], str],
 ) -> HttpResponse:
-    visit = _visit(request, study_id, visit_code)
-    _require_write(request, visit.subject)
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
     existing = model.objects.filter(visit=visit).first()
     reason_required = existing is not None and visit.status == VisitStatus.COMPLETED
     initial: dict[str, Any] = {}
@@ -356,7 +318,7 @@ def _clinical_form(
             )
         except ValidationError as error:
             forms.add_service_errors(form, error)
-        except services.ConcurrencyError as error:
+        except ConcurrencyError as error:
             form.add_error(None, str(error))
         else:
             messages.success(request, saved_message(record))
@@ -404,94 +366,6 @@ def alsfrs(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse
         template="cohort/alsfrs_form.html",
         saved_message=saved,
     )
-
-
-# --- scans ------------------------------------------------------------------------------------
-
-
-def _scan_json(scan: Any) -> dict[str, Any]:
-    return {
-        "code": scan.code,
-        "kind": scan.kind,
-        "kind_label": scan.get_kind_display(),
-        "original_name": scan.original_name,
-        "shape": scan.shape,
-        "voxel_size": scan.voxel_size,
-        "field_strength": scan.field_strength,
-        "manufacturer": scan.manufacturer,
-        "echo_time": scan.echo_time,
-        "qc_status": scan.qc_status,
-        "qc_status_label": scan.get_qc_status_display(),
-        "qc_notes": scan.qc_notes,
-    }
-
-
-@clinical_reader_required
-@require_POST
-def scan_upload(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
-    """Upload one scan: JSON for the page's progress-bar upload, a page for a plain form post."""
-    visit = _visit(request, study_id, visit_code)
-    _require_write(request, visit.subject)
-    existing = set(visit.scans.values_list("kind", flat=True))
-    form = forms.ScanUploadForm(request.POST, request.FILES, kinds=list(ScanKind.choices))
-    scan = None
-    if form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            scan = imaging_services.scan_upload(
-                user=request.user,
-                visit=visit,
-                kind=form.cleaned_data["kind"],
-                upload=upload,
-                name=upload.name,
-                echo=form.cleaned_data["echo"],
-                field_strength=form.cleaned_data["field_strength"],
-            )
-        except ValidationError as error:
-            forms.add_service_errors(form, error)
-    if _is_xhr(request):
-        if scan is None:
-            errors = {name: list(messages_) for name, messages_ in form.errors.items()}
-            return JsonResponse({"errors": errors}, status=400)
-        # The whole list again: a new label map makes the visit's intensity scans quantifiable.
-        html = render_to_string(
-            "cohort/_scan_list.html",
-            {"scans": _scans(request, visit), "can_write": True},
-            request=request,
-        )
-        return JsonResponse({"scan": _scan_json(scan), "html": html}, status=201)
-    if scan is not None:
-        messages.success(request, f"Scan {scan.code} ({scan.kind}) uploaded: QC {scan.qc_status}.")
-        return redirect("visit-detail", study_id=study_id, visit_code=visit_code)
-    form.fields["kind"].choices = _upload_kinds(existing)  # type: ignore[attr-defined]
-    context = _visit_context(request, visit, upload_form=form)
-    return render(request, "cohort/visit_detail.html", context, status=400)
-
-
-@clinical_reader_required
-@require_POST
-def scan_quantify(
-    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
-) -> HttpResponse:
-    visit = _visit(request, study_id, visit_code)
-    _require_write(request, visit.subject)
-    scan = get_object_or_404(
-        imaging_selectors.scan_list(user=request.user), visit=visit, code=scan_code
-    )
-    try:
-        run, queued = imaging_services.run_request(user=request.user, scan=scan)
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        run.refresh_from_db()
-        if not queued:
-            messages.info(request, f"Scan {scan.code} already has this run ({run.status}).")
-        elif run.status == "failed":
-            messages.error(request, f"Quantification of {scan.code} failed: {run.error}")
-        else:
-            messages.success(request, f"Quantification of {scan.code}: {run.status}.")
-    return redirect(reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}")
 
 
 # --- completeness -----------------------------------------------------------------------------

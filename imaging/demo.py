@@ -11,13 +11,12 @@ from __future__ import annotations
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
-from django.contrib.auth import get_user_model
 
-from cohort import roles
 from cohort.models import Group, Visit, VisitStatus
+from core import roles
+from core.roles import Acting, StudyUser
 from imaging import band, services
 
 DEMO_SHAPE = (64, 64, 64)
@@ -47,12 +46,14 @@ def _true_contrast(
     offset += subject_iron[visit.subject_id]
     values = []
     for hemisphere in ("L", "R"):
-        signal = GROUP_BASE_CONTRAST[group] + UMN_CONTRAST_PER_POINT * (contra[hemisphere] or 0)
+        signal = GROUP_BASE_CONTRAST[Group(group)] + UMN_CONTRAST_PER_POINT * (
+            contra[hemisphere] or 0
+        )
         values.append(max(0.0, min(0.45, signal + offset + rng.gauss(0, VISIT_SD))))
     return values[0], values[1]
 
 
-def add_scans(*, rng: random.Random, user: Any = None, quantify: bool = True) -> int:
+def add_scans(*, rng: random.Random, user: Acting = None, quantify: bool = True) -> int:
     """Upload an SWI phantom and label map for every completed visit; quantify them."""
     visits = (
         Visit.objects.filter(status=VisitStatus.COMPLETED)
@@ -126,7 +127,7 @@ def _confidence(contrast: float) -> int:
     return 3 if margin > 0.04 else 2 if margin > 0.015 else 1
 
 
-def add_reads(*, rng: random.Random, user: Any = None) -> int:
+def add_reads(*, rng: random.Random, user: Acting = None) -> int:
     """Queue every SWI scan for the two demo raters and have them read it blinded.
 
     Each rater grades a hemisphere from the quantified band contrast of the whole precentral gyrus
@@ -138,9 +139,9 @@ def add_reads(*, rng: random.Random, user: Any = None) -> int:
     from imaging import reading
     from imaging.models import Measurement, RunStatus, Scan, ScanKind, Segment
 
-    raters = []
+    raters: list[StudyUser] = []
     for username in DEMO_RATERS:
-        existing = get_user_model().objects.filter(username=username).first()
+        existing = StudyUser.objects.filter(username=username).first()
         if existing is None or not roles.is_rater(existing):
             existing = cohort_services.study_user_save(
                 username=username, role=roles.RATER, password=DEMO_PASSWORD

@@ -1,6 +1,8 @@
-"""Forms of the reading pages: the grading form of domain.md and its correction (with a reason)."""
+"""Imaging forms: scan upload, and the reading pages' grading form (domain.md) and correction."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 
@@ -45,3 +47,28 @@ class ImageForm(forms.Form):
     """Query of the de-identified image: an optional minimum-intensity projection slab."""
 
     minip = forms.FloatField(required=False, min_value=MIN_SLAB_MM, max_value=MAX_SLAB_MM)
+
+
+class ScanUploadForm(forms.Form):
+    kind = forms.ChoiceField(label="Scan kind")
+    file = forms.FileField(
+        help_text=".nii, .nii.gz, .mgz, or a .zip of one DICOM series.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".nii,.gz,.mgz,.zip"}),
+    )
+    echo = forms.IntegerField(
+        required=False, min_value=1, help_text="Only for a multi-echo series (1 = first echo)."
+    )
+    field_strength = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=14,
+        label="Field strength (T)",
+        help_text="Where the file does not say (e.g. NIfTI): 1.5, 3 or 7.",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+
+    def __init__(self, *args: Any, kinds: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = kinds

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
 from cohort.models import Visit
+from core.scoping import SiteScopedQuerySet
 
 PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: codes are read aloud
 
@@ -28,7 +30,11 @@ class ScanKind(models.TextChoices):
 
 
 # Kinds that hold intensities the band can be measured on, and the input kind the method records.
-QUANTIFIABLE_KINDS = {ScanKind.SWI: "swi", ScanKind.QSM: "qsm", ScanKind.GRE_MAGNITUDE: "swi"}
+QUANTIFIABLE_KINDS: dict[str, Literal["swi", "qsm"]] = {
+    ScanKind.SWI: "swi",
+    ScanKind.QSM: "qsm",
+    ScanKind.GRE_MAGNITUDE: "swi",
+}
 
 
 class QcStatus(models.TextChoices):
@@ -64,6 +70,9 @@ class Scan(models.Model):
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     history = HistoricalRecords()
+
+    SITE_LOOKUP = "visit__subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["visit__subject__study_id", "visit__visit_code", "kind"]
@@ -106,6 +115,9 @@ class QuantificationRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     history = HistoricalRecords(excluded_fields=["started_at"])
+
+    SITE_LOOKUP = "scan__visit__subject__site_id"
+    objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,4 +1,4 @@
-"""Blinded reads of the motor band sign: queues, reads, corrections, consensus and agreement.
+"""Blinded reads of the motor band sign: queues, reads and corrections.
 
 The functions that write (``read_assignments_create``, ``read_assignments_auto``, ``read_submit``,
 ``read_correct``) are the only writers of ``ReadAssignment`` and ``Read`` rows; the API, the pages,
@@ -12,28 +12,24 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import Max, QuerySet
 
-from analysis.stats import agreement
-from analysis.stats.errors import InsufficientDataError
-from cohort import roles
+from core import records, roles
+from core.roles import Acting, StudyUser
 from imaging.models import Read, ReadAssignment, Scan, ScanKind
 
 #: Scan kinds that are read (domain.md: the band is graded on SWI).
 READ_KINDS = (ScanKind.SWI,)
 #: Raters per scan when scans are assigned automatically.
 DEFAULT_RATERS_PER_SCAN = 2
-GRADE_MIN, GRADE_MAX = min(agreement.MBS_GRADES), max(agreement.MBS_GRADES)
+GRADE_MIN, GRADE_MAX = min(g for g, _ in Read.GRADE_CHOICES), max(g for g, _ in Read.GRADE_CHOICES)
 CONFIDENCE_MIN, CONFIDENCE_MAX = 1, 3
-#: A hemisphere whose raters' grades differ by more than this goes to adjudication.
-ADJUDICATION_SPREAD = 1
 COMMENT_MAX_LENGTH = 2000
 REASON_MAX_LENGTH = 300
 HEMISPHERE_FIELDS = {"L": "left_grade", "R": "right_grade"}
@@ -42,10 +38,6 @@ HEMISPHERE_FIELDS = {"L": "left_grade", "R": "right_grade"}
 class ReadStatus:
     PENDING = "pending"
     SUBMITTED = "submitted"
-
-
-def _actor(user: Any) -> Any:
-    return user if getattr(user, "is_authenticated", False) else None
 
 
 def active_raters() -> QuerySet[Any]:
@@ -58,9 +50,12 @@ def active_raters() -> QuerySet[Any]:
     )
 
 
-def _check_rater(rater: Any) -> None:
-    if not roles.is_rater(rater):
+def _check_rater(rater: Acting) -> StudyUser:
+    """The rater's user account; ValidationError unless the caller is an active rater."""
+    user = roles.study_user(rater)
+    if user is None or not roles.is_rater(rater):
         raise ValidationError({"rater": f"'{rater}' is not an active user with the rater role."})
+    return user
 
 
 def _check_readable(scans: Iterable[Scan]) -> list[Scan]:
@@ -73,7 +68,9 @@ def _check_readable(scans: Iterable[Scan]) -> list[Scan]:
     return scans
 
 
-def _append_to_queue(rater: Any, scans: list[Scan], rng: random.Random) -> list[ReadAssignment]:
+def _append_to_queue(
+    rater: StudyUser, scans: list[Scan], rng: random.Random
+) -> list[ReadAssignment]:
     """Add scans to the end of a rater's queue in a random order (skipping those already queued)."""
     queued = set(ReadAssignment.objects.filter(rater=rater).values_list("scan_id", flat=True))
     new = [s for s in dict.fromkeys(scans) if s.pk not in queued]
@@ -87,7 +84,7 @@ def _append_to_queue(rater: Any, scans: list[Scan], rng: random.Random) -> list[
 
 @transaction.atomic
 def read_assignments_create(
-    *, user: Any, rater: Any, scans: Iterable[Scan], seed: int | None = None
+    *, user: Acting, rater: Acting, scans: Iterable[Scan], seed: int | None = None
 ) -> list[ReadAssignment]:
     """Queue the given SWI scans for one rater (a data manager's explicit assignment).
 
@@ -96,18 +93,17 @@ def read_assignments_create(
     """
     if user is not None and not roles.can_assign_reads(user):
         raise ValidationError("Only data managers and administrators assign scans to raters.")
-    _check_rater(rater)
-    return _append_to_queue(rater, _check_readable(scans), random.Random(seed))
+    return _append_to_queue(_check_rater(rater), _check_readable(scans), random.Random(seed))
 
 
 @transaction.atomic
 def read_assignments_auto(
     *,
-    user: Any,
+    user: Acting,
     k: int = DEFAULT_RATERS_PER_SCAN,
     seed: int | None = None,
     scans: Iterable[Scan] | None = None,
-    raters: Iterable[Any] | None = None,
+    raters: Iterable[StudyUser] | None = None,
     progress: Callable[[Iterable[Scan]], Iterable[Scan]] | None = None,
 ) -> list[ReadAssignment]:
     """Give every SWI scan ``k`` raters, chosen among the active raters, and shuffle the queues.
@@ -121,9 +117,7 @@ def read_assignments_auto(
         raise ValidationError("Only data managers and administrators assign scans to raters.")
     if k < 1:
         raise ValidationError({"k": "Each scan needs at least one rater."})
-    pool = list(raters) if raters is not None else list(active_raters())
-    for rater in pool:
-        _check_rater(rater)
+    pool = [_check_rater(r) for r in (raters if raters is not None else active_raters())]
     if len(pool) < k:
         raise ValidationError(
             {
@@ -187,14 +181,14 @@ def _validated(
     return {**values, "confidence": confidence, "comment": comment}
 
 
-def is_assigned(rater: Any, scan: Scan) -> bool:
+def is_assigned(rater: StudyUser, scan: Scan) -> bool:
     return ReadAssignment.objects.filter(rater=rater, scan=scan).exists()
 
 
 @transaction.atomic
 def read_submit(
     *,
-    rater: Any,
+    rater: Acting,
     scan: Scan,
     left_grade: int,
     right_grade: int,
@@ -206,7 +200,7 @@ def read_submit(
     Raises ValidationError when the user is not a rater, the scan is not in their queue, they
     already read it (a change is a correction, :func:`read_correct`) or a value is out of range.
     """
-    _check_rater(rater)
+    rater = _check_rater(rater)
     values = _validated(
         left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
     )
@@ -221,19 +215,15 @@ def read_submit(
             }
         )
     read = Read(scan=scan, rater=rater, **values)
-    read._history_user = rater  # type: ignore[attr-defined]
-    read._change_reason = "submitted"  # type: ignore[attr-defined]
-    read.full_clean(exclude=["supersedes"])
-    read.save()
-    return read
+    return records.save(read, user=rater, reason="submitted", exclude=["supersedes"])
 
 
 @transaction.atomic
 def read_import(
     *,
-    user: Any,
+    user: Acting,
     scan: Scan,
-    rater: Any,
+    rater: StudyUser,
     left_grade: Any,
     right_grade: Any,
     confidence: Any,
@@ -253,17 +243,13 @@ def read_import(
         position = ReadAssignment.objects.filter(rater=rater).count() + 1
         ReadAssignment.objects.create(scan=scan, rater=rater, position=position)
     read = Read(scan=scan, rater=rater, **values)
-    read._history_user = _actor(user)  # type: ignore[attr-defined]
-    read._change_reason = "imported"  # type: ignore[attr-defined]
-    read.full_clean(exclude=["supersedes"])
-    read.save()
-    return read
+    return records.save(read, user=user, reason="imported", exclude=["supersedes"])
 
 
 @transaction.atomic
 def read_correct(
     *,
-    rater: Any,
+    rater: Acting,
     read: Read,
     reason: str,
     left_grade: int,
@@ -276,7 +262,7 @@ def read_correct(
     Only the rater who made the read corrects it, and only its current version. The old read stays
     (``is_current`` false) with its history; the new one points to it through ``supersedes``.
     """
-    _check_rater(rater)
+    rater = _check_rater(rater)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the read is corrected."})
@@ -295,15 +281,15 @@ def read_correct(
     if not is_assigned(rater, old.scan):
         raise ValidationError({"scan": "This scan is no longer in your reading queue."})
     old.is_current = False
-    old._history_user = rater  # type: ignore[attr-defined]
-    old._change_reason = f"superseded: {reason}"  # type: ignore[attr-defined]
-    old.save(update_fields=["is_current"])
+    records.save(
+        old,
+        user=rater,
+        reason=f"superseded: {reason}",
+        validate=False,
+        update_fields=["is_current"],
+    )
     new = Read(scan=old.scan, rater=rater, supersedes=old, reason=reason, **values)
-    new._history_user = rater  # type: ignore[attr-defined]
-    new._change_reason = f"correction: {reason}"  # type: ignore[attr-defined]
-    new.full_clean(exclude=["supersedes"])
-    new.save()
-    return new
+    return records.save(new, user=rater, reason=f"correction: {reason}", exclude=["supersedes"])
 
 
 # --- what a blinded rater sees ------------------------------------------------------------------
@@ -320,10 +306,12 @@ class QueueItem:
     read_id: int | None
 
 
-def reading_queue(*, rater: Any) -> list[QueueItem]:
+def reading_queue(*, rater: Acting) -> list[QueueItem]:
     """The rater's queue in its randomized order, with whether each scan is read yet."""
-    if not roles.is_rater(rater):
+    user = roles.study_user(rater)
+    if user is None or not roles.is_rater(rater):
         return []
+    rater = user
     read_ids = dict(Read.objects.filter(rater=rater, is_current=True).values_list("scan_id", "pk"))
     rows = (
         ReadAssignment.objects.filter(rater=rater)
@@ -342,143 +330,33 @@ def reading_queue(*, rater: Any) -> list[QueueItem]:
     ]
 
 
-def queued_scan(*, rater: Any, code: str) -> Scan:
+def queued_scan(*, rater: Acting, code: str) -> Scan:
     """A scan of the rater's queue by its code; ObjectDoesNotExist when not queued for them."""
-    if not roles.is_rater(rater):
+    user = roles.study_user(rater)
+    if user is None or not roles.is_rater(rater):
         raise Scan.DoesNotExist("not a rater")
-    return Scan.objects.get(code=code, assignments__rater=rater)
+    return Scan.objects.get(code=code, assignments__rater=user)
 
 
-def current_read(*, rater: Any, scan: Scan) -> Read | None:
-    return Read.objects.filter(rater=rater, scan=scan, is_current=True).first()
+def current_read(*, rater: Acting, scan: Scan) -> Read | None:
+    user = roles.study_user(rater)
+    if user is None:
+        return None
+    return Read.objects.filter(rater=user, scan=scan, is_current=True).first()
 
 
-def read_list(*, user: Any) -> QuerySet[Read]:
+def read_list(*, user: Acting) -> QuerySet[Read]:
     """Reads the user may see: a rater their own only, reviewers every read, others none."""
     reads = Read.objects.select_related("scan", "rater").order_by("scan_id", "rater_id", "pk")
-    if roles.is_rater(user):
-        return reads.filter(rater=user)
+    rater = roles.study_user(user)
+    if rater is not None and roles.is_rater(user):
+        return reads.filter(rater=rater)
     if roles.can_review_reads(user):
         return reads
     return reads.none()
 
 
-# --- what the unblinded reviewers see -----------------------------------------------------------
-
-
-@dataclass
-class ScanConsensus:
-    """Consensus of the current reads of one scan (domain.md: median over raters per hemisphere)."""
-
-    scan_id: int
-    scan_code: str
-    reads: list[dict[str, Any]] = field(default_factory=list)
-    left: float | None = None
-    right: float | None = None
-    mbs_positive: bool | None = None
-    left_spread: int = 0
-    right_spread: int = 0
-
-    @property
-    def needs_adjudication(self) -> bool:
-        return max(self.left_spread, self.right_spread) > ADJUDICATION_SPREAD
-
-
-def _current_reads(scans: QuerySet[Scan] | None = None) -> QuerySet[Read]:
-    reads = Read.objects.filter(is_current=True).select_related("scan", "rater")
-    if scans is not None:
-        reads = reads.filter(scan__in=scans)
-    return reads.order_by("scan_id", "rater__username")
-
-
-def consensus_list(scans: QuerySet[Scan] | None = None) -> list[ScanConsensus]:
-    """Consensus grades, MBS status and rater spread of every scan with current reads."""
-    by_scan: dict[int, ScanConsensus] = {}
-    for read in _current_reads(scans):
-        entry = by_scan.setdefault(read.scan_id, ScanConsensus(read.scan_id, read.scan.code))
-        entry.reads.append(
-            {
-                "read": read.pk,
-                "rater": read.rater.get_username(),
-                "left_grade": read.left_grade,
-                "right_grade": read.right_grade,
-                "confidence": read.confidence,
-                "comment": read.comment,
-            }
-        )
-    for entry in by_scan.values():
-        lefts = [r["left_grade"] for r in entry.reads]
-        rights = [r["right_grade"] for r in entry.reads]
-        entry.left = agreement.consensus_grade(lefts)
-        entry.right = agreement.consensus_grade(rights)
-        entry.mbs_positive = agreement.mbs_positive(entry.left, entry.right)
-        entry.left_spread = max(lefts) - min(lefts)
-        entry.right_spread = max(rights) - min(rights)
-    return list(by_scan.values())
-
-
-def scan_consensus(scan: Scan) -> ScanConsensus:
-    """Consensus of one scan (no grade and undetermined status while it has no read)."""
-    found = consensus_list(Scan.objects.filter(pk=scan.pk))
-    return found[0] if found else ScanConsensus(scan.pk, scan.code)
-
-
-def adjudication_queue() -> list[ScanConsensus]:
-    """Scans whose raters disagree by more than one grade in a hemisphere."""
-    return [entry for entry in consensus_list() if entry.needs_adjudication]
-
-
-def reads_frame(scans: QuerySet[Scan] | None = None) -> pd.DataFrame:
-    """Long frame of current reads, one row per scan hemisphere and rater.
-
-    Columns ``item`` (``<scan id>:<L|R>``, a hemisphere is the graded unit), ``scan``,
-    ``hemisphere``, ``rater`` (username), ``grade``.
-    """
-    rows = [
-        {
-            "item": f"{read.scan_id}:{hemisphere}",
-            "scan": read.scan_id,
-            "hemisphere": hemisphere,
-            "rater": read.rater.get_username(),
-            "grade": getattr(read, attribute),
-        }
-        for read in _current_reads(scans)
-        for hemisphere, attribute in HEMISPHERE_FIELDS.items()
-    ]
-    return pd.DataFrame(rows, columns=["item", "scan", "hemisphere", "rater", "grade"])
-
-
-def agreement_report(scans: QuerySet[Scan] | None = None) -> dict[str, Any]:
-    """Inter-rater agreement of the current reads, each scan hemisphere being one graded item.
-
-    Returns
-    -------
-    dict
-        ``{n_scans, n_items, n_raters, pairs: [{rater_a, rater_b, kappa, ci_low, ci_high, se, n,
-        percent_agreement}], fleiss: {kappa, ci_low, ci_high, se, n_items, n_raters,
-        percent_agreement} or None, mean_pairwise_kappa}``: Cohen's kappa with linear weights per
-        rater pair (95% CI kappa ± 1.96 SE), Fleiss' kappa over the items read by the most raters
-        (bootstrap 95% CI), percent agreement (0-100).
-    """
-    frame = reads_frame(scans)
-    empty = {
-        "n_scans": 0,
-        "n_items": 0,
-        "n_raters": 0,
-        "pairs": [],
-        "fleiss": None,
-        "mean_pairwise_kappa": None,
-    }
-    if frame.empty:
-        return empty
-    try:
-        summary = agreement.agreement_summary(frame[["item", "rater", "grade"]])
-    except InsufficientDataError:
-        return {**empty, "n_scans": int(frame["scan"].nunique())}
-    return {"n_scans": int(frame["scan"].nunique()), **summary}
-
-
-def read_of(*, user: Any, read_id: int) -> Read:
+def read_of(*, user: Acting, read_id: int) -> Read:
     """One read the user may see; ObjectDoesNotExist otherwise."""
     try:
         return read_list(user=user).get(pk=read_id)

@@ -30,6 +30,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cohort.models import Visit, VisitStatus
+from core import records, roles
+from core.roles import Acting
 from imaging import band
 from imaging.models import (
     QUANTIFIABLE_KINDS,
@@ -210,7 +212,7 @@ def _check_visit_overlap(visit: Visit, kind: str, path: Path) -> None:
 
 def scan_upload(
     *,
-    user: Any,
+    user: Acting,
     visit: Visit,
     kind: str,
     upload: Any,
@@ -264,15 +266,13 @@ def scan_upload(
             echo_time=meta.get("echo_time"),
             qc_status=QcStatus.WARNING if warnings else QcStatus.PASSED,
             qc_notes="\n".join(warnings),
-            uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+            uploaded_by=roles.history_user(user),
         )
-        scan._history_user = scan.uploaded_by  # type: ignore[attr-defined]
         with transaction.atomic():
             with inspected.path.open("rb") as handle:
                 scan.file.save(inspected.stored_name, File(handle), save=False)
             stored = scan
-            scan.full_clean(exclude=["file"])
-            scan.save()
+            records.save(scan, user=user, exclude=["file"])
         return scan
     except BaseException:
         if stored is not None and stored.file.name:
@@ -283,14 +283,15 @@ def scan_upload(
 
 
 @transaction.atomic
-def scan_delete(scan: Scan, *, user: Any, reason: str = "") -> None:
+def scan_delete(
+    scan: Scan, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    scan = records.lock(scan, expected_version=expected_version)
     name, storage = scan.file.name, scan.file.storage
     runs = QuantificationRun.objects.filter(Q(scan=scan) | Q(labels=scan))
     qc_files = [run.qc_image.name for run in runs if run.qc_image]
-    scan._history_user = user if getattr(user, "is_authenticated", False) else None  # type: ignore[attr-defined]
-    scan._change_reason = reason or None  # type: ignore[attr-defined]
     QuantificationRun.objects.filter(labels=scan).delete()
-    scan.delete()
+    records.delete(scan, user=user, reason=reason)
 
     def remove_files() -> None:
         for stored in [name, *qc_files]:
@@ -308,7 +309,7 @@ def parameters_hash(parameters: dict[str, Any]) -> str:
 
 
 def run_request(
-    *, user: Any, scan: Scan, parameters: band.Parameters | None = None, enqueue: bool = True
+    *, user: Acting, scan: Scan, parameters: band.Parameters | None = None, enqueue: bool = True
 ) -> tuple[QuantificationRun, bool]:
     """Ask for the quantification of an intensity scan with its visit's label map.
 
@@ -340,7 +341,7 @@ def run_request(
             defaults={
                 "parameters": params,
                 "input_kind": input_kind,
-                "created_by": user if getattr(user, "is_authenticated", False) else None,
+                "created_by": roles.history_user(user),
             },
         )
         if not created and run.status != RunStatus.FAILED:
@@ -415,7 +416,7 @@ def run_execute(run_id: int) -> QuantificationRun:
             )
             for m in result.measurements
         )
-        if run.qc_image:
+        if run.qc_image.name:
             run.qc_image.storage.delete(run.qc_image.name)
         run.qc_image.save(f"run-{run.pk}.png", ContentFile(png), save=False)
         run.status, run.error, run.finished_at = RunStatus.DONE, "", timezone.now()

@@ -1,5 +1,6 @@
-"""Reading pages: a rater's blinded queue, the reading page (NiiVue viewer and grading form), the
-de-identified image, and the investigators' agreement and adjudication pages.
+"""Imaging pages: the visit page with its scans (upload, quantify) and the reading pages (a rater's
+blinded queue, the reading page with its NiiVue viewer and grading form, the de-identified image).
+The reviewers' agreement and adjudication pages are analysis's.
 
 A rater reaches only the scans of their own queue (any other code is a 404) and sees nothing but
 the pseudonymous code: no subject, site, visit, date, clinical data, measurement or other read.
@@ -15,16 +16,23 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cohort import roles
-from imaging import reading
+from cohort import views as cohort_views
+from cohort.forms import add_service_errors
+from cohort.models import Visit, VisitStatus
+from cohort.views import clinical_reader_required, is_xhr, require_write, visit_in_scope
+from core import roles
+from imaging import reading, selectors, services
 from imaging.band.deidentify import deidentified_nifti
-from imaging.forms import CorrectionForm, ImageForm, ReadForm
-from imaging.models import Read, Scan
+from imaging.forms import CorrectionForm, ImageForm, ReadForm, ScanUploadForm
+from imaging.models import QUANTIFIABLE_KINDS, Read, Scan, ScanKind
 
 #: minIP slabs offered by the viewer (mm).
 MINIP_SLABS_MM = (4, 8, 16)
@@ -32,10 +40,10 @@ MINIP_SLABS_MM = (4, 8, 16)
 
 def _role_required(
     check: Callable[[Any], bool], message: str
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not check(request.user):
                 raise PermissionDenied(message)
             return view(request, *args, **kwargs)
@@ -46,10 +54,6 @@ def _role_required(
 
 
 rater_required = _role_required(roles.is_rater, "The reading queue belongs to blinded raters.")
-reviewer_required = _role_required(
-    roles.can_review_reads,
-    "Agreement and adjudication are open to investigators, data managers and admins.",
-)
 
 
 def _queued(request: HttpRequest, code: str) -> Scan:
@@ -145,12 +149,13 @@ def read_page(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 @rater_required
 @cache_control(private=True, no_store=True)
-def image(request: HttpRequest, code: str) -> HttpResponse:
+def image(request: HttpRequest, code: str) -> HttpResponseBase:
     """The scan's SWI as ``<code>.nii.gz`` with a de-identified header (optionally its minIP)."""
     scan = _queued(request, code)
     form = ImageForm(request.GET)
     if not form.is_valid():
-        return HttpResponse(" ".join(form.errors["minip"]), status=400, content_type="text/plain")
+        message = " ".join(str(error) for error in form.errors["minip"])
+        return HttpResponse(message, status=400, content_type="text/plain")
     slab = form.cleaned_data.get("minip")
     payload = deidentified_nifti(scan.file.path, minip_slab_mm=slab)
     name = f"{scan.code}.nii.gz" if slab is None else f"{scan.code}_minip.nii.gz"
@@ -159,12 +164,131 @@ def image(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@reviewer_required
-def agreement_page(request: HttpRequest) -> HttpResponse:
-    report = reading.agreement_report()
-    return render(request, "imaging/agreement.html", {"report": report})
+# --- the visit page: clinical forms (cohort) and scans --------------------------------------
 
 
-@reviewer_required
-def adjudication_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "imaging/adjudication.html", {"entries": reading.adjudication_queue()})
+def _scans(request: HttpRequest, visit: Visit) -> list[dict[str, Any]]:
+    """The visit's scans, each with its latest quantification run and whether it can run."""
+    scans = list(selectors.scan_list(user=request.user).filter(visit=visit))
+    latest: dict[int, Any] = {}
+    for run in selectors.run_list(user=request.user).filter(scan__visit=visit):
+        latest.setdefault(run.scan_id, run)  # runs come newest first
+    has_labels = any(s.kind == ScanKind.LABELS for s in scans)
+    return [
+        {
+            "scan": scan,
+            "run": latest.get(scan.pk),
+            "quantifiable": has_labels and scan.kind in QUANTIFIABLE_KINDS,
+        }
+        for scan in scans
+    ]
+
+
+def _upload_kinds(existing: set[str]) -> list[tuple[str, str]]:
+    return [(value, label) for value, label in ScanKind.choices if value not in existing]
+
+
+def _visit_context(
+    request: HttpRequest, visit: Visit, upload_form: ScanUploadForm | None = None
+) -> dict[str, Any]:
+    context = cohort_views.visit_context(request, visit)
+    can_write = context["can_write"]
+    if upload_form is None and can_write:
+        existing_kinds = set(visit.scans.values_list("kind", flat=True))
+        upload_form = ScanUploadForm(kinds=_upload_kinds(existing_kinds))
+    return {
+        **context,
+        "scans": _scans(request, visit),
+        "upload_form": upload_form,
+        "can_upload": can_write and visit.status == VisitStatus.COMPLETED,
+    }
+
+
+@clinical_reader_required
+@require_http_methods(["GET"])
+def visit_detail(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    visit = visit_in_scope(request, study_id, visit_code)
+    return render(request, "cohort/visit_detail.html", _visit_context(request, visit))
+
+
+def _scan_json(scan: Scan) -> dict[str, Any]:
+    return {
+        "code": scan.code,
+        "kind": scan.kind,
+        "kind_label": scan.get_kind_display(),
+        "original_name": scan.original_name,
+        "shape": scan.shape,
+        "voxel_size": scan.voxel_size,
+        "field_strength": scan.field_strength,
+        "manufacturer": scan.manufacturer,
+        "echo_time": scan.echo_time,
+        "qc_status": scan.qc_status,
+        "qc_status_label": scan.get_qc_status_display(),
+        "qc_notes": scan.qc_notes,
+    }
+
+
+@clinical_reader_required
+@require_POST
+def scan_upload(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    """Upload one scan: JSON for the page's progress-bar upload, a page for a plain form post."""
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    existing = set(visit.scans.values_list("kind", flat=True))
+    form = ScanUploadForm(request.POST, request.FILES, kinds=list(ScanKind.choices))
+    scan = None
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            scan = services.scan_upload(
+                user=request.user,
+                visit=visit,
+                kind=form.cleaned_data["kind"],
+                upload=upload,
+                name=upload.name,
+                echo=form.cleaned_data["echo"],
+                field_strength=form.cleaned_data["field_strength"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+    if is_xhr(request):
+        if scan is None:
+            errors = {name: list(messages_) for name, messages_ in form.errors.items()}
+            return JsonResponse({"errors": errors}, status=400)
+        # The whole list again: a new label map makes the visit's intensity scans quantifiable.
+        html = render_to_string(
+            "cohort/_scan_list.html",
+            {"scans": _scans(request, visit), "can_write": True},
+            request=request,
+        )
+        return JsonResponse({"scan": _scan_json(scan), "html": html}, status=201)
+    if scan is not None:
+        messages.success(request, f"Scan {scan.code} ({scan.kind}) uploaded: QC {scan.qc_status}.")
+        return redirect("visit-detail", study_id=study_id, visit_code=visit_code)
+    form.fields["kind"].choices = _upload_kinds(existing)  # type: ignore[attr-defined]
+    context = _visit_context(request, visit, upload_form=form)
+    return render(request, "cohort/visit_detail.html", context, status=400)
+
+
+@clinical_reader_required
+@require_POST
+def scan_quantify(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
+) -> HttpResponse:
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    scan = get_object_or_404(selectors.scan_list(user=request.user), visit=visit, code=scan_code)
+    try:
+        run, queued = services.run_request(user=request.user, scan=scan)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        run.refresh_from_db()
+        if not queued:
+            messages.info(request, f"Scan {scan.code} already has this run ({run.status}).")
+        elif run.status == "failed":
+            messages.error(request, f"Quantification of {scan.code} failed: {run.error}")
+        else:
+            messages.success(request, f"Quantification of {scan.code}: {run.status}.")
+    return redirect(reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}")

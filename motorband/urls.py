@@ -22,6 +22,10 @@ urlpatterns = [
     ),
     path("api/", include("motorband.api.urls")),
     path("analysis/", include("analysis.urls")),
+    # Before imaging's reading pages, whose /reading/<code>/ would otherwise take these paths.
+    path("reading/", include("analysis.review_urls")),
     path("reading/", include("imaging.urls")),
     path("", include("cohort.urls")),
+    # After cohort's, whose subjects/<id>/visits/new/ the visit page's pattern would take.
+    path("", include("imaging.visit_urls")),
 ]

@@ -25,14 +25,14 @@ from rest_framework.views import APIView
 from analysis.exports import deidentify as deid
 from analysis.exports import releases
 from analysis.models import Release, ReleaseFormat
-from cohort import roles
 from cohort.models import Group
-from motorband.api.schema import StudyAutoSchema
-from motorband.api.views import AUTHENTICATION_CLASSES, validation_error_detail
+from core import roles
+from core.api.schema import StudyAutoSchema
+from core.api.viewsets import AUTHENTICATION_CLASSES, validation_error_detail
 
 
 class ExporterPermission(BasePermission):
-    """Data managers and administrators (cohort.roles.EXPORTERS)."""
+    """Data managers and administrators (core.roles.EXPORTERS)."""
 
     message = "Exports and releases are open to data managers and administrators."
 

@@ -17,12 +17,13 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from analysis import reports
+from analysis import parameters, reports
 from analysis.api import serializers as s
 from analysis.stats.errors import InsufficientDataError, ParameterError
-from cohort import roles
-from motorband.api.schema import DetailSerializer
-from motorband.api.views import AUTHENTICATION_CLASSES
+from core import roles
+from core.api.schema import DetailSerializer
+from core.api.viewsets import AUTHENTICATION_CLASSES
+from core.roles import Acting
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ ERRORS = {
 
 
 class AnalystPermission(BasePermission):
-    """Investigators, data managers and admins (cohort.roles.ANALYSTS)."""
+    """Investigators, data managers and admins (core.roles.ANALYSTS)."""
 
     message = "Analyses are open to investigators, data managers and administrators."
 
@@ -47,10 +48,12 @@ class AnalysisView(APIView):
 
     authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [AnalystPermission]
-    query_serializer: type[s.FiltersQuery] = s.FiltersQuery
+    query_serializer: type[parameters.FiltersQuery] = parameters.FiltersQuery
 
-    def query(self, request: Request) -> s.FiltersQuery:
-        serializer = self.query_serializer(data=s.query_data(request.query_params))
+    def query(self, request: Request, **context: Any) -> parameters.FiltersQuery:
+        serializer = self.query_serializer(
+            data=parameters.query_data(request.query_params), context=context
+        )
         serializer.is_valid(raise_exception=True)
         return serializer
 
@@ -73,7 +76,7 @@ class AnalysisView(APIView):
 
 
 class ProgressionView(AnalysisView):
-    query_serializer = s.ProgressionQuery
+    query_serializer = parameters.ProgressionQuery
 
     @extend_schema(
         summary="Progression slopes per level (linear mixed model)",
@@ -81,7 +84,7 @@ class ProgressionView(AnalysisView):
         "(REML); months = days from V1 / 30.4375. For `by=mbs_baseline` the difference is "
         "positive minus negative; otherwise the second level minus the first (levels sorted, or "
         "in the order given by `groups`/`site`).",
-        parameters=[s.ProgressionQuery],
+        parameters=[parameters.ProgressionQuery],
         responses={200: s.ProgressionAnswer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -96,14 +99,14 @@ class ProgressionView(AnalysisView):
 
 
 class SurvivalView(AnalysisView):
-    query_serializer = s.SurvivalQuery
+    query_serializer = parameters.SurvivalQuery
 
     @extend_schema(
         summary="Time to a clinical event: Kaplan–Meier, log-rank and Cox",
         description="Time from the V1 date in months; subjects without the event are censored at "
         "their last visit or event. The Cox model (Efron ties) holds `by` alone unless "
         "`covariates` adds more; for `mbs_baseline` the term compares positive with negative.",
-        parameters=[s.SurvivalQuery],
+        parameters=[parameters.SurvivalQuery],
         responses={200: s.SurvivalAnswer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -120,14 +123,14 @@ class SurvivalView(AnalysisView):
 
 
 class DiagnosticView(AnalysisView):
-    query_serializer = s.DiagnosticQuery
+    query_serializer = parameters.DiagnosticQuery
 
     @extend_schema(
         summary="Diagnostic accuracy of the motor band sign",
         description="One row per subject at `visit_code` (default V1). Wilson 95% intervals; "
         "Fisher's exact test for `mbs_read`; ROC/AUC (DeLong 95% CI) and the Youden threshold "
         "for `band_contrast`.",
-        parameters=[s.DiagnosticQuery],
+        parameters=[parameters.DiagnosticQuery],
         responses={200: s.DiagnosticAnswer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -143,7 +146,7 @@ class DiagnosticView(AnalysisView):
         return self.answer(report.result)
 
 
-def build_plot(name: str, *, user: Any, data: dict[str, Any], filters: reports.Filters) -> Any:
+def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: reports.Filters) -> Any:
     """Return the Report holding the figure ``name`` (None for an unknown subject)."""
     if name == "timeline":
         return reports.subject_report(
@@ -180,7 +183,7 @@ def build_plot(name: str, *, user: Any, data: dict[str, Any], filters: reports.F
 
 
 class PlotView(AnalysisView):
-    query_serializer = s.PlotQuery
+    query_serializer = parameters.PlotQuery
 
     @extend_schema(
         summary="A figure as Plotly JSON",
@@ -190,7 +193,7 @@ class PlotView(AnalysisView):
         "site before/after ComBat). Render with `Plotly.newPlot(div, data, layout)`.",
         parameters=[
             OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(reports.PLOT_NAMES)),
-            s.PlotQuery,
+            parameters.PlotQuery,
         ],
         responses={
             200: s.FigureAnswer,
@@ -206,7 +209,7 @@ class PlotView(AnalysisView):
                 },
                 status=status.HTTP_404_NOT_FOUND,
             )
-        query = self.query(request)
+        query = self.query(request, plot=name)
         report = build_plot(
             name, user=request.user, data=dict(query.validated_data), filters=query.filters()
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -35,9 +36,11 @@ from tqdm import tqdm
 
 from analysis.exports import dictionary
 from analysis.exports.dictionary import Variable
-from cohort import roles, scales, services
+from cohort import scales, services
 from cohort.models import ClinicalEvent, Site, Subject, Visit
 from cohort.schedule import visit_number
+from core import roles
+from core.roles import Acting
 from imaging import band, reading
 from imaging.models import Measurement, QuantificationRun, Read, RunStatus, Scan, ScanKind
 from imaging.services import scan_upload
@@ -102,7 +105,7 @@ PHENOTYPE_TABLES = {
     READS: READ_COLUMNS,
 }
 #: Scan kind → BIDS file suffix (with the entities it needs); ``dseg`` is the label map.
-KIND_SUFFIX = {
+KIND_SUFFIX: dict[str, str] = {
     ScanKind.SWI: "swi",
     ScanKind.QSM: "Chimap",
     ScanKind.GRE_MAGNITUDE: "part-mag_T2starw",
@@ -112,7 +115,13 @@ KIND_SUFFIX = {
 }
 SUFFIX_KIND = {suffix: kind for kind, suffix in KIND_SUFFIX.items()}
 #: Import order within a session: intensity images before their label map.
-KIND_ORDER = [ScanKind.SWI, ScanKind.QSM, ScanKind.GRE_MAGNITUDE, ScanKind.GRE_PHASE, ScanKind.T1]
+KIND_ORDER: list[str] = [
+    ScanKind.SWI,
+    ScanKind.QSM,
+    ScanKind.GRE_MAGNITUDE,
+    ScanKind.GRE_PHASE,
+    ScanKind.T1,
+]
 KIND_ORDER.append(ScanKind.LABELS)
 LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
 PARTICIPANT_RE = re.compile(r"^sub-(?P<label>[A-Za-z0-9]+)$")
@@ -249,7 +258,7 @@ def _participant_rows(subjects: list[Subject]) -> list[tuple[Any, ...]]:
 
 def _copy_image(scan: Scan, target_stem: Path) -> Path:
     """Copy a stored image into the bundle (a .mgz is converted to .nii.gz); return its path."""
-    name = scan.file.name.lower()
+    name = (scan.file.name or "").lower()
     if name.endswith(".nii.gz") or name.endswith(".nii"):
         target = target_stem.with_name(
             target_stem.name + (".nii.gz" if name.endswith(".gz") else ".nii")
@@ -260,7 +269,7 @@ def _copy_image(scan: Scan, target_stem: Path) -> Path:
         return target
     target = target_stem.with_name(target_stem.name + ".nii.gz")
     target.parent.mkdir(parents=True, exist_ok=True)
-    image = nib.load(scan.file.path)
+    image: Any = nib.load(scan.file.path)
     nib.save(nib.Nifti1Image(image.get_fdata(), image.affine), target)
     return target
 
@@ -630,7 +639,7 @@ class BundleImporter:
         *,
         reason: str,
         progress: bool = False,
-        user: Any = None,
+        user: Acting = None,
     ) -> None:
         self.root = root
         self.reason = reason
@@ -660,7 +669,7 @@ class BundleImporter:
         """Turn a service's ValidationError into one problem per field and message."""
         columns = columns or {}
         if hasattr(exc, "error_dict"):
-            items = exc.message_dict.items()
+            items: Iterable[tuple[str, list[str]]] = exc.message_dict.items()
         else:
             items = [(default_column or NON_FIELD_ERRORS, exc.messages)]
         for name, messages in items:
@@ -895,8 +904,8 @@ class BundleImporter:
             subject = self.call(
                 row,
                 {},
-                lambda fields=fields: services.subject_create(
-                    user=self.user, reason=self.reason, **fields
+                functools.partial(
+                    services.subject_create, user=self.user, reason=self.reason, **fields
                 ),
             )
             if subject is not None:
@@ -951,7 +960,8 @@ class BundleImporter:
             visit = self.call(
                 row,
                 {"visit_code": "session_id", "subject": "participant_id"},
-                lambda subject=subject, session=session, date=date, row=row: services.visit_create(
+                functools.partial(
+                    services.visit_create,
                     user=self.user,
                     subject=subject,
                     reason=self.reason,
@@ -974,7 +984,7 @@ class BundleImporter:
             rows = self.read_tsv(path, ("participant_id", "session_id", *items, *extra))
             if rows is None:
                 continue
-            seen: dict[tuple[str, str], int] = {}
+            seen: dict[tuple[str, str], int | None] = {}
             count = 0
             for row in rows:
                 values: dict[str, Any] = {}
@@ -1009,11 +1019,13 @@ class BundleImporter:
                 if not ok:
                     continue
                 visit = self.visits[key]
+                if visit is None:  # its session failed to import (reported there)
+                    continue
                 form = self.call(
                     row,
                     {"visit": "session_id"},
-                    lambda visit=visit, values=values, save=save: save(
-                        user=self.user, visit=visit, items=values, reason=self.reason
+                    functools.partial(
+                        save, user=self.user, visit=visit, items=values, reason=self.reason
                     ),
                 )
                 count += form is not None
@@ -1042,10 +1054,13 @@ class BundleImporter:
         count = 0
         for participant, _, row, date in parsed_rows:
             subject = self.subjects[participant]
+            if subject is None:  # kept out of parsed_rows above; narrows the type
+                continue
             event = self.call(
                 row,
                 {"subject": "participant_id"},
-                lambda subject=subject, row=row, date=date: services.event_create(
+                functools.partial(
+                    services.event_create,
                     user=self.user,
                     subject=subject,
                     reason=self.reason,
@@ -1174,7 +1189,7 @@ class BundleImporter:
         except OSError as exc:
             self.problem(row.file, None, "file", path.name, f"The file cannot be read ({exc}).")
             return None
-        self.stored_files.append(scan.file.name)
+        self.stored_files.append(str(scan.file.name))
         return scan
 
     def import_reads(self) -> None:
@@ -1228,7 +1243,8 @@ class BundleImporter:
             read = self.call(
                 row,
                 {"scan": "session_id", "rater": "rater"},
-                lambda scan=scan, rater=rater, grades=grades, row=row: reading.read_import(
+                functools.partial(
+                    reading.read_import,
                     user=None,
                     scan=scan,
                     rater=rater,
@@ -1258,7 +1274,7 @@ def _delete_stored(names: Iterable[str]) -> None:
 
 
 def import_bundle(
-    directory: Path | str, *, dry_run: bool = False, progress: bool = False, user: Any = None
+    directory: Path | str, *, dry_run: bool = False, progress: bool = False, user: Acting = None
 ) -> ImportResult:
     """Import a study bundle all or nothing; see the module docstring.
 

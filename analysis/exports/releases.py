@@ -26,8 +26,9 @@ from django.utils import timezone
 from analysis.exports import bundle, trial
 from analysis.exports import deidentify as deid
 from analysis.models import Release, ReleaseFormat
-from cohort import roles
 from cohort.models import Group, Site
+from core import roles
+from core.roles import Acting
 from imaging import band
 from imaging.models import QuantificationRun, RunStatus
 
@@ -99,7 +100,7 @@ def _validate(
 
 def release_create(
     *,
-    user: Any,
+    user: Acting,
     fmt: str,
     deidentify: bool = False,
     date_mode: str = deid.BASELINE,
@@ -158,11 +159,12 @@ def release_create(
             "band_current": band.ALGORITHM_VERSION,
             "band_in_release": band_versions,
         }
+        creator = roles.history_user(user)
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "release": str(release_id),
             "created_at": created_at.isoformat(),
-            "created_by": user.get_username() if user is not None else None,
+            "created_by": creator.get_username() if creator is not None else None,
             "format": fmt,
             "deidentify": deidentify,
             "filters": filters,
@@ -181,7 +183,7 @@ def release_create(
         return Release.objects.create(
             id=release_id,
             created_at=created_at,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=creator,
             format=fmt,
             deidentify=deidentify,
             filters=filters,
@@ -197,7 +199,7 @@ def release_create(
         raise
 
 
-def release_list(*, user: Any) -> QuerySet[Release]:
+def release_list(*, user: Acting) -> QuerySet[Release]:
     """Releases visible to the user: all of them for exporters, none otherwise."""
     releases = Release.objects.select_related("created_by").order_by("-created_at")
     if roles.role_of(user) not in roles.EXPORTERS:

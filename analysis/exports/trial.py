@@ -242,7 +242,9 @@ def long_table(
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frames._band_means(frame)
     frame["algorithm_version"] = np.where(
-        frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(), version, None
+        frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(),
+        version,
+        None,  # type: ignore[call-overload]  # an object column: the version or None
     )
     if not reads.empty:
         frame = frame.merge(
@@ -345,15 +347,15 @@ def trial_tables(
 
 def _labelled(
     frame: pd.DataFrame, site_names: Mapping[str, str]
-) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[int, str]]]:
+) -> tuple[pd.DataFrame, dict[str, str | None], dict[str, dict[int | float, str]]]:
     """A copy for Stata/SPSS: coded categories as integers with value labels, strings never null.
 
     Categorical codes become 1..n in the order of their levels (value label = the code, as in the
     CSV); integer scales and 0/1 flags keep their values and get their levels as value labels.
     """
     out: dict[str, pd.Series] = {}
-    labels: dict[str, str] = {}
-    value_labels: dict[str, dict[int, str]] = {}
+    labels: dict[str, str | None] = {}
+    value_labels: dict[str, dict[int | float, str]] = {}
     for column in frame.columns:
         described = dictionary.variable(str(column), sites=site_names)
         labels[column] = described.label[:STATA_LABEL_MAX]

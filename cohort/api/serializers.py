@@ -7,14 +7,16 @@ sites, so naming another site's subject reads as "does not exist", exactly like 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from cohort import roles, scales, selectors
+from cohort import scales, selectors
 from cohort.models import AlsfrsR, ClinicalEvent, Site, Subject, UmnExam, Visit
+from core import roles
+from core.roles import Acting
 
 
 class ScopedRelatedMixin:
@@ -37,11 +39,11 @@ class ScopedPrimaryKeyRelatedField(ScopedRelatedMixin, serializers.PrimaryKeyRel
     pass
 
 
-def visit_scope(*, user: Any) -> QuerySet[Visit]:
+def visit_scope(*, user: Acting) -> QuerySet[Visit]:
     return selectors.visit_list(user=user)
 
 
-def writable_site_scope(*, user: Any) -> QuerySet[Site]:
+def writable_site_scope(*, user: Acting) -> QuerySet[Site]:
     if not roles.has_role(user, roles.CLINICAL_WRITERS):
         return Site.objects.none()
     return selectors.site_list(user=user)
@@ -104,7 +106,7 @@ class SubjectSerializer(VersionedSerializer):
             "reason",
         ]
         # Uniqueness is the model's rule (reported by full_clean in the service).
-        extra_kwargs = {"study_id": {"validators": []}}
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"study_id": {"validators": []}}
 
 
 class VisitSerializer(VersionedSerializer):

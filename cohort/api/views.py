@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from cohort import roles, selectors, services
+from cohort import selectors, services
 from cohort.api.serializers import (
     AlsfrsSerializer,
     ClinicalEventSerializer,
@@ -23,11 +23,11 @@ from cohort.filters import (
     VisitFilterSet,
 )
 from cohort.models import AlsfrsR, ClinicalEvent, Site, Subject, UmnExam, Visit
-from motorband.api.permissions import ClinicalReadWrite, SiteReadAdminWrite
-from motorband.api.views import StudyModelViewSet
+from core.api.permissions import ClinicalReadWrite, SiteReadAdminWrite
+from core.api.viewsets import StudyModelViewSet
 
 
-class SiteViewSet(StudyModelViewSet):
+class SiteViewSet(StudyModelViewSet[Site]):
     """Study sites, by code. Clinical roles read them (coordinators their own); admins change them."""
 
     serializer_class = SiteSerializer
@@ -48,14 +48,15 @@ class SiteViewSet(StudyModelViewSet):
             instance, user=self.request.user, data=data, expected_version=expected_version
         )
 
-    def delete_record(self, instance: Site, *, reason: str) -> None:
-        services.site_delete(instance, user=self.request.user)
+    def delete_record(self, instance: Site, *, reason: str, expected_version: int | None) -> None:
+        services.site_delete(
+            instance,
+            user=self.request.user,
+            expected_version=expected_version,
+        )
 
-    def site_id_of(self, instance: Site) -> int | None:
-        return instance.pk
 
-
-class SubjectViewSet(StudyModelViewSet):
+class SubjectViewSet(StudyModelViewSet[Subject]):
     """Subjects, by id; referenced elsewhere by their study id."""
 
     serializer_class = SubjectSerializer
@@ -79,14 +80,18 @@ class SubjectViewSet(StudyModelViewSet):
             reason=reason,
         )
 
-    def delete_record(self, instance: Subject, *, reason: str) -> None:
-        services.subject_delete(instance, user=self.request.user, reason=reason)
+    def delete_record(
+        self, instance: Subject, *, reason: str, expected_version: int | None
+    ) -> None:
+        services.subject_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
-    def site_id_of(self, instance: Subject) -> int | None:
-        return instance.site_id
 
-
-class VisitViewSet(StudyModelViewSet):
+class VisitViewSet(StudyModelViewSet[Visit]):
     """Visits; timing relative to baseline and onset is derived."""
 
     serializer_class = VisitSerializer
@@ -111,22 +116,16 @@ class VisitViewSet(StudyModelViewSet):
             reason=reason,
         )
 
-    def delete_record(self, instance: Visit, *, reason: str) -> None:
-        services.visit_delete(instance, user=self.request.user, reason=reason)
-
-    def site_id_of(self, instance: Visit) -> int | None:
-        return instance.subject.site_id
-
-
-def _visit_forms(model: type[UmnExam] | type[AlsfrsR], user: Any) -> QuerySet:
-    return roles.scope_by_site(
-        model.objects.select_related("visit__subject__site").order_by("id"),
-        user,
-        "visit__subject__site_id",
-    )
+    def delete_record(self, instance: Visit, *, reason: str, expected_version: int | None) -> None:
+        services.visit_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
 
-class UmnExamViewSet(StudyModelViewSet):
+class UmnExamViewSet(StudyModelViewSet[UmnExam]):
     """Penn UMN exams, one per visit; region subscores and total are derived from the items."""
 
     serializer_class = UmnExamSerializer
@@ -134,7 +133,7 @@ class UmnExamViewSet(StudyModelViewSet):
     filterset_class = UmnExamFilterSet
 
     def get_queryset(self) -> QuerySet[UmnExam]:
-        return _visit_forms(UmnExam, self.request.user)
+        return selectors.umn_exam_list(user=self.request.user)
 
     def create_record(self, data: dict[str, Any], *, reason: str) -> UmnExam:
         visit = data.pop("visit")
@@ -154,14 +153,18 @@ class UmnExamViewSet(StudyModelViewSet):
             reason=reason,
         )
 
-    def delete_record(self, instance: UmnExam, *, reason: str) -> None:
-        services.umn_exam_delete(instance, user=self.request.user, reason=reason)
+    def delete_record(
+        self, instance: UmnExam, *, reason: str, expected_version: int | None
+    ) -> None:
+        services.umn_exam_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
-    def site_id_of(self, instance: UmnExam) -> int | None:
-        return instance.visit.subject.site_id
 
-
-class AlsfrsViewSet(StudyModelViewSet):
+class AlsfrsViewSet(StudyModelViewSet[AlsfrsR]):
     """ALSFRS-R forms, one per visit; total and domain subscores are derived from the items."""
 
     serializer_class = AlsfrsSerializer
@@ -169,7 +172,7 @@ class AlsfrsViewSet(StudyModelViewSet):
     filterset_class = AlsfrsFilterSet
 
     def get_queryset(self) -> QuerySet[AlsfrsR]:
-        return _visit_forms(AlsfrsR, self.request.user)
+        return selectors.alsfrs_list(user=self.request.user)
 
     def create_record(self, data: dict[str, Any], *, reason: str) -> AlsfrsR:
         visit = data.pop("visit")
@@ -186,14 +189,18 @@ class AlsfrsViewSet(StudyModelViewSet):
             reason=reason,
         )
 
-    def delete_record(self, instance: AlsfrsR, *, reason: str) -> None:
-        services.alsfrs_delete(instance, user=self.request.user, reason=reason)
+    def delete_record(
+        self, instance: AlsfrsR, *, reason: str, expected_version: int | None
+    ) -> None:
+        services.alsfrs_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
-    def site_id_of(self, instance: AlsfrsR) -> int | None:
-        return instance.visit.subject.site_id
 
-
-class ClinicalEventViewSet(StudyModelViewSet):
+class ClinicalEventViewSet(StudyModelViewSet[ClinicalEvent]):
     """Clinical events (death, tracheostomy, ventilation, gastrostomy, withdrawal)."""
 
     serializer_class = ClinicalEventSerializer
@@ -201,11 +208,7 @@ class ClinicalEventViewSet(StudyModelViewSet):
     filterset_class = ClinicalEventFilterSet
 
     def get_queryset(self) -> QuerySet[ClinicalEvent]:
-        return roles.scope_by_site(
-            ClinicalEvent.objects.select_related("subject__site"),
-            self.request.user,
-            "subject__site_id",
-        )
+        return selectors.event_list(user=self.request.user)
 
     def create_record(self, data: dict[str, Any], *, reason: str) -> ClinicalEvent:
         subject = data.pop("subject")
@@ -227,8 +230,12 @@ class ClinicalEventViewSet(StudyModelViewSet):
             reason=reason,
         )
 
-    def delete_record(self, instance: ClinicalEvent, *, reason: str) -> None:
-        services.event_delete(instance, user=self.request.user, reason=reason)
-
-    def site_id_of(self, instance: ClinicalEvent) -> int | None:
-        return instance.subject.site_id
+    def delete_record(
+        self, instance: ClinicalEvent, *, reason: str, expected_version: int | None
+    ) -> None:
+        services.event_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )

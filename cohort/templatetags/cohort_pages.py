@@ -32,7 +32,7 @@ def error_summary(form: Any) -> dict[str, Any]:
     """A summary of a form's errors, each linking to its field and naming it in plain words."""
     from cohort.forms import field_title
 
-    items = []
+    items: list[Any] = []
     if form is not None and form.errors:
         for name, errors in form.errors.items():
             if name == "__all__":

@@ -1,4 +1,4 @@
-"""Permissions of the blinded-read API: thin adapters over ``cohort.roles``.
+"""Permissions of the blinded-read API: thin adapters over ``core.roles``.
 
 Raters reach their own queue and reads only (the querysets do the rest: another rater's read or a
 scan outside their queue is not found); reviewers (investigators, data managers, admins) are
@@ -8,8 +8,8 @@ submits a read.
 
 from __future__ import annotations
 
-from cohort import roles
-from motorband.api.permissions import RolePermission
+from core import roles
+from core.api.permissions import RolePermission
 
 
 class ReadAccess(RolePermission):

@@ -8,8 +8,9 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from rest_framework import serializers
 
-from cohort import roles
 from cohort.api.serializers import ScopedPrimaryKeyRelatedField, visit_scope
+from core import roles
+from core.roles import Acting
 from imaging.models import Measurement, QuantificationRun, Read, Scan, ScanKind
 
 
@@ -124,11 +125,12 @@ class QuantificationSerializer(serializers.ModelSerializer):
 # --- blinded reads ------------------------------------------------------------------------------
 
 
-def queued_scan_scope(*, user: Any) -> QuerySet[Scan]:
+def queued_scan_scope(*, user: Acting) -> QuerySet[Scan]:
     """Scans a caller may name in a read: the rater's own queue (nothing for anyone else)."""
-    if not roles.is_rater(user):
+    rater = roles.study_user(user)
+    if rater is None or not roles.is_rater(user):
         return Scan.objects.none()
-    return Scan.objects.filter(assignments__rater=user)
+    return Scan.objects.filter(assignments__rater=rater)
 
 
 GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band."
@@ -187,55 +189,3 @@ class QueueItemSerializer(serializers.Serializer):
     read = serializers.IntegerField(
         source="read_id", allow_null=True, help_text="Your current read's id, once submitted."
     )
-
-
-class KappaPairSerializer(serializers.Serializer):
-    rater_a = serializers.CharField()
-    rater_b = serializers.CharField()
-    kappa = serializers.FloatField(allow_null=True, help_text="Cohen's kappa, linear weights.")
-    ci_low = serializers.FloatField(allow_null=True)
-    ci_high = serializers.FloatField(allow_null=True)
-    se = serializers.FloatField(allow_null=True)
-    n = serializers.IntegerField(help_text="Scan hemispheres graded by both raters.")
-    percent_agreement = serializers.FloatField(help_text="Exact agreement, 0-100.")
-
-
-class FleissSerializer(serializers.Serializer):
-    kappa = serializers.FloatField(allow_null=True)
-    ci_low = serializers.FloatField(allow_null=True)
-    ci_high = serializers.FloatField(allow_null=True)
-    se = serializers.FloatField(allow_null=True)
-    n_items = serializers.IntegerField()
-    n_raters = serializers.IntegerField()
-    percent_agreement = serializers.FloatField()
-
-
-class AgreementSerializer(serializers.Serializer):
-    n_scans = serializers.IntegerField()
-    n_items = serializers.IntegerField(help_text="Scan hemispheres with at least one read.")
-    n_raters = serializers.IntegerField()
-    pairs = KappaPairSerializer(many=True)
-    fleiss = FleissSerializer(
-        allow_null=True, help_text="Fleiss' kappa (bootstrap 95% CI); null with too few items."
-    )
-    mean_pairwise_kappa = serializers.FloatField(allow_null=True)
-
-
-class ConsensusReadSerializer(serializers.Serializer):
-    read = serializers.IntegerField()
-    rater = serializers.CharField()
-    left_grade = serializers.IntegerField()
-    right_grade = serializers.IntegerField()
-    confidence = serializers.IntegerField()
-    comment = serializers.CharField(allow_blank=True)
-
-
-class ConsensusSerializer(serializers.Serializer):
-    scan = serializers.IntegerField(source="scan_id")
-    scan_code = serializers.CharField()
-    left_consensus = serializers.FloatField(source="left", allow_null=True)
-    right_consensus = serializers.FloatField(source="right", allow_null=True)
-    mbs_positive = serializers.BooleanField(allow_null=True)
-    left_spread = serializers.IntegerField(help_text="Highest minus lowest left grade.")
-    right_spread = serializers.IntegerField(help_text="Highest minus lowest right grade.")
-    reads = ConsensusReadSerializer(many=True)

@@ -1,6 +1,5 @@
 """Imaging API routes, included under /api/v1/ by motorband.api.urls."""
 
-from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from imaging.api import views
@@ -12,10 +11,5 @@ router.register("scans", views.ScanViewSet, basename="scan")
 router.register("quantifications", views.QuantificationViewSet, basename="quantification")
 router.register("reads", views.ReadViewSet, basename="read")
 router.register("reading-queue", views.ReadingQueueViewSet, basename="reading-queue")
-router.register("adjudication", views.AdjudicationViewSet, basename="adjudication")
-router.register("consensus", views.ConsensusViewSet, basename="consensus")
 
-urlpatterns = [
-    *router.urls,
-    path("agreement/", views.AgreementView.as_view(), name="agreement"),
-]
+urlpatterns = router.urls

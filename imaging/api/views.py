@@ -1,5 +1,5 @@
 """Scan, quantification and blinded-read API: uploads and runs go through imaging.services, reads
-through imaging.reading; files are served only to callers who may see the record (never from a
+through imaging.reading (their consensus and agreement are analysis.api.reads); files are served only to callers who may see the record (never from a
 public media URL)."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api.permissions import ClinicalReadWrite
+from core.api.schema import StudyAutoSchema
+from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet
 from imaging import reading, selectors, services
-from imaging.api.permissions import RaterOnly, ReadAccess, ReadReviewer
+from imaging.api.permissions import RaterOnly, ReadAccess
 from imaging.api.serializers import (
-    AgreementSerializer,
-    ConsensusSerializer,
     QuantificationSerializer,
     QueueItemSerializer,
     ReadCorrectionSerializer,
@@ -28,12 +28,9 @@ from imaging.api.serializers import (
 )
 from imaging.filters import QuantificationFilterSet, ReadFilterSet, ScanFilterSet
 from imaging.models import QuantificationRun, Read, Scan
-from motorband.api.permissions import ClinicalReadWrite
-from motorband.api.schema import StudyAutoSchema
-from motorband.api.views import AUTHENTICATION_CLASSES, StudyModelViewSet
 
 
-class ScanViewSet(StudyModelViewSet):
+class ScanViewSet(StudyModelViewSet[Scan]):
     """Scans of a visit: upload (multipart), read, download, delete, and ask for quantification."""
 
     serializer_class = ScanSerializer
@@ -59,11 +56,13 @@ class ScanViewSet(StudyModelViewSet):
             scanner_model=data.get("scanner_model", ""),
         )
 
-    def delete_record(self, instance: Scan, *, reason: str) -> None:
-        services.scan_delete(instance, user=self.request.user, reason=reason)
-
-    def site_id_of(self, instance: Scan) -> int | None:
-        return instance.visit.subject.site_id
+    def delete_record(self, instance: Scan, *, reason: str, expected_version: int | None) -> None:
+        services.scan_delete(
+            instance,
+            user=self.request.user,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
     @extend_schema(
         request=None,
@@ -84,7 +83,7 @@ class ScanViewSet(StudyModelViewSet):
         )
 
     def check_write(self, scan: Scan) -> bool:
-        from cohort import roles
+        from core import roles
 
         return roles.can_write_site(self.request.user, scan.visit.subject.site_id)
 
@@ -94,7 +93,7 @@ class ScanViewSet(StudyModelViewSet):
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def download(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
         scan = self.get_object()
-        suffix = scan.file.name.rsplit("/", 1)[-1].split(".", 1)[-1]
+        suffix = (scan.file.name or "").rsplit("/", 1)[-1].split(".", 1)[-1]
         return FileResponse(
             scan.file.open("rb"), as_attachment=True, filename=f"{scan.code}.{suffix}"
         )
@@ -129,7 +128,7 @@ class QuantificationViewSet(
 # --- blinded reads ------------------------------------------------------------------------------
 
 
-class ReadViewSet(StudyModelViewSet):
+class ReadViewSet(StudyModelViewSet[Read]):
     """Blinded reads. A rater lists and submits their own reads of the scans in their queue (a read
     is locked once submitted; ``correct`` makes a new version with a reason); investigators, data
     managers and admins list every read (they are unblinded)."""
@@ -187,42 +186,4 @@ class ReadingQueueViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         items = reading.reading_queue(rater=request.user)
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-
-class AgreementView(APIView):
-    """Inter-rater agreement of the current reads (each scan hemisphere is one graded item):
-    Cohen's weighted kappa (linear weights) with 95% CI for each rater pair, Fleiss' kappa with a
-    bootstrap 95% CI, and percent agreement. Investigators, data managers and admins."""
-
-    permission_classes = [ReadReviewer]
-    authentication_classes = AUTHENTICATION_CLASSES
-    schema = StudyAutoSchema()
-
-    @extend_schema(responses={200: AgreementSerializer}, summary="Inter-rater agreement")
-    def get(self, request: Request) -> Response:
-        return Response(AgreementSerializer(reading.agreement_report()).data)
-
-
-class AdjudicationViewSet(viewsets.GenericViewSet):
-    """Scans whose raters disagree by more than one grade in a hemisphere, with every current read
-    and the consensus (median) grades. Investigators, data managers and admins."""
-
-    serializer_class = ConsensusSerializer
-    permission_classes = [ReadReviewer]
-    authentication_classes = AUTHENTICATION_CLASSES
-    schema = StudyAutoSchema()
-    filter_backends: list[Any] = []
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(reading.adjudication_queue())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-
-class ConsensusViewSet(AdjudicationViewSet):
-    """Consensus grades (median over raters per hemisphere) and MBS status of every read scan.
-    Investigators, data managers and admins."""
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(reading.consensus_list())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

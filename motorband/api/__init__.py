@@ -1,1 +1,1 @@
-"""The REST API's shared parts: permissions, the base viewset, the schema and the /api/ URLs."""
+"""The REST API under /api/: every app's routes, token login, schema and docs."""

@@ -12,6 +12,7 @@ from motorband.api.views import TokenObtainView, api_not_found
 APP_API_URLCONFS: list[tuple[str, str]] = [
     ("v1/", "cohort.api.urls"),
     ("v1/", "imaging.api.urls"),
+    ("v1/", "analysis.api.reads_urls"),
     ("v1/analysis/", "analysis.api.urls"),
     ("v1/", "analysis.api.exports_urls"),
 ]

@@ -85,7 +85,39 @@ def test_too_little_data_is_explained_not_an_error(browser, cohort):
 
 def test_invalid_filter_is_shown_on_the_form(browser, cohort):
     response = browser("investigator").get(reverse("analysis:progression"), {"outcome": "grip"})
-    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert response.status_code == 400
+    assert "&quot;grip&quot; is not a known outcome; choose one of umn_total" in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("page", "endpoint", "query", "field"),
+    [
+        ("analysis:progression", "progression", {"outcome": "grip"}, "outcome"),
+        ("analysis:survival", "survival", {"covariates": "age,shoe_size"}, "covariates"),
+        (
+            "analysis:diagnostic",
+            "diagnostic",
+            {"positive": "ALS", "negative": "ALS,CONTROL"},
+            "negative",
+        ),
+        ("analysis:diagnostic", "diagnostic", {"visit_code": "V1,V2"}, "visit_code"),
+    ],
+)
+def test_page_and_api_refuse_parameters_with_one_message(
+    browser, cohort, page, endpoint, query, field
+):
+    """The pages validate through analysis.parameters, like the API: one rule, one message."""
+    from html import unescape
+
+    client = browser("investigator")
+    api = client.get(f"/api/v1/analysis/{endpoint}/", query)
+    assert api.status_code == 400
+    (message,) = api.json()[field]
+    response = client.get(reverse(page), query)
+    assert response.status_code == 400
+    assert message in unescape(response.content.decode())
 
 
 @pytest.mark.parametrize("name", ["rater", "coordinator"])

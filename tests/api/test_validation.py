@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cohort.models import UmnExam, Visit
-from motorband.api.views import validation_error_detail
+from core.api.viewsets import validation_error_detail
 from tests.api.conftest import API, SiteWorld
 from tests.factories import ENROLLED, make_subject, make_visit, subject_fields, umn_items
 

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from cohort import services
 from cohort.models import AlsfrsR, Study, Subject, Visit
+from core.records import ConcurrencyError
 from tests.factories import ENROLLED, alsfrs_items, make_subject, make_visit, umn_items
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,7 @@ def test_subscores_follow_items_on_update():
 def test_stale_version_is_refused():
     subject = make_subject()
     services.subject_update(subject, user=None, data={"handedness": "L"}, expected_version=1)
-    with pytest.raises(services.ConcurrencyError, match="changed by someone else"):
+    with pytest.raises(ConcurrencyError, match="changed by someone else"):
         services.subject_update(subject, user=None, data={"handedness": "A"}, expected_version=1)
     assert Subject.objects.get(pk=subject.pk).handedness == "L"
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from statsmodels.stats import inter_rater
 
+from analysis import reads
 from analysis.frames import _reads as frame_reads
 from cohort.models import Visit
 from imaging import reading
@@ -191,7 +192,7 @@ def test_consensus_is_the_median_per_hemisphere(raters, scans):
         submit(rater, scans[1], left, right)
     submit(raters[0], scans[2], 1, 0)
     submit(raters[1], scans[2], 2, 0)
-    got = {c.scan_id: c for c in reading.consensus_list()}
+    got = {c.scan_id: c for c in reads.consensus_list()}
     assert (got[scans[0].pk].left, got[scans[0].pk].right) == (1.0, 0.0)
     assert got[scans[0].pk].mbs_positive is True
     assert (got[scans[1].pk].left, got[scans[1].pk].right, got[scans[1].pk].mbs_positive) == (
@@ -200,9 +201,9 @@ def test_consensus_is_the_median_per_hemisphere(raters, scans):
         False,
     )
     assert got[scans[2].pk].left == 1.5
-    assert reading.scan_consensus(scans[3]).mbs_positive is None
+    assert reads.scan_consensus(scans[3]).mbs_positive is None
     # Only scan 0 has raters two grades apart (0 and 2 on the left).
-    queue = reading.adjudication_queue()
+    queue = reads.adjudication_queue()
     assert [c.scan_id for c in queue] == [scans[0].pk]
     assert queue[0].left_spread == 2 and len(queue[0].reads) == 3
 
@@ -225,7 +226,7 @@ def test_agreement_matches_a_hand_computed_example(raters, scans):
         reading.read_assignments_create(user=None, rater=rater, scans=scans[:3])
         for i, scan in enumerate(scans[:3]):
             submit(rater, scan, grades["L"][i], grades["R"][i])
-    report = reading.agreement_report()
+    report = reads.agreement_report()
     assert (report["n_scans"], report["n_items"], report["n_raters"]) == (3, 6, 2)
     (pair,) = report["pairs"]
     assert (pair["rater_a"], pair["rater_b"], pair["n"]) == (a.username, b.username, 6)
@@ -247,7 +248,7 @@ def test_agreement_matches_statsmodels(raters, tmp_path, scans):
         grades[rater.username] = noisy
         for scan, (left, right) in zip(more, noisy, strict=True):
             submit(rater, scan, int(left), int(right))
-    report = reading.agreement_report()
+    report = reads.agreement_report()
     # Items in the service's order: per scan, left then right.
     flat = {name: g.reshape(-1) for name, g in grades.items()}
     bins = np.arange(4) - 0.5  # all three grades, whether used or not
@@ -267,7 +268,7 @@ def test_agreement_matches_statsmodels(raters, tmp_path, scans):
 
 
 def test_agreement_without_reads_is_empty(raters):
-    assert reading.agreement_report() == {
+    assert reads.agreement_report() == {
         "n_scans": 0,
         "n_items": 0,
         "n_raters": 0,
@@ -280,7 +281,7 @@ def test_agreement_without_reads_is_empty(raters):
 def test_reads_frame_is_long_per_hemisphere(raters, scans):
     reading.read_assignments_create(user=None, rater=raters[0], scans=[scans[0]])
     submit(raters[0], scans[0], 2, 0)
-    frame = reading.reads_frame()
+    frame = reads.reads_frame()
     expected = pd.DataFrame(
         {
             "item": [f"{scans[0].pk}:L", f"{scans[0].pk}:R"],

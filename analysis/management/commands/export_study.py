@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from analysis.exports import bundle, trial
 from analysis.exports import deidentify as deid
+from core.commands import StudyCommand
 
 FORMATS = ("bids", *trial.FORMATS)
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = (
         "Write the study bundle (--format bids, the default: BIDS layout, phenotype TSVs, images, "
         "derivatives/motorband/band.tsv) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "

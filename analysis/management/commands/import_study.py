@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from analysis.exports.bundle import Problem, import_bundle
+from core.commands import StudyCommand
 
 REPORT_COLUMNS = ("file", "row", "column", "value", "rule")
 
@@ -22,11 +23,12 @@ def problem_report(problems: list[Problem]) -> str:
     return "\n".join(lines)
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = (
         "Import a study bundle (BIDS layout, phenotype TSVs, images) in one transaction: any "
         "problem rejects the whole bundle with a row-level report and a non-zero exit code."
     )
+    lock_name = "study-data"  # never beside a restore or the demo loader
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", help="The bundle's root folder.")

@@ -3,12 +3,11 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from cohort import backup
+from core.commands import StudyCommand
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Write a backup (database + media, with checksums) to a .tar.gz file."
 
     def add_arguments(self, parser: Any) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from cohort import roles, services
+from cohort import services
+from core import roles
+from core.commands import StudyCommand
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Create or update a user with one study role and site memberships."
+    exclusive = False  # one user at a time is safe beside anything
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name")
@@ -42,4 +45,4 @@ class Command(BaseCommand):
             if options["role"] != roles.RATER
             else "blinded reads"
         )
-        self.stdout.write(self.style.SUCCESS(f"{user.username}: {options['role']} ({sites})"))
+        self.stdout.write(self.style.SUCCESS(f"{user.get_username()}: {options['role']} ({sites})"))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from cohort.demo import DEFAULT_ANCHOR, DEFAULT_SEED, DEMO_PASSWORD, build_demo, create_demo_users
 from cohort.models import Subject
+from core.commands import StudyCommand
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Load the synthetic demo study (sites, subjects, visits, scores, events) and demo users."
+    lock_name = "study-data"  # never beside an import or a restore
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)

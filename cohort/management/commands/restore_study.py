@@ -3,13 +3,15 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from cohort import backup
+from core.commands import StudyCommand
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Restore a backup made by backup_study into this empty instance (migrate first)."
+    lock_name = "study-data"  # never beside an import or the demo loader
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("source", type=Path)

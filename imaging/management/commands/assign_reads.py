@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from django.core.management.base import CommandError
 
+from core.commands import StudyCommand
 from imaging import reading
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = (
         "Give every SWI scan k raters (default 2) chosen among the active raters, balancing their "
         "work, and append the new scans to each rater's queue in a random order."
@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         def progress(scans: Any) -> Any:
-            return tqdm(scans, desc="Assigning scans", unit="scan", file=self.stderr)
+            return self.progress(scans, desc="Assigning scans", unit="scan")
 
         try:
             # One transaction: an interrupted run leaves no half-filled queue behind.

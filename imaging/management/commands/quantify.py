@@ -9,10 +9,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
-from tqdm import tqdm
 
+from core.commands import StudyCommand
 from imaging import services
 from imaging.models import QuantificationRun, RunStatus, Scan
 
@@ -29,7 +29,7 @@ def _execute(run_id: int) -> tuple[int, str]:
     return run.pk, run.status
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Quantify the motor band of SWI/QSM scans (all pending ones, or the given scan ids)."
 
     def add_arguments(self, parser: Any) -> None:
@@ -76,7 +76,7 @@ class Command(BaseCommand):
             raise CommandError(f"{failed.count()} runs failed; they can be run again.")
 
     def _run_locally(self, runs: list[int], workers: int) -> None:
-        with tqdm(total=len(runs), unit="run", desc="Quantifying") as bar:
+        with self.progress(total=len(runs), unit="run", desc="Quantifying") as bar:
             if workers == 1:
                 for run_id in runs:
                     services.run_execute(run_id)
@@ -97,7 +97,7 @@ class Command(BaseCommand):
         for run_id in runs:
             quantify_run.delay(run_id)
         pending = set(runs)
-        with tqdm(total=len(runs), unit="run", desc="Quantifying (Celery)") as bar:
+        with self.progress(total=len(runs), unit="run", desc="Quantifying (Celery)") as bar:
             while pending:
                 finished = set(
                     QuantificationRun.objects.filter(

@@ -1,8 +1,8 @@
-"""DRF permission classes: thin adapters over ``cohort.roles``, which alone decides roles and scope.
+"""DRF permission classes: thin adapters over ``core.roles``, which alone decides roles and scope.
 
 Permissions here answer "may this role touch this kind of resource at all" (403 when not, for any
 id, so a 403 never tells whether a record exists). Which *records* a user may see is decided by the
-viewsets' querysets (``cohort.roles.scope_by_site``): a record outside the caller's sites is simply
+viewsets' querysets (``Model.objects.visible_to(user)``, core.scoping): a record outside the caller's sites is simply
 not found (404).
 """
 
@@ -14,7 +14,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from cohort import roles
+from core import roles
+from core.scoping import SITE_LOOKUP, site_of
 
 
 class RolePermission(BasePermission):
@@ -42,8 +43,9 @@ class ClinicalReadWrite(RolePermission):
             return True
         # Querysets are already scoped, so this only matters if a view forgets to scope: a write
         # to another site's record must never go through.
-        site_id = view.site_id_of(obj)  # type: ignore[attr-defined]
-        return site_id is None or roles.can_write_site(request.user, site_id)
+        if not hasattr(type(obj), SITE_LOOKUP):
+            return True
+        return roles.can_write_site(request.user, site_of(obj))
 
 
 class SiteReadAdminWrite(RolePermission):

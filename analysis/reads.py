@@ -1,0 +1,134 @@
+"""What the unblinded reviewers see of the blinded reads: consensus, adjudication queue, agreement.
+
+The reads themselves are imaging's (``imaging.reading`` writes them); their consensus (domain.md:
+median over raters per hemisphere) and the agreement statistics (``analysis.stats.agreement``)
+are analyses of them, read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from django.db.models import QuerySet
+
+from analysis.stats import agreement
+from analysis.stats.errors import InsufficientDataError
+from imaging.models import Read, Scan
+from imaging.reading import HEMISPHERE_FIELDS
+
+#: A hemisphere whose raters' grades differ by more than this goes to adjudication.
+ADJUDICATION_SPREAD = 1
+
+
+@dataclass
+class ScanConsensus:
+    """Consensus of the current reads of one scan (domain.md: median over raters per hemisphere)."""
+
+    scan_id: int
+    scan_code: str
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    left: float | None = None
+    right: float | None = None
+    mbs_positive: bool | None = None
+    left_spread: int = 0
+    right_spread: int = 0
+
+    @property
+    def needs_adjudication(self) -> bool:
+        return max(self.left_spread, self.right_spread) > ADJUDICATION_SPREAD
+
+
+def _current_reads(scans: QuerySet[Scan] | None = None) -> QuerySet[Read]:
+    reads = Read.objects.filter(is_current=True).select_related("scan", "rater")
+    if scans is not None:
+        reads = reads.filter(scan__in=scans)
+    return reads.order_by("scan_id", "rater__username")
+
+
+def consensus_list(scans: QuerySet[Scan] | None = None) -> list[ScanConsensus]:
+    """Consensus grades, MBS status and rater spread of every scan with current reads."""
+    by_scan: dict[int, ScanConsensus] = {}
+    for read in _current_reads(scans):
+        entry = by_scan.setdefault(read.scan_id, ScanConsensus(read.scan_id, read.scan.code))
+        entry.reads.append(
+            {
+                "read": read.pk,
+                "rater": read.rater.get_username(),
+                "left_grade": read.left_grade,
+                "right_grade": read.right_grade,
+                "confidence": read.confidence,
+                "comment": read.comment,
+            }
+        )
+    for entry in by_scan.values():
+        lefts = [r["left_grade"] for r in entry.reads]
+        rights = [r["right_grade"] for r in entry.reads]
+        entry.left = agreement.consensus_grade(lefts)
+        entry.right = agreement.consensus_grade(rights)
+        entry.mbs_positive = agreement.mbs_positive(entry.left, entry.right)
+        entry.left_spread = max(lefts) - min(lefts)
+        entry.right_spread = max(rights) - min(rights)
+    return list(by_scan.values())
+
+
+def scan_consensus(scan: Scan) -> ScanConsensus:
+    """Consensus of one scan (no grade and undetermined status while it has no read)."""
+    found = consensus_list(Scan.objects.filter(pk=scan.pk))
+    return found[0] if found else ScanConsensus(scan.pk, scan.code)
+
+
+def adjudication_queue() -> list[ScanConsensus]:
+    """Scans whose raters disagree by more than one grade in a hemisphere."""
+    return [entry for entry in consensus_list() if entry.needs_adjudication]
+
+
+def reads_frame(scans: QuerySet[Scan] | None = None) -> pd.DataFrame:
+    """Long frame of current reads, one row per scan hemisphere and rater.
+
+    Columns ``item`` (``<scan id>:<L|R>``, a hemisphere is the graded unit), ``scan``,
+    ``hemisphere``, ``rater`` (username), ``grade``.
+    """
+    rows = [
+        {
+            "item": f"{read.scan_id}:{hemisphere}",
+            "scan": read.scan_id,
+            "hemisphere": hemisphere,
+            "rater": read.rater.get_username(),
+            "grade": getattr(read, attribute),
+        }
+        for read in _current_reads(scans)
+        for hemisphere, attribute in HEMISPHERE_FIELDS.items()
+    ]
+    return pd.DataFrame(rows, columns=["item", "scan", "hemisphere", "rater", "grade"])
+
+
+def agreement_report(scans: QuerySet[Scan] | None = None) -> dict[str, Any]:
+    """Inter-rater agreement of the current reads, each scan hemisphere being one graded item.
+
+    Returns
+    -------
+    dict
+        ``{n_scans, n_items, n_raters, pairs: [{rater_a, rater_b, kappa, ci_low, ci_high, se, n,
+        percent_agreement}], fleiss: {kappa, ci_low, ci_high, se, n_items, n_raters,
+        percent_agreement} or None, mean_pairwise_kappa}``: Cohen's kappa with linear weights per
+        rater pair (95% CI kappa ± 1.96 SE), Fleiss' kappa over the items read by the most raters
+        (bootstrap 95% CI), percent agreement (0-100).
+    """
+    frame = reads_frame(scans)
+    empty = {
+        "n_scans": 0,
+        "n_items": 0,
+        "n_raters": 0,
+        "pairs": [],
+        "fleiss": None,
+        "mean_pairwise_kappa": None,
+    }
+    if frame.empty:
+        return empty
+    try:
+        summary = agreement.agreement_summary(frame[["item", "rater", "grade"]])
+    except InsufficientDataError:
+        return {**empty, "n_scans": int(frame["scan"].nunique())}
+    return {"n_scans": int(frame["scan"].nunique()), **summary}

@@ -1,0 +1,1 @@
+"""Bases of every app's REST API: viewset, permissions, OpenAPI schema."""

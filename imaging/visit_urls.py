@@ -1,0 +1,12 @@
+"""The visit page and its scan actions (no namespace: ``visit-detail``, ``scan-upload``, ...)."""
+
+from django.urls import path
+
+from cohort.urls import VISIT
+from imaging import views
+
+urlpatterns = [
+    path(VISIT, views.visit_detail, name="visit-detail"),
+    path(f"{VISIT}scans/", views.scan_upload, name="scan-upload"),
+    path(f"{VISIT}scans/<str:scan_code>/quantify/", views.scan_quantify, name="scan-quantify"),
+]
