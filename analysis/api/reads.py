@@ -29,6 +29,11 @@ class KappaPairSerializer(serializers.Serializer):
     se = serializers.FloatField(allow_null=True)
     n = serializers.IntegerField(help_text="Scan hemispheres graded by both raters.")
     percent_agreement = serializers.FloatField(help_text="Exact agreement, 0-100.")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Why an interval is null (one grade used, perfect agreement, one rater, ...).",
+    )
 
 
 class FleissSerializer(serializers.Serializer):
@@ -39,6 +44,7 @@ class FleissSerializer(serializers.Serializer):
     n_items = serializers.IntegerField()
     n_raters = serializers.IntegerField()
     percent_agreement = serializers.FloatField()
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class AgreementSerializer(serializers.Serializer):
@@ -50,6 +56,11 @@ class AgreementSerializer(serializers.Serializer):
         allow_null=True, help_text="Fleiss' kappa (bootstrap 95% CI); null with too few items."
     )
     mean_pairwise_kappa = serializers.FloatField(allow_null=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Why an interval is null (one grade used, perfect agreement, one rater, ...).",
+    )
 
 
 class ConsensusReadSerializer(serializers.Serializer):

@@ -46,6 +46,11 @@ class SurvivalGroupSerializer(serializers.Serializer):
     ci_high = serializers.FloatField(allow_null=True)
     curve = serializers.DictField(help_text="months, survival, ci_low, ci_high (lists).")
     at_risk = serializers.DictField(help_text="months, n (lists).")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Why the median or its interval is null (one subject, not reached, ...).",
+    )
 
 
 class CoxTermSerializer(serializers.Serializer):
@@ -94,6 +99,12 @@ class DiagnosticAnswer(serializers.Serializer):
     auc_ci_high = serializers.FloatField(allow_null=True, required=False)
     threshold = serializers.FloatField(allow_null=True, required=False)
     roc = serializers.DictField(required=False, help_text="fpr, tpr, thresholds (lists).")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Where an interval is not DeLong's (perfect separation: Newcombe's score "
+        "interval) or is null (constant marker, fewer than two subjects on a side).",
+    )
     visit_code = serializers.CharField()
     filters = serializers.DictField()
 

@@ -4,6 +4,6 @@ Functions take pandas DataFrames and return plain JSON-serializable dicts (Pytho
 None, never NaN). Nothing here imports Django.
 """
 
-from analysis.stats.errors import InsufficientDataError, ParameterError
+from analysis.stats.errors import DegenerateModelError, InsufficientDataError, ParameterError
 
-__all__ = ["InsufficientDataError", "ParameterError"]
+__all__ = ["DegenerateModelError", "InsufficientDataError", "ParameterError"]

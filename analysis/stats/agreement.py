@@ -73,10 +73,14 @@ def cohen_kappa(
     Returns
     -------
     dict
-        ``{kappa, ci_low, ci_high, se, n, percent_agreement}`` where ``se`` is the large-sample
-        standard error of statsmodels' ``cohens_kappa`` (Fleiss, Cohen & Everitt 1969), the
-        interval is ``kappa ± 1.96 se`` and ``percent_agreement`` the share of exact agreement
-        (0-100). Kappa is None where it is undefined (both raters use one and the same category).
+        ``{kappa, ci_low, ci_high, se, n, percent_agreement, warnings}`` where ``se`` is the
+        large-sample standard error of statsmodels' ``cohens_kappa`` (Fleiss, Cohen & Everitt
+        1969), the interval is ``kappa ± 1.96 se`` and ``percent_agreement`` the share of exact
+        agreement (0-100). Kappa is None where it is undefined (both raters use one and the same
+        category). Where that standard error is zero (a rater who gives every item the same
+        grade: kappa is 0 by construction; or agreement on every item: kappa 1) the interval
+        would be a single point such as [0, 0]: ``se``, ``ci_low`` and ``ci_high`` are then None
+        and ``warnings`` (list of sentences) says why.
     """
     if weights not in ("linear", "quadratic", None):
         raise ParameterError(f"unknown kappa weights {weights!r}")
@@ -98,8 +102,11 @@ def cohen_kappa(
     with np.errstate(divide="ignore", invalid="ignore"):
         result = sm_cohens_kappa(table, wt=wt)
     kappa, se = as_float(result.kappa), as_float(result.std_kappa)
+    notes = _cohen_degenerate_reasons(table, categories, kappa, se, n)
     low = high = None
-    if kappa is not None and se is not None:
+    if notes:
+        se = None
+    elif kappa is not None and se is not None:
         low, high = kappa - Z_95 * se, kappa + Z_95 * se
     return {
         "kappa": kappa,
@@ -108,7 +115,37 @@ def cohen_kappa(
         "se": se,
         "n": n,
         "percent_agreement": agreement,
+        "warnings": notes,
     }
+
+
+def _cohen_degenerate_reasons(
+    table: np.ndarray, categories: list[Any], kappa: float | None, se: float | None, n: int
+) -> list[str]:
+    """Return why Cohen's kappa or its interval is not estimable (empty when it is)."""
+    used_a = [categories[i] for i in np.flatnonzero(table.sum(axis=1))]
+    used_b = [categories[j] for j in np.flatnonzero(table.sum(axis=0))]
+    if kappa is None and used_a == used_b and len(used_a) == 1:
+        return [
+            f"Both raters gave all {n} items the same grade ({_plain(used_a[0])}), so chance "
+            "agreement is complete and kappa is undefined; agreement needs items of more than "
+            "one grade."
+        ]
+    for rater, used in (("the first rater", used_a), ("the second rater", used_b)):
+        if len(used) == 1:
+            return [
+                f"{rater.capitalize()} gave all {n} items the same grade ({_plain(used[0])}), so "
+                "kappa is 0 by construction whatever the other rater did, and its interval would "
+                "be the single point [0, 0]; no interval is reported."
+            ]
+    if kappa is not None and (se is None or se <= 0):
+        return [
+            f"The raters agree on all {n} items (kappa {kappa:g}); the large-sample standard "
+            f"error is zero there and the interval would be the single point [{kappa:g}, "
+            f"{kappa:g}], so no interval is reported: with {n} items the true agreement may be "
+            "lower."
+        ]
+    return []
 
 
 def fleiss_kappa(
@@ -129,15 +166,28 @@ def fleiss_kappa(
     Returns
     -------
     dict
-        ``{kappa, ci_low, ci_high, se, n_items, n_raters, percent_agreement}``: the interval is
-        the percentile interval of 2,000 bootstrap resamples of items (fixed seed), ``se`` their
-        standard deviation, ``percent_agreement`` the mean share of agreeing rater pairs per item
-        (0-100). Kappa agrees with ``statsmodels.stats.inter_rater.fleiss_kappa``.
+        ``{kappa, ci_low, ci_high, se, n_items, n_raters, percent_agreement, warnings}``: the
+        interval is the percentile interval of 2,000 bootstrap resamples of items (fixed seed),
+        ``se`` their standard deviation, ``percent_agreement`` the mean share of agreeing rater
+        pairs per item (0-100). Kappa agrees with ``statsmodels.stats.inter_rater.fleiss_kappa``.
+        Kappa is None when every rating falls in one category; the interval and ``se`` are None
+        when the bootstrap interval collapses to a point (e.g. agreement on every item); the
+        reason is then a sentence in ``warnings``.
+
+    Raises
+    ------
+    InsufficientDataError
+        With fewer than two items or fewer than two raters (one rater cannot agree with anyone).
     """
     table = _count_table(ratings, categories)
     n_items = table.shape[0]
     totals = table.sum(axis=1)
     n_raters = int(totals[0]) if n_items else 0
+    if n_raters == 1 and n_items:
+        raise InsufficientDataError(
+            "Fleiss' kappa needs two or more raters per item, but only one rater graded these "
+            "items: agreement cannot be measured until a second rater reads them."
+        )
     if n_items < 2 or n_raters < 2:
         raise InsufficientDataError(
             f"Fleiss' kappa needs two or more items and raters, found {n_items} and {n_raters}"
@@ -154,6 +204,23 @@ def fleiss_kappa(
         low = as_float(np.quantile(bootstrap, 0.025))
         high = as_float(np.quantile(bootstrap, 0.975))
         se = as_float(bootstrap.std(ddof=1))
+    notes: list[str] = []
+    used = np.flatnonzero(table.sum(axis=0))
+    if as_float(kappa) is None and len(used) == 1:
+        notes.append(
+            f"All {n_raters} raters gave all {n_items} items the same grade, so chance agreement "
+            "is complete and Fleiss' kappa is undefined; agreement needs items of more than one "
+            "grade."
+        )
+        low = high = se = None
+    elif low is None or high is None or low >= high:
+        notes.append(
+            f"The bootstrap interval of Fleiss' kappa (kappa {as_float(kappa)}) collapses to a "
+            f"single point over {n_items} items, as when the raters agree on every item, and "
+            "would look exact; no interval is reported: more items are needed to measure its "
+            "precision."
+        )
+        low = high = se = None
     pair_agreement = (np.sum(table * table, axis=1) - n_raters) / (n_raters * (n_raters - 1))
     return {
         "kappa": as_float(kappa),
@@ -163,6 +230,7 @@ def fleiss_kappa(
         "n_items": int(n_items),
         "n_raters": n_raters,
         "percent_agreement": 100 * float(pair_agreement.mean()),
+        "warnings": notes,
     }
 
 
@@ -210,21 +278,31 @@ def agreement_summary(
     -------
     dict
         ``{fleiss: <fleiss_kappa answer or None when fewer than two items share all raters>,
-        pairs: <pairwise_agreement>, mean_pairwise_kappa, n_items, n_raters}``.
+        pairs: <pairwise_agreement>, mean_pairwise_kappa, n_items, n_raters, warnings}``;
+        ``warnings`` (sentences) says why Fleiss' kappa or every pair is missing, e.g. a single
+        rater.
     """
     pairs = pairwise_agreement(reads, categories=categories)
+    notes: list[str] = []
     try:
         fleiss: dict[str, Any] | None = fleiss_kappa(reads, categories=categories)
-    except InsufficientDataError:
+    except InsufficientDataError as exc:
         fleiss = None
+        notes.append(str(exc))
     kappas = [p["kappa"] for p in pairs if p["kappa"] is not None]
     wide = _wide(reads)
+    if wide.shape[1] == 1:
+        notes = [
+            f"Only one rater ({_plain(wide.columns[0])}) graded these {wide.shape[0]} items: "
+            "agreement needs two or more raters, so no kappa is reported."
+        ]
     return {
         "fleiss": fleiss,
         "pairs": pairs,
         "mean_pairwise_kappa": float(np.mean(kappas)) if kappas else None,
         "n_items": int(wide.shape[0]),
         "n_raters": int(wide.shape[1]),
+        "warnings": notes,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from analysis.stats._json import as_float, as_floats
 from analysis.stats.errors import InsufficientDataError, ParameterError
@@ -131,7 +131,12 @@ def diagnostic_accuracy(
         thresholds}`` (the first point, threshold None, is "nobody positive"), ``threshold``
         (Youden-optimal, positive means ``marker >= threshold``) with sensitivity, specificity
         and ``groups`` at that threshold, and ``mannwhitney_p``; ``fisher_p`` is None because a
-        test on a threshold chosen from the same data would be optimistic.
+        test on a threshold chosen from the same data would be optimistic. ``warnings`` (list of
+        sentences, both kinds of marker) says where an interval is not what DeLong's method
+        gives: at AUC 0 or 1 (perfect separation) DeLong's variance is zero and its interval
+        [1, 1] would look exact, so Newcombe's score interval (2006, method 5) is reported; for a
+        marker constant across subjects, or fewer than two subjects in a side, the AUC interval is
+        None.
     """
     _require_columns(frame, (marker, group_col))
     positive_groups, negative_groups = list(positive_groups), list(negative_groups)
@@ -149,12 +154,16 @@ def diagnostic_accuracy(
             f"{positive_groups} and the negative groups {negative_groups}"
         )
     result: dict[str, Any] = {"marker": marker}
+    notes: list[str] = []
     if continuous:
         values = pd.to_numeric(data[marker], errors="coerce").to_numpy(dtype=float)
         if np.isnan(values).any():
             raise ParameterError(f"marker {marker!r} must be numeric for a continuous analysis")
         scores = values if higher_is_positive else -values
         auc, auc_low, auc_high = _delong_auc(scores[disease], scores[~disease])
+        auc_low, auc_high = _degenerate_auc_interval(
+            scores[disease], scores[~disease], marker, auc, auc_low, auc_high, notes
+        )
         fpr, tpr, thresholds = _roc(scores, disease)
         best = int(np.argmax(tpr - fpr))
         threshold = thresholds[best]
@@ -186,6 +195,7 @@ def diagnostic_accuracy(
                     scores[disease], scores[~disease], alternative="two-sided"
                 ).pvalue
             ),
+            warnings=notes,
         )
         return result
     called = _as_bool(data[marker], marker).to_numpy()
@@ -200,6 +210,7 @@ def diagnostic_accuracy(
         ),
         fisher_p=as_float(stats.fisher_exact(table, alternative="two-sided").pvalue),
         auc=None,
+        warnings=notes,
     )
     return result
 
@@ -314,6 +325,79 @@ def _delong_auc(
         return as_float(auc), as_float(auc), as_float(auc)
     half = float(stats.norm.ppf(0.975)) * math.sqrt(variance)
     return as_float(auc), max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _degenerate_auc_interval(
+    cases: np.ndarray,
+    controls: np.ndarray,
+    marker: str,
+    auc: float | None,
+    low: float | None,
+    high: float | None,
+    notes: list[str],
+) -> tuple[float | None, float | None]:
+    """Replace a DeLong interval that collapses to a point; append the reason to ``notes``."""
+    m, n = len(cases), len(controls)
+    if auc is None:
+        return None, None
+    if m < 2 or n < 2:
+        notes.append(
+            f"The AUC of {marker} rests on {m} subject(s) in the positive groups and {n} in the "
+            "negative groups: an interval needs at least two on each side, so none is reported."
+        )
+        return None, None
+    if low is None or high is None or low < high:
+        return low, high
+    if np.ptp(np.concatenate([cases, controls])) == 0:
+        notes.append(
+            f"{marker} has the same value ({cases[0]:g}) for every subject, so it cannot "
+            "discriminate: its AUC is 0.5 by construction and has no interval."
+        )
+        return None, None
+    if auc in (0.0, 1.0):
+        score_low, score_high = _newcombe_auc_interval(auc, m, n)
+        notes.append(
+            f"{marker} separates the {m} subjects of the positive groups from the {n} of the "
+            f"negative groups perfectly (AUC {auc:g}): DeLong's variance is zero there and its "
+            f"interval [{auc:g}, {auc:g}] would look exact, so the 95% interval reported is "
+            "Newcombe's score interval (2006, method 5); a perfect AUC in a small sample usually "
+            "falls in new subjects."
+        )
+        return score_low, score_high
+    notes.append(
+        f"DeLong's variance of the AUC of {marker} is zero, so its interval would be a single "
+        "point; no interval is reported."
+    )
+    return None, None
+
+
+def _newcombe_auc_interval(auc: float, m: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Return Newcombe's (2006, Stat Med 25:559, method 5) score interval of an AUC.
+
+    The bounds solve ``(auc − θ)² = z² V(θ)`` with the Hanley–McNeil variance in which ``m − 1``
+    and ``n − 1`` are both replaced by ``N* − 1 = (m + n)/2 − 1``::
+
+        V(θ) = θ(1 − θ) / (m n) · [1 + (N* − 1) ((1 − θ)/(2 − θ) + θ/(1 + θ))]
+
+    Unlike DeLong's, it does not collapse at AUC 0 or 1 (like Wilson's interval of a proportion).
+    """
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    n_star = (m + n) / 2 - 1
+
+    def excess(theta: float) -> float:
+        variance = (
+            theta
+            * (1 - theta)
+            / (m * n)
+            * (1 + n_star * ((1 - theta) / (2 - theta) + theta / (1 + theta)))
+        )
+        return (auc - theta) ** 2 - z * z * variance
+
+    # The root at the estimate itself (where V = 0 at 0 or 1) is stepped over.
+    edge = 1e-12
+    low = 0.0 if auc <= 0 else float(optimize.brentq(excess, 0.0, max(auc - edge, edge / 2)))
+    high = 1.0 if auc >= 1 else float(optimize.brentq(excess, min(auc + edge, 1 - edge / 2), 1.0))
+    return low, high
 
 
 def _as_bool(values: pd.Series, name: str) -> pd.Series:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analysis.stats._json import as_float
-from analysis.stats.errors import InsufficientDataError, ParameterError
+from analysis.stats.errors import DegenerateModelError, InsufficientDataError, ParameterError
 
 #: Length of a study month in days (domain.md: month = 30.4375 days).
 DAYS_PER_MONTH = 30.4375
@@ -38,6 +39,13 @@ Z_95 = float(stats.norm.ppf(0.975))
 #: A random-effects correlation closer to ±1 than this (or a variance this small relative to the
 #: residual variance) is a degenerate covariance: the random-slope model is not identified.
 DEGENERATE_TOLERANCE = 1e-6
+
+#: An outcome whose standard deviation is below this fraction of its magnitude (or 1) is treated
+#: as constant, and a fixed-effects fit whose residual standard deviation is below this fraction
+#: of the outcome's is treated as exact: neither leaves a variance for a mixed model to split.
+CONSTANT_TOLERANCE = 1e-10
+#: Reason given by the fits when a random-effect variance sits on its zero boundary.
+ZERO_VARIANCE_REASON = "a random-effect variance is estimated as zero"
 
 #: Optimizers of the vectorized engine, tried in turn like statsmodels' list.
 VECTORIZED_OPTIMIZERS = ("L-BFGS-B", "Powell")
@@ -152,6 +160,12 @@ def fit_progression(
     InsufficientDataError
         If fewer than two levels have 3 subjects with data, a requested level has fewer, most
         subjects have a single observation, or neither model converges.
+    DegenerateModelError
+        (a subclass of InsufficientDataError) before any fit when the outcome is constant or an
+        exact linear function of months and level (no residual variance); after the fits when the
+        between-subject variance is zero even with a random intercept alone, or the linear algebra
+        of the fit fails (a singular matrix). A level whose outcome is constant is kept and named
+        in ``warnings``.
 
     Notes
     -----
@@ -191,6 +205,7 @@ def fit_progression(
     _check_repeated_observations(data, chosen)
 
     exog, contrasts = _design(data, chosen, reference, by)
+    _check_outcome_variance(data, exog, outcome, by, notes)
     endog = data["y"].to_numpy(dtype=float)
     groups = data["subject"].to_numpy()
     months = data["months"].to_numpy(dtype=float)
@@ -208,10 +223,7 @@ def fit_progression(
         model_name = MODEL_RANDOM_INTERCEPT
         fit, problems = _fit_mixed(endog, exog, groups, exog_re[:, :1], engine)
         if problems:
-            raise InsufficientDataError(
-                "the mixed model did not converge with a random intercept and slope nor with a "
-                "random intercept alone (" + "; ".join(problems) + ")"
-            )
+            raise _not_estimable(outcome, problems)
     assert fit is not None  # for mypy: no problems means a fit
     beta, cov_fe = fit.fe_params, fit.cov_fe
 
@@ -246,6 +258,70 @@ def fit_progression(
         "engine": fit.engine,
         "warnings": notes,
     }
+
+
+def _check_outcome_variance(
+    data: pd.DataFrame, exog: pd.DataFrame, outcome: str, by: str, notes: list[str]
+) -> None:
+    """Refuse an outcome without variance to model; note levels whose outcome is constant.
+
+    Checked before any fit because both engines otherwise spend from milliseconds (vectorized) to
+    minutes (statsmodels, measured: 5 minutes on 60 subjects) before failing on a singular matrix.
+    """
+    values = data["y"].to_numpy(dtype=float)
+    magnitude = max(1.0, float(np.abs(values).max()))
+    spread = float(values.std())
+    if spread <= CONSTANT_TOLERANCE * magnitude:
+        raise DegenerateModelError(
+            f"The outcome {outcome!r} has the same value ({values[0]:g}) in all "
+            f"{len(values)} observations, so there is no variance for a mixed model to describe "
+            "and no rate of change to estimate; check that the right outcome was chosen and that "
+            "it was recorded at each visit."
+        )
+    design = exog.to_numpy(dtype=float)
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residual_sd = float((values - design @ coefficients).std())
+    if residual_sd <= CONSTANT_TOLERANCE * spread:
+        raise DegenerateModelError(
+            f"The outcome {outcome!r} is an exact straight line in months within every level of "
+            f"{by!r} (no residual variance), so subjects do not differ and a mixed model is not "
+            "identified; such values are usually computed or imputed rather than measured: check "
+            "how they were entered."
+        )
+    for level, rows in data.groupby("level", sort=True):
+        level_values = rows["y"].to_numpy(dtype=float)
+        if float(level_values.std()) <= CONSTANT_TOLERANCE * magnitude:
+            notes.append(
+                f"The outcome {outcome!r} is {level_values[0]:g} in every observation at "
+                f"{by} = {level}, so its slope is 0 by construction and its interval only "
+                "reflects the variance of the other levels; read it as a ceiling or floor of the "
+                "scale, not as a measured absence of change."
+            )
+
+
+def _not_estimable(outcome: str, problems: list[str]) -> InsufficientDataError:
+    """Return the error for a model that failed with both random-effects structures."""
+    reasons = "; ".join(problems)
+    if any(ZERO_VARIANCE_REASON in problem for problem in problems):
+        return DegenerateModelError(
+            f"The mixed model of {outcome!r} is degenerate: the variance between subjects is "
+            "estimated as zero even with a random intercept alone, so subjects do not differ "
+            "beyond the residual noise and the model's slopes and intervals cannot be trusted. "
+            "Check that each subject's visits carry that subject's own measurements (not copies "
+            "or level averages), or compare the levels with an ordinary regression "
+            f"({reasons})."
+        )
+    if any(problem.startswith("the linear algebra") for problem in problems):
+        return DegenerateModelError(
+            f"The mixed model of {outcome!r} is degenerate: a matrix of the fit is singular, "
+            "which happens when the design or the outcome leaves a parameter undetermined (for "
+            "example all visits of a level at the same month). Check the visit months and the "
+            f"outcome of each level ({reasons})."
+        )
+    return InsufficientDataError(
+        f"The mixed model of {outcome!r} did not converge with a random intercept and slope nor "
+        f"with a random intercept alone ({reasons}); more subjects or visits are needed."
+    )
 
 
 def _numeric_outcome(values: pd.Series, outcome: str) -> pd.Series:
@@ -374,14 +450,31 @@ def _fit_mixed(
     if engine == "auto":
         n_subjects = statistics.ztz.shape[0]
         engine = ENGINE_STATSMODELS if n_subjects <= STATSMODELS_MAX_SUBJECTS else ENGINE_VECTORIZED
-    if engine == ENGINE_STATSMODELS:
-        fit, problems = _fit_statsmodels(endog, exog, groups, exog_re, standardized, to_original)
-    else:
-        fit, problems = _fit_vectorized(statistics, standardized, to_original)
-    if fit is not None:
-        if not np.all(np.isfinite(fit.cov_fe)) or np.linalg.eigvalsh(fit.cov_fe).min() <= 0:
-            problems.append("the fixed-effects covariance is not positive definite")
-        problems.extend(_degenerate_random_effects(fit.cov_re_unscaled, exog_re))
+    try:
+        standard_packed, converged = _optimize_reml(standardized)
+        if standard_packed is not None:
+            # Both engines share this optimum: at a zero variance (or a perfect correlation) the
+            # random-effects structure is not identified, and statsmodels would spend seconds
+            # and then fail on a singular matrix; the vectorized engine's Cholesky would fail.
+            boundary = _degenerate_random_effects(_psi(standard_packed, to_original), exog_re)
+            if boundary and (converged or engine == ENGINE_VECTORIZED):
+                return None, boundary
+        if engine == ENGINE_STATSMODELS:
+            start = None
+            if standard_packed is not None:
+                with contextlib.suppress(np.linalg.LinAlgError):
+                    start = _convert_packed(standard_packed, to_original)
+            fit, problems = _fit_statsmodels(endog, exog, groups, exog_re, start)
+        else:
+            fit, problems = _fit_vectorized(
+                statistics, standardized, standard_packed, converged, to_original
+            )
+        if fit is not None:
+            if not np.all(np.isfinite(fit.cov_fe)) or np.linalg.eigvalsh(fit.cov_fe).min() <= 0:
+                problems.append("the fixed-effects covariance is not positive definite")
+            problems.extend(_degenerate_random_effects(fit.cov_re_unscaled, exog_re))
+    except np.linalg.LinAlgError as exc:
+        return None, [f"the linear algebra of the fit failed ({exc})"]
     return fit, list(dict.fromkeys(problems))
 
 
@@ -390,20 +483,19 @@ def _fit_statsmodels(
     exog: pd.DataFrame,
     groups: np.ndarray,
     exog_re: np.ndarray,
-    standardized: _SufficientStatistics,
-    to_original: np.ndarray,
+    start: np.ndarray | None,
 ) -> tuple[_MixedFit | None, list[str]]:
-    """Fit with statsmodels MixedLM, started at the vectorized REML optimum."""
+    """Fit with statsmodels MixedLM, started at the vectorized REML optimum ``start``."""
     model = MixedLM(endog, exog, groups=groups, exog_re=exog_re)
-    packed, _ = _optimize_reml(standardized)
-    start = None if packed is None else _convert_packed(packed, to_original)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = model.fit(
                 start_params=start, reml=True, method=list(OPTIMIZERS), maxiter=MAXITER
             )
-        except (np.linalg.LinAlgError, ValueError) as exc:
+        except np.linalg.LinAlgError as exc:
+            return None, [f"the linear algebra of the fit failed ({exc})"]
+        except ValueError as exc:
             return None, [f"the fit failed: {exc}"]
     problems: list[str] = []
     if not result.converged:
@@ -433,6 +525,8 @@ def _fit_statsmodels(
 def _fit_vectorized(
     statistics: _SufficientStatistics,
     standardized: _SufficientStatistics,
+    standard_packed: np.ndarray | None,
+    converged: bool,
     to_original: np.ndarray,
 ) -> tuple[_MixedFit | None, list[str]]:
     """Fit by optimizing statsmodels' profiled REML criterion on batched per-subject algebra.
@@ -442,8 +536,8 @@ def _fit_vectorized(
     the criterion at the optimum must be positive definite. The fixed-effects covariance is the
     REML Wald covariance ``scale · (X' V⁻¹ X)⁻¹``; statsmodels inverts the full observed Hessian
     instead, which agrees to about 1e-7 relative at the optimum (tests/analysis/stats).
+    ``standard_packed`` and ``converged`` are :func:`_optimize_reml`'s answer on ``standardized``.
     """
-    standard_packed, converged = _optimize_reml(standardized)
     if standard_packed is None:
         return None, ["the optimizer found no finite optimum"]
     problems: list[str] = []
@@ -481,7 +575,7 @@ def _degenerate_random_effects(cov_re_unscaled: np.ndarray, exog_re: np.ndarray)
     spread = np.mean(exog_re**2, axis=0)
     contribution = np.diag(cov_re_unscaled) * spread
     if contribution.min() < DEGENERATE_TOLERANCE:
-        return ["a random-effect variance is estimated as zero"]
+        return [ZERO_VARIANCE_REASON]
     if cov_re_unscaled.shape[0] > 1:
         sd = np.sqrt(np.diag(cov_re_unscaled))
         correlation = cov_re_unscaled / np.outer(sd, sd)
@@ -639,14 +733,23 @@ def _standardized(
     return statistics, mapping
 
 
-def _convert_packed(standard_packed: np.ndarray, mapping: np.ndarray) -> np.ndarray:
-    """Return statsmodels' packed Cholesky factor of Ψ from the standardized problem's."""
+def _psi(standard_packed: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Return Ψ (random-effects covariance / residual variance) in months from the standardized
+    problem's packed Cholesky factor; unlike :func:`_convert_packed` it never fails at a zero
+    variance."""
     k_re = mapping.shape[0]
-    tril = np.tril_indices(k_re)
     factor = np.zeros((k_re, k_re))
-    factor[tril] = standard_packed
-    psi = mapping @ factor @ factor.T @ mapping.T
-    return np.asarray(np.linalg.cholesky(psi)[tril], dtype=float)
+    factor[np.tril_indices(k_re)] = standard_packed
+    return np.asarray(mapping @ factor @ factor.T @ mapping.T, dtype=float)
+
+
+def _convert_packed(standard_packed: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Return statsmodels' packed Cholesky factor of Ψ from the standardized problem's.
+
+    Raises ``np.linalg.LinAlgError`` where Ψ is singular (a variance at zero).
+    """
+    tril = np.tril_indices(mapping.shape[0])
+    return np.asarray(np.linalg.cholesky(_psi(standard_packed, mapping))[tril], dtype=float)
 
 
 def _numerical_gradient(function: Any, point: np.ndarray, step: float = 1e-6) -> np.ndarray:

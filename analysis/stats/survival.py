@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from lifelines.statistics import (
 from lifelines.utils import median_survival_times
 
 from analysis.stats._json import as_float, as_floats
-from analysis.stats.errors import InsufficientDataError, ParameterError
+from analysis.stats.errors import DegenerateModelError, InsufficientDataError, ParameterError
 
 #: Length of a study month in days (domain.md).
 DAYS_PER_MONTH = 30.4375
@@ -28,6 +29,16 @@ EVENT_KINDS = ("death", "tracheostomy", "pav", "niv", "gastrostomy", "withdrawal
 COMPOSITE_EVENTS = {"death_or_tracheostomy_or_pav": ("death", "tracheostomy", "pav")}
 #: A survival model needs at least this many subjects.
 MIN_SUBJECTS = 5
+#: Fewer events than this per estimated Cox parameter adds a warning: hazard ratios are then
+#: biased away from 1 and their Wald intervals too narrow (Peduzzi 1995, J Clin Epidemiol 48:1503;
+#: the usual rule of ten; Vittinghoff & McCulloch 2007 relax it to 5-9 for some designs, so it is
+#: a warning, not a refusal).
+MIN_EVENTS_PER_PARAMETER = 10
+#: A Cox coefficient larger than this per standard deviation of its covariate (a hazard ratio of
+#: e^10 ≈ 22,000 per SD), or a standard error larger than this per SD, only arises when the
+#: partial likelihood has no finite maximum (separation, monotone likelihood): the fit is refused.
+MAX_STANDARDIZED_LOG_HAZARD_RATIO = 10.0
+MAX_STANDARDIZED_SE = 10.0
 
 
 def time_to_event(subjects: pd.DataFrame, events: pd.DataFrame, *, event: str) -> pd.DataFrame:
@@ -121,10 +132,12 @@ def kaplan_meier(
     -------
     list of dict
         ``{level, n, events, median_months, ci_low, ci_high, curve: {months, survival, ci_low,
-        ci_high}, at_risk: {months, n}}`` per level. Pointwise 95% intervals use Greenwood's
-        variance on the log(−log) scale (lifelines' default); the median's interval comes from
-        ``lifelines.utils.median_survival_times``. None where the median or a bound is not
-        reached.
+        ci_high}, at_risk: {months, n}, warnings}`` per level. Pointwise 95% intervals use
+        Greenwood's variance on the log(−log) scale (lifelines' default); the median's interval
+        comes from ``lifelines.utils.median_survival_times``. The median and its bounds are None
+        where they are not estimable (a single subject, no event, median or bound not reached),
+        never a number standing in for "not reached"; ``warnings`` (list of sentences) then says
+        why for that level.
     """
     data = _survival_data(frame, duration, observed, [by])
     result = []
@@ -133,14 +146,23 @@ def kaplan_meier(
         fitter = KaplanMeierFitter().fit(subset[duration], subset[observed], label="km")
         median_ci = median_survival_times(fitter.confidence_interval_)
         table = fitter.event_table
+        median, ci_low, ci_high, notes = _median_with_reasons(
+            fitter,
+            as_float(fitter.median_survival_time_),
+            as_float(median_ci.iloc[0, 0]),
+            as_float(median_ci.iloc[0, 1]),
+            n=len(subset),
+            events=int(subset[observed].sum()),
+            where=f"{by} = {_plain(level)}",
+        )
         result.append(
             {
                 "level": _plain(level),
                 "n": len(subset),
                 "events": int(subset[observed].sum()),
-                "median_months": as_float(fitter.median_survival_time_),
-                "ci_low": as_float(median_ci.iloc[0, 0]),
-                "ci_high": as_float(median_ci.iloc[0, 1]),
+                "median_months": median,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
                 "curve": {
                     "months": as_floats(fitter.survival_function_.index),
                     "survival": as_floats(fitter.survival_function_.iloc[:, 0]),
@@ -151,9 +173,66 @@ def kaplan_meier(
                     "months": as_floats(table.index),
                     "n": [int(n) for n in table["at_risk"]],
                 },
+                "warnings": notes,
             }
         )
     return result
+
+
+def _median_with_reasons(
+    fitter: KaplanMeierFitter,
+    median: float | None,
+    ci_low: float | None,
+    ci_high: float | None,
+    *,
+    n: int,
+    events: int,
+    where: str,
+) -> tuple[float | None, float | None, float | None, list[str]]:
+    """Return the median survival and its bounds, None where not estimable, with the reasons."""
+    last = float(fitter.survival_function_.index.max())
+    if n == 1:
+        return (
+            None,
+            None,
+            None,
+            [
+                f"{where} has a single subject: a median survival time and its interval cannot "
+                "be estimated from one time; report the subject's time instead."
+            ],
+        )
+    if events == 0:
+        return (
+            None,
+            None,
+            None,
+            [
+                f"No subject at {where} has the event (all {n} are censored): the survival curve "
+                f"stays at 100% up to {last:.1f} months, so the median is not reached and has no "
+                "interval."
+            ],
+        )
+    notes: list[str] = []
+    if median is None:
+        lowest = float(fitter.survival_function_.iloc[:, 0].min())
+        notes.append(
+            f"The median time to the event is not reached at {where}: survival stays at or above "
+            f"{100 * lowest:.0f}% up to the last follow-up at {last:.1f} months, so no median or "
+            "interval is reported."
+        )
+        return None, None, None, notes
+    if ci_low is None:
+        notes.append(
+            f"The lower bound of the 95% interval of the median at {where} cannot be estimated "
+            "(the interval's survival bound never falls to 50%); it is left empty."
+        )
+    if ci_high is None:
+        notes.append(
+            f"The upper bound of the 95% interval of the median at {where} is not reached: the "
+            f"interval's upper survival curve stays above 50% up to {last:.1f} months, so the "
+            "true median may be later than any follow-up; it is left empty."
+        )
+    return median, ci_low, ci_high, notes
 
 
 def logrank_p(
@@ -220,13 +299,22 @@ def cox(
         ``{terms: [{term, hazard_ratio, ci_low, ci_high, p}], concordance, ph_check: [{term, p}],
         n, events, warnings}``. A dummy term is named ``"column: level vs reference"``; the
         proportional hazards check is lifelines' Schoenfeld-residual test with rank-transformed
-        time.
+        time. ``warnings`` holds complete sentences: fewer than ``MIN_EVENTS_PER_PARAMETER`` (10)
+        events per parameter, and lifelines' convergence warnings translated (never its raw,
+        truncated text).
 
     Raises
     ------
     InsufficientDataError
         If there are fewer than 5 subjects, no event, a categorical covariate with one level, or
         the fit does not converge.
+    DegenerateModelError
+        (a subclass of InsufficientDataError) if a level of a categorical covariate has no event
+        (its hazard ratio runs to 0 or infinity: e.g. controls, who do not die of ALS), if one
+        covariate orders the events perfectly (monotone likelihood: at every event the subject
+        with the event has the highest, or lowest, value of those still at risk), or if a fitted
+        hazard ratio or its standard error is not finite or beyond
+        ``MAX_STANDARDIZED_LOG_HAZARD_RATIO`` / ``MAX_STANDARDIZED_SE`` per SD of its covariate.
     """
     unknown = [c for c in categorical if c not in covariates]
     if unknown:
@@ -236,19 +324,23 @@ def cox(
     design[duration] = data[duration].to_numpy(dtype=float)
     design[observed] = data[observed].to_numpy(dtype=bool)
     _check_events(design, observed)
-    caught_messages: list[str] = []
+    for column in categorical:
+        _check_events_per_level(data, column, observed, design[observed])
+    notes = _separation_and_events_per_parameter(
+        design, names, duration=duration, observed=observed
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", RuntimeWarning)
         try:
             fitter = CoxPHFitter().fit(design, duration_col=duration, event_col=observed)
         except ConvergenceError as exc:
-            raise InsufficientDataError(f"the Cox model did not converge: {exc}") from exc
+            raise DegenerateModelError(_convergence_error_sentence(exc, names)) from exc
+        except np.linalg.LinAlgError as exc:
+            raise DegenerateModelError(_singular_sentence(names)) from exc
+        _check_fitted_terms(fitter.summary, design, names)
         ph = proportional_hazard_test(fitter, design, time_transform="rank")
-    caught_messages = [
-        str(w.message).strip().splitlines()[0]
-        for w in caught
-        if issubclass(w.category, ConvergenceWarning)
-    ]
+    caught_messages = [*notes, *_library_warnings(caught, names, "Cox model")]
     summary = fitter.summary
     terms = [
         {
@@ -350,12 +442,16 @@ def cox_time_varying(
     Returns
     -------
     dict
-        ``{terms: [{term, hazard_ratio, ci_low, ci_high, p}], n_subjects, events, warnings}``.
+        ``{terms: [{term, hazard_ratio, ci_low, ci_high, p}], n_subjects, events, warnings}``;
+        ``warnings`` as in :func:`cox` (events per parameter, translated lifelines warnings).
 
     Raises
     ------
     InsufficientDataError
         If there are fewer than 5 subjects, no event, or the fit does not converge.
+    DegenerateModelError
+        If a covariate does not vary, or a fitted hazard ratio or its standard error is not finite
+        or implausibly large (see :func:`cox`).
     """
     _require_columns(long_frame, (id_col, start, stop, event, *covariates), "long_frame")
     data = long_frame[[id_col, start, stop, event, *covariates]].dropna()
@@ -367,14 +463,33 @@ def cox_time_varying(
     data = data.assign(**{event: data[event].astype(bool)})
     if not data[event].any():
         raise InsufficientDataError("no subject has the event: every time is censored")
+    names = {str(c): str(c) for c in covariates}
+    for column in covariates:
+        values = pd.to_numeric(data[column], errors="coerce")
+        if values.nunique() < 2:
+            raise DegenerateModelError(
+                f"The covariate {column!r} has the same value in every interval, so the "
+                "time-varying Cox model has nothing to compare and no hazard ratio is estimable; "
+                "check that it was measured at the visits."
+            )
+    notes: list[str] = []
+    n_events = int(data.groupby(id_col)[event].any().sum())
+    events_note = _events_per_parameter_note(n_events, len(covariates), "time-varying Cox model")
+    if events_note:
+        notes.append(events_note)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", RuntimeWarning)
         try:
             fitter = CoxTimeVaryingFitter().fit(
                 data, id_col=id_col, event_col=event, start_col=start, stop_col=stop
             )
         except ConvergenceError as exc:
-            raise InsufficientDataError(f"the Cox model did not converge: {exc}") from exc
+            raise DegenerateModelError(_convergence_error_sentence(exc, names)) from exc
+        except np.linalg.LinAlgError as exc:
+            raise DegenerateModelError(_singular_sentence(names)) from exc
+    _check_fitted_terms(fitter.summary, data[list(covariates)], names)
+    notes.extend(_library_warnings(caught, names, "time-varying Cox model"))
     summary = fitter.summary
     return {
         "terms": [
@@ -388,15 +503,192 @@ def cox_time_varying(
             for column in summary.index
         ],
         "n_subjects": n_subjects,
-        "events": int(data.groupby(id_col)[event].any().sum()),
-        "warnings": list(
-            dict.fromkeys(
-                str(w.message).strip().splitlines()[0]
-                for w in caught
-                if issubclass(w.category, ConvergenceWarning)
-            )
-        ),
+        "events": n_events,
+        "warnings": list(dict.fromkeys(notes)),
     }
+
+
+def _check_events_per_level(
+    data: pd.DataFrame, column: str, observed: str, events: pd.Series
+) -> None:
+    """Refuse a categorical covariate with a level where nobody has the event.
+
+    Such a level's hazard ratio against any other runs to 0 (or, for the reference, every other
+    level's to infinity): quasi-complete separation. lifelines then stops at a meaningless value
+    such as 1e-8 with an interval from 0 to infinity.
+    """
+    counts = events.groupby(data[column].to_numpy()).agg(["sum", "size"])
+    empty = [level for level, row in counts.iterrows() if row["sum"] == 0]
+    if not empty:
+        return
+    level = empty[0]
+    others = int(counts["sum"].sum())
+    listed = ", ".join(f"{column} = {_plain(e)}" for e in empty)
+    raise DegenerateModelError(
+        f"No subject at {listed} has the event ({int(counts.loc[level, 'size'])} subject(s) "
+        f"there, all censored; {others} event(s) in the other levels), so the Cox model cannot "
+        f"estimate a hazard ratio for {column!r}: it would run to zero or infinity and look like "
+        f"a finding. Leave {listed} out of the Cox model (for example controls, who do not reach "
+        "ALS events) and compare it with the Kaplan–Meier curves and the log-rank test instead."
+    )
+
+
+def _separation_and_events_per_parameter(
+    design: pd.DataFrame, names: dict[str, str], *, duration: str, observed: str
+) -> list[str]:
+    """Refuse a covariate that orders the events perfectly; return the events-per-parameter note.
+
+    Monotone likelihood (Bryson & Johnson 1981): when at every event time the subject with the
+    event has the highest (or at every one the lowest) value of a covariate among those still at
+    risk, the partial likelihood keeps increasing with the coefficient and has no maximum.
+    """
+    times = design[duration].to_numpy(dtype=float)
+    happened = design[observed].to_numpy(dtype=bool)
+    order = np.argsort(-times, kind="stable")
+    sorted_times = times[order]
+    # index of the last subject still at risk (time >= t) in the descending order, per subject
+    last_at_risk = np.searchsorted(-sorted_times, -times, side="right") - 1
+    for column, label in names.items():
+        values = design[column].to_numpy(dtype=float)
+        highest = np.maximum.accumulate(values[order])[last_at_risk]
+        lowest = np.minimum.accumulate(values[order])[last_at_risk]
+        at_event = values[happened]
+        top, bottom = highest[happened], lowest[happened]
+        informative = bool(np.any(top > bottom))
+        if not informative:
+            continue
+        for side, bound in (("highest", top), ("lowest", bottom)):
+            if np.all(at_event == bound):
+                raise DegenerateModelError(
+                    f"The covariate {label!r} separates the events perfectly: at every event the "
+                    f"subject with the event has the {side} {label} of all subjects still at "
+                    "risk, so its hazard ratio runs to "
+                    f"{'infinity' if side == 'highest' else 'zero'} and no estimate or interval "
+                    f"is meaningful. Leave {label!r} out of the model, or collect more events "
+                    "before modelling it."
+                )
+    note = _events_per_parameter_note(int(happened.sum()), len(names), "Cox model")
+    return [note] if note else []
+
+
+def _events_per_parameter_note(events: int, parameters: int, model: str) -> str | None:
+    """Return a warning sentence when the model has too few events per parameter."""
+    if parameters == 0 or events >= MIN_EVENTS_PER_PARAMETER * parameters:
+        return None
+    return (
+        f"The {model} rests on {events} event(s) for {parameters} parameter(s) "
+        f"({events / parameters:.1f} per parameter, fewer than {MIN_EVENTS_PER_PARAMETER}): "
+        "hazard ratios may be biased away from 1 and their intervals too narrow, so read them "
+        "as exploratory."
+    )
+
+
+def _check_fitted_terms(summary: pd.DataFrame, design: pd.DataFrame, names: dict[str, str]) -> None:
+    """Refuse a fit whose hazard ratio or standard error is infinite or implausibly large."""
+    for column in summary.index:
+        label = names.get(str(column), str(column))
+        coef = float(summary.loc[column, "coef"])
+        se = float(summary.loc[column, "se(coef)"])
+        spread = float(pd.to_numeric(design[column]).std()) if column in design else 1.0
+        if not (math.isfinite(coef) and math.isfinite(se)):
+            problem = "is not finite"
+        elif abs(coef) * spread > MAX_STANDARDIZED_LOG_HAZARD_RATIO:
+            problem = f"is {math.exp(min(abs(coef) * spread, 700)):.3g}-fold per standard deviation"
+        elif se * spread > MAX_STANDARDIZED_SE:
+            problem = f"has a standard error of {se * spread:.3g} on the log scale per SD"
+        else:
+            continue
+        raise DegenerateModelError(
+            f"The hazard ratio of {label!r} {problem}: the partial likelihood has no finite "
+            "maximum (the covariate, or a combination of covariates, separates subjects with and "
+            "without the event, or too few events inform it), so no estimate or interval is "
+            f"reported. Leave {label!r} out, merge sparse levels, or wait for more events."
+        )
+
+
+def _library_warnings(caught: Sequence[Any], names: dict[str, str], model: str) -> list[str]:
+    """Translate lifelines' convergence warnings (and numerical ones) into complete sentences.
+
+    lifelines' messages name the internal column names (``x0_1``), end in code examples or
+    links, and were previously cut at their first line; the answer gets a sentence instead.
+    """
+    sentences: list[str] = []
+    for item in caught:
+        message = " ".join(str(item.message).split())
+        lower = message.lower()
+        mentioned = [label for column, label in names.items() if column in message.split()]
+        subject = ", ".join(repr(m) for m in mentioned) or "a covariate"
+        if issubclass(item.category, ConvergenceWarning):
+            if "conditioned on death event" in lower or "conditioned on event" in lower:
+                sentences.append(
+                    f"In the {model}, {subject} barely varies among the subjects with the event "
+                    "or among those without it (a form of separation), so its hazard ratio and "
+                    "interval are unreliable."
+                )
+            elif "very low variance" in lower:
+                sentences.append(
+                    f"In the {model}, {subject} has almost no variance, which harms convergence; "
+                    "its hazard ratio is unreliable."
+                )
+            elif "correlation" in lower and "duration" in lower:
+                sentences.append(
+                    f"In the {model}, {subject} is almost perfectly correlated with the time to "
+                    "the event (a form of separation), so its hazard ratio is unreliable."
+                )
+            elif "separation" in lower or "non-unique" in lower:
+                sentences.append(
+                    f"The {model} shows signs of separation or collinearity: the fit stopped "
+                    "without a unique maximum, so hazard ratios and intervals may be wrong."
+                )
+            elif "failed to converge" in lower:
+                sentences.append(
+                    f"The {model} did not converge (Newton–Raphson stopped before the maximum), "
+                    "so hazard ratios and intervals may be wrong."
+                )
+            elif "start" in lower and "stop" in lower:
+                sentences.append(
+                    f"In the {model}, some intervals start and stop at the same time and carry "
+                    "no follow-up; check the visit dates."
+                )
+            elif "dimension" in lower or "more columns than rows" in lower:
+                sentences.append(
+                    f"The {model} has as many covariates as subjects or more, so it is not "
+                    "identified."
+                )
+            else:
+                sentences.append(
+                    f"The {model} fit reported a convergence problem, so its hazard ratios and "
+                    f"intervals may be wrong (lifelines: {message.rstrip('.')})."
+                )
+        elif issubclass(item.category, RuntimeWarning) and (
+            "overflow" in lower or "divide" in lower or "invalid" in lower
+        ):
+            sentences.append(
+                f"Numbers overflowed or were undefined during the {model} fit, a sign that a "
+                "hazard ratio is running away; treat the estimates with caution."
+            )
+    return list(dict.fromkeys(sentences))
+
+
+def _convergence_error_sentence(exc: Exception, names: dict[str, str]) -> str:
+    """Return the sentence for lifelines' ConvergenceError."""
+    labels = ", ".join(repr(label) for label in names.values())
+    return (
+        "The Cox model did not converge: the optimization of the partial likelihood failed, "
+        "which happens when covariates are collinear, one of them is nearly constant, or a "
+        f"covariate separates subjects with and without the event (covariates: {labels}). "
+        "Remove or merge the covariate that causes it."
+    )
+
+
+def _singular_sentence(names: dict[str, str]) -> str:
+    """Return the sentence for a singular matrix during a Cox fit."""
+    labels = ", ".join(repr(label) for label in names.values())
+    return (
+        "The Cox model is degenerate: its information matrix is singular, so the covariates "
+        f"({labels}) do not each carry separate information (one is constant or a combination of "
+        "the others). Remove the redundant covariate."
+    )
 
 
 def _event_members(event: str) -> tuple[str, ...]:

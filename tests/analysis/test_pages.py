@@ -141,3 +141,18 @@ def test_plotly_js_is_served_locally_and_cached(db):
     assert len(body) > 1_000_000 and b"plotly.js v" in body[:200]
     again = Client().get(reverse("analysis:plotly-js"), HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304
+
+
+def test_default_survival_page_shows_no_degenerate_model_as_a_finding(browser, cohort):
+    """Controls cannot die of ALS: the default survival by group separates completely. The page
+    says why the Cox model is not estimated instead of a hazard ratio of ~0 with an empty CI,
+    and never renders an interval as "( to )"."""
+    from html import unescape
+
+    response = browser("investigator").get(reverse("analysis:survival"))
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    assert "( to )" not in page and " to )" not in page and "( to " not in page
+    assert "Not estimated: see the notes below." in page
+    assert "group = CONTROL" in page
+    assert "not estimable" in page  # the controls' median: no event, no median
