@@ -162,6 +162,15 @@ class Measurement(models.Model):
     reference_mean = models.FloatField(null=True)
     reference_sd = models.FloatField(null=True)
     n_voxels = models.IntegerField(null=True)
+    coverage = models.FloatField(
+        null=True, help_text="Fraction (0-1) of the segment's labelled voxels inside the image."
+    )
+    deep_minus_reference_ppb = models.FloatField(
+        null=True, help_text="QSM only: deep mean minus reference mean, in ppb."
+    )
+    deep_minus_superficial_ppb = models.FloatField(
+        null=True, help_text="QSM only: deep mean minus superficial mean, in ppb."
+    )
     reason = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:

@@ -123,6 +123,12 @@ def _volume_warnings(kind: str, metadata: dict[str, Any]) -> list[str]:
         )
     if kind in (ScanKind.SWI, ScanKind.QSM) and not metadata.get("field_strength"):
         warnings.append("Field strength unknown: enter it so sites can be harmonized.")
+    nan_voxels = int(metadata.get("nan_voxels") or 0)
+    if nan_voxels:
+        warnings.append(
+            f"{nan_voxels} voxels hold no value (NaN), as masked QSM/CLEARSWI outputs do outside "
+            "the brain; a run refuses them only inside the measured cortex or its reference."
+        )
     return warnings
 
 
@@ -159,7 +165,8 @@ def inspect_upload(
         if kind == ScanKind.LABELS:
             volume = band.load_label_map(path)
         else:
-            volume = band.load_volume(path, echo=echo_index)
+            # Checked on its input kind's scale: a phase map or a negative image is no magnitude.
+            volume = band.load_volume(path, echo=echo_index, kind=QUANTIFIABLE_KINDS.get(kind))
     except band.VolumeError as exc:
         raise ValidationError({"file": str(exc).replace(f"{workdir}/", "")}) from exc
     stem = Path(name).name
@@ -435,6 +442,9 @@ MEASUREMENT_COLUMNS = {
     "reference_mean",
     "reference_sd",
     "n_voxels",
+    "coverage",
+    "deep_minus_reference_ppb",
+    "deep_minus_superficial_ppb",
 }
 
 

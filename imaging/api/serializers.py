@@ -88,6 +88,9 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "reference_mean",
             "reference_sd",
             "n_voxels",
+            "coverage",
+            "deep_minus_reference_ppb",
+            "deep_minus_superficial_ppb",
             "reason",
         ]
         read_only_fields = fields

@@ -6,13 +6,14 @@ whenever a result could change, so runs of different methods are never mixed.
 
 from typing import Final
 
-ALGORITHM_VERSION: Final[str] = "1.0.0"
+ALGORITHM_VERSION: Final[str] = "1.1.0"
 
 from imaging.band.depth import cortical_depth  # noqa: E402
 from imaging.band.io import (  # noqa: E402
     StoredIntensities,
     Volume,
     VolumeError,
+    check_intensity_kind,
     check_label_map,
     check_overlap,
     check_overlap_geometry,
@@ -24,30 +25,36 @@ from imaging.band.io import (  # noqa: E402
 )
 from imaging.band.measure import (  # noqa: E402
     MEASUREMENT_FIELDS,
+    MIN_SEGMENT_COVERAGE,
     SEGMENTS,
     Parameters,
     QuantResult,
     SegmentFractions,
+    SegmentFrame,
     band_measurement,
     quantify,
     quantify_files,
+    segment_frame,
 )
-from imaging.band.phantom import Phantom, make_phantom  # noqa: E402
+from imaging.band.phantom import Phantom, make_phantom, make_qsm_phantom  # noqa: E402
 from imaging.band.qc_png import render_qc_png  # noqa: E402
 from imaging.band.resample import crop_affine, motor_crop, resample_labels  # noqa: E402
 
 __all__ = [
     "ALGORITHM_VERSION",
     "MEASUREMENT_FIELDS",
+    "MIN_SEGMENT_COVERAGE",
     "SEGMENTS",
     "Parameters",
     "Phantom",
     "QuantResult",
     "SegmentFractions",
+    "SegmentFrame",
     "StoredIntensities",
     "Volume",
     "VolumeError",
     "band_measurement",
+    "check_intensity_kind",
     "check_label_map",
     "check_overlap",
     "check_overlap_geometry",
@@ -57,11 +64,13 @@ __all__ = [
     "load_label_map",
     "load_volume",
     "make_phantom",
+    "make_qsm_phantom",
     "motor_crop",
     "quantify",
     "quantify_files",
     "read_intensities",
     "render_qc_png",
     "resample_labels",
+    "segment_frame",
     "volume_geometry",
 ]

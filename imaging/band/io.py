@@ -39,8 +39,42 @@ MIN_AFFINE_DET: Final[float] = 1e-6
 
 #: Motor-label voxels sampled to test that the label map overlaps the SWI.
 OVERLAP_SAMPLE: Final[int] = 20_000
-#: Smallest share of motor-label voxels that must fall inside the SWI field of view.
-MIN_OVERLAP_FRACTION: Final[float] = 0.5
+#: Smallest share of motor-label voxels (precentral, postcentral, paracentral) inside the image's
+#: field of view. Partial coverage is handled per segment (``measure.MIN_SEGMENT_COVERAGE``);
+#: below this share the image misses the motor strip and nothing could be measured.
+MIN_MOTOR_COVERAGE: Final[float] = 0.1
+#: Below this share of all labelled voxels inside the field of view the label map does not
+#: overlap the image at all: another subject, session or space rather than a partial slab.
+MIN_LABEL_OVERLAP: Final[float] = 0.02
+
+IntensityKind = Literal["swi", "qsm"]
+#: What each input kind is, in messages.
+KIND_NAMES: Final[dict[str, str]] = {
+    "swi": "an SWI or T2*-weighted magnitude",
+    "qsm": "a QSM susceptibility map",
+}
+#: Largest share of negative voxels a magnitude image may hold (inside the brain labels, or among
+#: the non-zero voxels of a file): interpolation rings a few edge voxels below zero, but a
+#: magnitude is never negative, so more than this is a signed map (QSM, field map, phase).
+MAX_NEGATIVE_FRACTION: Final[float] = 0.05
+#: A phase image is wrapped: its values are symmetric about 0 (|min + max| at most this share of
+#: max - min) ...
+PHASE_SYMMETRY_TOLERANCE: Final[float] = 0.1
+#: ... and spread evenly over that range: interquartile range at least this share of the half
+#: range (1 for a uniform wrap; tissue maps such as QSM, peaked near 0, stay far below).
+PHASE_MIN_IQR_FRACTION: Final[float] = 0.25
+#: Half ranges of the phase conventions MotorBand names (radians; Siemens' 12-bit scanner units),
+#: and the relative tolerance of the match.
+PHASE_HALF_RANGES: Final[tuple[tuple[str, float], ...]] = (
+    ("radians (-pi to pi)", math.pi),
+    ("scanner units (-4096 to 4096)", 4096.0),
+)
+PHASE_RANGE_TOLERANCE: Final[float] = 0.05
+#: Brain susceptibility in ppm stays within about +-0.5 (veins, iron); a map whose 1st-99th
+#: percentile reaches beyond this many units is in ppb, and one that stays within it is in ppm.
+QSM_PPM_BOUND: Final[float] = 5.0
+#: Voxels sampled by the input-kind checks of a whole file.
+KIND_CHECK_SAMPLE: Final[int] = 1_000_000
 
 #: Limits of :func:`convert_dicom_zip`.
 DEFAULT_MAX_ZIP_BYTES: Final[int] = 2 * 1024**3
@@ -346,7 +380,9 @@ def volume_geometry(
     return np.asarray(img.affine, dtype=np.float64), (shape[0], shape[1], shape[2])
 
 
-def load_volume(path: Path | str, *, echo: int | None = None) -> Volume:
+def load_volume(
+    path: Path | str, *, echo: int | None = None, kind: IntensityKind | None = None
+) -> Volume:
     """Load and validate an intensity volume (SWI, T2*-weighted magnitude, QSM).
 
     Parameters
@@ -357,22 +393,33 @@ def load_volume(path: Path | str, *, echo: int | None = None) -> Volume:
     echo : int, optional
         For a 4-D multi-echo file, the 0-based echo to take. Without it such a file is refused
         rather than silently reduced to one echo.
+    kind : {"swi", "qsm"}, optional
+        What the file is uploaded as; where given, its values must fit that kind
+        (:func:`check_intensity_kind` over the file's non-zero voxels).
 
     Returns
     -------
     Volume
-        ``data`` is float32 with shape (X, Y, Z).
+        ``data`` is float32 with shape (X, Y, Z); NaN voxels are kept (QSM and CLEARSWI write
+        NaN outside the brain) and counted in ``metadata["nan_voxels"]``.
 
     Raises
     ------
     VolumeError
         Unreadable or non-NIfTI file, wrong number of dimensions, several volumes without
-        ``echo``, absurd voxel size or matrix, truncated data, NaN/Inf values, broken affine.
+        ``echo``, absurd voxel size or matrix, truncated data, infinite values, no value at all
+        (every voxel NaN), broken affine, values that do not fit ``kind``.
     """
     path, img, volume_index, voxel_size_mm = _open_checked(path, echo)
-    data = _stored(path, img, _read_raw(path, img, volume_index)).as_float32()
+    stored = _stored(path, img, _read_raw(path, img, volume_index))
+    if kind is not None:
+        check_intensity_kind(
+            stored.sample(), kind, name=path.name, where="in the image (zeros and NaN aside)"
+        )
+    data = stored.as_float32()
     shape3 = (int(data.shape[0]), int(data.shape[1]), int(data.shape[2]))
     meta = _metadata(path, img, shape3, voxel_size_mm, volume_index if echo is not None else None)
+    meta["nan_voxels"] = stored.nan_voxels
     return Volume(data, np.asarray(img.affine, dtype=np.float64), voxel_size_mm, meta)
 
 
@@ -386,11 +433,20 @@ class StoredIntensities:
         Values as stored (e.g. int16).
     slope, inter : float
         Header scaling: intensity = raw · slope + inter.
+    nan_voxels : int
+        Voxels stored as NaN (outside a QSM or CLEARSWI brain mask, typically).
     """
 
     raw: npt.NDArray[Any]
     slope: float
     inter: float
+    nan_voxels: int = 0
+
+    def sample(self, max_voxels: int = KIND_CHECK_SAMPLE) -> npt.NDArray[np.float64]:
+        """Scaled values of an evenly spread sample of at most ``max_voxels`` voxels, 1-D."""
+        flat = self.raw.ravel(order="K")
+        part = flat[:: max(1, flat.size // max_voxels)].astype(np.float64)
+        return np.asarray(part * self.slope + self.inter, dtype=np.float64)
 
     def as_float32(
         self, region: tuple[slice, slice, slice] | None = None
@@ -410,28 +466,37 @@ def _stored(
     slope, inter = _scaling(img)
     if not (math.isfinite(slope) and math.isfinite(inter)):
         raise VolumeError(f"{path.name}: the header's intensity scaling is NaN or infinite")
+    nan_voxels = 0
     if raw.dtype.kind == "f":
         finite = np.isfinite(raw)
         if not finite.all():
-            bad = int(raw.size - np.count_nonzero(finite))
-            raise VolumeError(f"{path.name}: {bad} voxels are NaN or infinite")
+            # NaN is how QSM and CLEARSWI mark voxels outside their brain mask: accepted here,
+            # refused by the measurement only where it falls in the measured regions.
+            nan_voxels = int(np.count_nonzero(np.isnan(raw)))
+            infinite = int(raw.size - np.count_nonzero(finite)) - nan_voxels
+            if infinite:
+                raise VolumeError(f"{path.name}: {infinite} voxels are infinite")
+            if nan_voxels == raw.size:
+                raise VolumeError(f"{path.name}: every voxel is NaN; the image holds no values")
     elif raw.dtype.kind not in "iub":
         raise VolumeError(f"{path.name}: unsupported voxel type {raw.dtype} (complex or RGB?)")
     if raw.size and (slope != 1.0 or inter != 0.0):
         # Scaling is monotonic: its extremes decide whether any value overflows float32.
-        extremes = np.array([raw.min(), raw.max()], dtype=np.float64) * slope + inter
+        extremes = np.array([np.nanmin(raw), np.nanmax(raw)], dtype=np.float64) * slope + inter
         if not np.isfinite(extremes.astype(np.float32)).all():
             raise VolumeError(f"{path.name}: scaled intensities overflow (slope {slope:g})")
-    return StoredIntensities(raw, slope, inter)
+    return StoredIntensities(raw, slope, inter, nan_voxels)
 
 
-def read_intensities(path: Path | str, *, echo: int | None = None) -> StoredIntensities:
+def read_intensities(
+    path: Path | str, *, echo: int | None = None, kind: IntensityKind | None = None
+) -> StoredIntensities:
     """Read and validate an intensity file like :func:`load_volume`, without converting it.
 
     Parameters
     ----------
     path : path to a .nii, .nii.gz or .mgz file
-    echo : int, optional
+    echo, kind : optional
         As for :func:`load_volume`.
 
     Returns
@@ -445,7 +510,102 @@ def read_intensities(path: Path | str, *, echo: int | None = None) -> StoredInte
         As :func:`load_volume`.
     """
     path, img, volume_index, _ = _open_checked(path, echo)
-    return _stored(path, img, _read_raw(path, img, volume_index))
+    stored = _stored(path, img, _read_raw(path, img, volume_index))
+    if kind is not None:
+        check_intensity_kind(
+            stored.sample(), kind, name=path.name, where="in the image (zeros and NaN aside)"
+        )
+    return stored
+
+
+def _phase_scale(low: float, high: float, finite: npt.NDArray[np.float64]) -> str | None:
+    """The phase convention a value distribution looks like, or None where it is no phase.
+
+    A wrapped phase is symmetric about 0 and spread evenly over its range. Only the named
+    conventions (:data:`PHASE_HALF_RANGES`) are told with confidence; any other symmetric, even
+    spread is reported as "arbitrary units", a hint rather than a proof (a low-noise map with
+    two tissue classes can look like that).
+    """
+    if not low < 0.0 < high or abs(low + high) > PHASE_SYMMETRY_TOLERANCE * (high - low):
+        return None
+    half = max(-low, high)
+    q1, q3 = np.percentile(finite, [25.0, 75.0])
+    if float(q3 - q1) < PHASE_MIN_IQR_FRACTION * half:
+        return None
+    for label, expected in PHASE_HALF_RANGES:
+        if abs(half - expected) <= PHASE_RANGE_TOLERANCE * expected:
+            return label
+    return _ARBITRARY_PHASE
+
+
+_ARBITRARY_PHASE: Final[str] = "arbitrary units"
+
+
+def check_intensity_kind(
+    values: npt.NDArray[np.floating],
+    kind: IntensityKind,
+    *,
+    name: str = "image",
+    where: str = "inside the brain labels",
+) -> None:
+    """Check that intensities are on the scale of their input kind.
+
+    An SWI/T2* magnitude is never negative; a wrapped phase image (values spread evenly and
+    symmetrically about 0, e.g. -pi..pi or -4096..4096) is neither a magnitude nor a
+    susceptibility map. Zeros (masked background) and NaN are ignored.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N,)
+        Intensities to judge: those inside the brain labels, or a sample of a whole file.
+    kind : {"swi", "qsm"}
+    name : str
+        File name used in messages.
+    where : str
+        Where the values come from, for messages.
+
+    Raises
+    ------
+    VolumeError
+        A phase-like distribution (either kind), or more than :data:`MAX_NEGATIVE_FRACTION`
+        negative values for ``swi``; the message says what was found and what the image
+        probably is.
+    """
+    if kind not in KIND_NAMES:
+        raise ValueError(f"kind must be one of {sorted(KIND_NAMES)}, got {kind!r}")
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    finite = flat[np.isfinite(flat) & (flat != 0.0)]
+    if finite.size == 0:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    phase = _phase_scale(low, high, finite)
+    if phase is not None and phase != _ARBITRARY_PHASE:
+        raise VolumeError(
+            f"{name}: values {where} run from {low:.4g} to {high:.4g}, spread evenly and "
+            f"symmetrically about 0: this looks like a phase image in {phase}, not "
+            f"{KIND_NAMES[kind]}; upload the magnitude or SWI image (or a QSM map computed from "
+            "the phase, as QSM)"
+        )
+    if kind != "swi":
+        return
+    negative = float(np.count_nonzero(finite < 0.0)) / finite.size
+    if negative <= MAX_NEGATIVE_FRACTION:
+        return
+    p1, p99 = (float(v) for v in np.percentile(finite, [1.0, 99.0]))
+    if max(abs(p1), abs(p99)) <= QSM_PPM_BOUND:
+        candidates = ["a QSM susceptibility map in ppm (upload it as QSM)"]
+    else:
+        candidates = ["a QSM map in ppb (upload it as QSM)", "a field map"]
+    if phase is not None:
+        candidates.append(
+            "a phase image in arbitrary units (values spread evenly and symmetrically about 0; "
+            "upload the magnitude instead)"
+        )
+    raise VolumeError(
+        f"{name}: {negative:.0%} of the voxels {where} are negative (1st-99th percentile "
+        f"{p1:.4g} to {p99:.4g}); {KIND_NAMES[kind]} is never negative, so this is probably "
+        f"{', or '.join(candidates)}"
+    )
 
 
 def _scaling(img: nib.spatialimages.SpatialImage) -> tuple[float, float]:
@@ -589,11 +749,26 @@ def check_overlap(
     Raises
     ------
     VolumeError
-        Where fewer than half of the motor-label voxels fall inside the SWI volume, which means
-        the label map belongs to another subject, session or space.
+        As :func:`check_overlap_geometry`.
     """
     mask = fs.motor_mask(labels.data) if motor is None else motor
-    check_overlap_geometry(swi.affine, swi.data.shape, labels.affine, mask)
+    check_overlap_geometry(swi.affine, swi.data.shape, labels.affine, mask, labels=labels.data)
+
+
+def _fraction_inside(
+    mask: npt.NDArray[np.bool_],
+    label_affine: npt.NDArray[np.float64],
+    swi_affine: npt.NDArray[np.float64],
+    swi_shape: tuple[int, ...],
+) -> float:
+    """Share of a sample of the True voxels whose centre falls inside the SWI grid."""
+    # A sample bounds the work on large label maps; the fraction is what matters.
+    ijk = _sample_indices(mask, OVERLAP_SAMPLE).astype(np.float64)
+    to_swi = np.linalg.inv(swi_affine) @ label_affine
+    swi_ijk = ijk @ to_swi[:3, :3].T + to_swi[:3, 3]
+    shape = np.asarray(swi_shape[:3], dtype=np.float64)
+    inside = np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1)
+    return float(inside.mean())
 
 
 def check_overlap_geometry(
@@ -601,8 +776,16 @@ def check_overlap_geometry(
     swi_shape: tuple[int, ...],
     label_affine: npt.NDArray[np.float64],
     motor: npt.NDArray[np.bool_],
+    *,
+    labels: npt.NDArray[np.integer] | None = None,
 ) -> None:
     """:func:`check_overlap` from the SWI header alone (before its data are read).
+
+    Two failures are told apart: a label map that does not overlap the image at all (fewer than
+    :data:`MIN_LABEL_OVERLAP` of its labelled voxels inside: another subject, session or space)
+    and an image that overlaps the brain but misses the motor strip (fewer than
+    :data:`MIN_MOTOR_COVERAGE` of the motor labels inside: a coverage problem of the slab).
+    Partial coverage above that is judged per segment by the measurement.
 
     Parameters
     ----------
@@ -611,27 +794,34 @@ def check_overlap_geometry(
     label_affine : ndarray, shape (4, 4)
     motor : ndarray of bool, shape of the label map
         Motor-label voxels (``labels.motor_mask``).
+    labels : ndarray of int, shape of the label map, optional
+        The label map, to tell a slab that misses the motor strip from a label map that misses
+        the image altogether; without it a failure is reported as a coverage problem.
 
     Raises
     ------
     VolumeError
-        No motor labels, or fewer than half of them inside the SWI field of view.
+        No motor labels, or fewer than :data:`MIN_MOTOR_COVERAGE` of them inside the SWI
+        field of view.
     """
-    # A sample bounds the work on large label maps; the fraction is what matters.
-    ijk = _sample_indices(motor, OVERLAP_SAMPLE).astype(np.float64)
-    if ijk.size == 0:
+    if not motor.any():
         raise VolumeError("label map holds no precentral, postcentral or paracentral voxels")
-    to_swi = np.linalg.inv(swi_affine) @ label_affine
-    swi_ijk = ijk @ to_swi[:3, :3].T + to_swi[:3, 3]
-    shape = np.asarray(swi_shape[:3], dtype=np.float64)
-    inside = np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1)
-    fraction = float(inside.mean())
-    if fraction < MIN_OVERLAP_FRACTION:
-        raise VolumeError(
-            f"label map does not overlap the SWI: only {fraction:.0%} of the motor-cortex labels "
-            "fall inside the SWI field of view in world coordinates (wrong subject, session or "
-            "space?)"
-        )
+    coverage = _fraction_inside(motor, label_affine, swi_affine, swi_shape)
+    if coverage >= MIN_MOTOR_COVERAGE:
+        return
+    if labels is not None:
+        overlap = _fraction_inside(labels != 0, label_affine, swi_affine, swi_shape)
+        if overlap < MIN_LABEL_OVERLAP:
+            raise VolumeError(
+                f"label map does not overlap the SWI: only {overlap:.0%} of the labelled "
+                "voxels fall inside the SWI field of view in world coordinates (wrong subject, "
+                "session or space?)"
+            )
+    raise VolumeError(
+        f"the image does not cover the motor cortex: only {coverage:.0%} of the precentral, "
+        "postcentral and paracentral labels lie inside its field of view (coverage minimum "
+        f"{MIN_MOTOR_COVERAGE:.0%}); the slab misses the motor strip, so nothing can be measured"
+    )
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:

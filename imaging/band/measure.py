@@ -15,11 +15,13 @@ from imaging.band import labels as fs
 from imaging.band.depth import cortical_depth
 from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop, resample_labels
 
-InputKind = Literal["swi", "qsm"]
+InputKind = io.IntensityKind
+QsmUnit = Literal["ppm", "ppb"]
 Segment = Literal["whole", "leg", "hand", "face"]
 
 SEGMENTS: Final[tuple[Segment, ...]] = ("whole", "leg", "hand", "face")
 INPUT_KINDS: Final[tuple[str, ...]] = ("swi", "qsm")
+QSM_UNITS: Final[tuple[str, ...]] = ("ppm", "ppb")
 #: Keys of every measurement dict, in order.
 MEASUREMENT_FIELDS: Final[tuple[str, ...]] = (
     "hemisphere",
@@ -31,7 +33,10 @@ MEASUREMENT_FIELDS: Final[tuple[str, ...]] = (
     "superficial_mean",
     "reference_mean",
     "reference_sd",
+    "deep_minus_reference_ppb",
+    "deep_minus_superficial_ppb",
     "n_voxels",
+    "coverage",
     "reason",
 )
 _VALUE_FIELDS: Final[tuple[str, ...]] = (
@@ -42,7 +47,23 @@ _VALUE_FIELDS: Final[tuple[str, ...]] = (
     "superficial_mean",
     "reference_mean",
     "reference_sd",
+    "deep_minus_reference_ppb",
+    "deep_minus_superficial_ppb",
 )
+#: Values each input kind leaves None by design: ratios are meaningless on a QSM map, whose zero
+#: is arbitrary (domain.md, method 2.0.0), and differences in ppb are QSM's only.
+_NOT_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
+    "swi": ("deep_minus_reference_ppb", "deep_minus_superficial_ppb"),
+    "qsm": ("band_contrast", "laminar_contrast"),
+}
+#: Extent of a hemisphere's precentral label along its principal axis, as percentiles of the
+#: voxels' projections: one stray voxel cannot stretch the segments.
+SEGMENT_EXTENT_PERCENTILES: Final[tuple[float, float]] = (1.0, 99.0)
+#: Smallest share of a segment's labelled voxels (in the whole label map) that must lie inside the
+#: image's field of view for its row to hold values: below it the segment is not what it names.
+MIN_SEGMENT_COVERAGE: Final[float] = 0.8
+#: Parts per billion in a part per million.
+PPB_PER_PPM: Final[float] = 1000.0
 _FRACTION_SUM_TOLERANCE: Final[float] = 1e-6
 #: Smallest search reach (mm) for white matter and pial surface: FreeSurfer caps cortical
 #: thickness at 5 mm, so no cortex voxel is farther than that from both.
@@ -75,6 +96,11 @@ class Parameters:
         Fewest deep voxels (per segment, and of postcentral reference) for a measurement.
     input_kind : {"swi", "qsm"}
         SWI/T2* magnitude (iron darkens) or QSM susceptibility (iron brightens).
+    qsm_unit : {"ppm", "ppb"}
+        Unit of a QSM map's values. MotorBand assumes ppm, the unit most QSM pipelines write;
+        the ``*_ppb`` differences are then ppm differences times :data:`PPB_PER_PPM`. A map
+        whose brain values do not fit the declared unit (1st-99th percentile beyond, or within,
+        ``io.QSM_PPM_BOUND``) is refused rather than scaled a thousandfold wrong. Ignored for SWI.
     """
 
     depth_cut: float = 0.5
@@ -83,6 +109,7 @@ class Parameters:
     margin_mm: float = 5.0
     min_voxels: int = 50
     input_kind: InputKind = "swi"
+    qsm_unit: QsmUnit = "ppm"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.depth_cut < 1.0:
@@ -99,6 +126,8 @@ class Parameters:
             raise ValueError(f"min_voxels must be at least 2, got {self.min_voxels}")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be 'swi' or 'qsm', got {self.input_kind!r}")
+        if self.qsm_unit not in QSM_UNITS:
+            raise ValueError(f"qsm_unit must be 'ppm' or 'ppb', got {self.qsm_unit!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready parameters for recording with the run."""
@@ -116,6 +145,8 @@ class QuantResult:
     measurements : list of dict
         Eight dicts (hemisphere L, R × segment whole, leg, hand, face) with the keys of
         :data:`MEASUREMENT_FIELDS`; values are floats or None (with ``reason``), never NaN.
+        ``coverage`` (0-1) is the share of the segment's labelled voxels inside the image's
+        field of view; below :data:`MIN_SEGMENT_COVERAGE` the row's values are None.
     crop : tuple of 3 slices
         Region of the SWI grid that was analysed.
     crop_affine : ndarray, shape (4, 4)
@@ -146,11 +177,16 @@ class QuantResult:
 
 
 def _null_measurement(
-    hemisphere: fs.Hemisphere, segment: Segment, n_voxels: int, reason: str
+    hemisphere: fs.Hemisphere,
+    segment: Segment,
+    n_voxels: int,
+    reason: str,
+    coverage: float | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"hemisphere": hemisphere, "segment": segment}
     row.update(dict.fromkeys(_VALUE_FIELDS))
     row["n_voxels"] = n_voxels
+    row["coverage"] = coverage
     row["reason"] = reason
     return {key: row[key] for key in MEASUREMENT_FIELDS}
 
@@ -169,6 +205,7 @@ def band_measurement(
     *,
     threshold_sd: float = 2.0,
     input_kind: InputKind = "swi",
+    qsm_unit: QsmUnit = "ppm",
 ) -> dict[str, float | None]:
     """Band measurements from the intensities of one segment and its reference.
 
@@ -184,6 +221,8 @@ def band_measurement(
         Band voxels lie beyond ``reference_mean - threshold_sd · reference_sd`` (SWI), or above
         ``reference_mean + threshold_sd · reference_sd`` on QSM where iron raises the value.
     input_kind : {"swi", "qsm"}
+    qsm_unit : {"ppm", "ppb"}
+        Unit of QSM intensities (ignored for SWI).
 
     Returns
     -------
@@ -191,8 +230,12 @@ def band_measurement(
         ``band_contrast = 1 - deep_mean / reference_mean``, ``laminar_contrast =
         1 - deep_mean / superficial_mean``, ``band_extent`` (fraction of deep voxels beyond the
         threshold), ``deep_mean``, ``superficial_mean``, ``reference_mean``, ``reference_sd``
-        (sample SD, ddof=1). A value that is undefined (no superficial voxel, zero denominator)
-        is None.
+        (sample SD, ddof=1), in the input's units. On QSM the ratios are None (a map's zero is
+        arbitrary) and ``deep_minus_reference_ppb = deep_mean - reference_mean`` and
+        ``deep_minus_superficial_ppb = deep_mean - superficial_mean`` hold the susceptibility
+        differences in ppb (positive: more iron in the deep layers; unchanged by a constant
+        offset of the map); on SWI these two are None. A value that is undefined (no
+        superficial voxel, zero denominator) is None.
     """
     deep_mean = float(np.mean(deep, dtype=np.float64))
     reference_mean = float(np.mean(reference, dtype=np.float64))
@@ -202,21 +245,109 @@ def band_measurement(
     )
     if input_kind == "qsm":
         beyond = deep > reference_mean + threshold_sd * reference_sd
+        to_ppb = PPB_PER_PPM if qsm_unit == "ppm" else 1.0
+        band_contrast = laminar_contrast = None
+        minus_reference: float | None = (deep_mean - reference_mean) * to_ppb
+        minus_superficial = (
+            None if superficial_mean is None else (deep_mean - superficial_mean) * to_ppb
+        )
     else:
         beyond = deep < reference_mean - threshold_sd * reference_sd
+        band_contrast = _ratio_contrast(deep_mean, reference_mean)
+        laminar_contrast = _ratio_contrast(deep_mean, superficial_mean)
+        minus_reference = minus_superficial = None
     return {
-        "band_contrast": _ratio_contrast(deep_mean, reference_mean),
+        "band_contrast": band_contrast,
         "band_extent": float(np.count_nonzero(beyond)) / deep.size,
-        "laminar_contrast": _ratio_contrast(deep_mean, superficial_mean),
+        "laminar_contrast": laminar_contrast,
         "deep_mean": deep_mean,
         "superficial_mean": superficial_mean,
         "reference_mean": reference_mean,
         "reference_sd": reference_sd,
+        "deep_minus_reference_ppb": minus_reference,
+        "deep_minus_superficial_ppb": minus_superficial,
     }
 
 
-def somatotopic_position(
+class SegmentFrame(NamedTuple):
+    """Principal axis of one hemisphere's precentral label, in world coordinates (mm).
+
+    Attributes
+    ----------
+    origin_mm : ndarray, shape (3,)
+        Centre of the label's voxels (outliers trimmed).
+    axis : ndarray, shape (3,)
+        Unit vector of the first principal axis, oriented so that world +z (superior) is
+        positive.
+    low_mm, high_mm : float
+        Robust inferior and superior ends: percentiles of the voxels' projections on the axis
+        (:data:`SEGMENT_EXTENT_PERCENTILES`), relative to ``origin_mm``.
+    """
+
+    origin_mm: npt.NDArray[np.float64]
+    axis: npt.NDArray[np.float64]
+    low_mm: float
+    high_mm: float
+
+    def position(self, world_mm: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+        """Position of world points (N, 3) along the axis: 0 inferior end, 1 superior end.
+
+        Points beyond the robust ends fall below 0 or above 1 (they join the end segments).
+        """
+        projection = (np.asarray(world_mm, dtype=np.float64) - self.origin_mm) @ self.axis
+        span = self.high_mm - self.low_mm
+        if span <= 0:
+            return np.full(projection.shape, 0.5)
+        return np.asarray((projection - self.low_mm) / span, dtype=np.float64)
+
+
+def _world(
     ijk: npt.NDArray[np.integer], affine: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    return np.asarray(ijk.astype(np.float64) @ affine[:3, :3].T + affine[:3, 3], dtype=np.float64)
+
+
+def segment_frame(
+    world_mm: npt.NDArray[np.floating],
+    *,
+    extent_percentiles: tuple[float, float] = SEGMENT_EXTENT_PERCENTILES,
+) -> SegmentFrame:
+    """Robust principal axis and extent of a set of voxels (one hemisphere's precentral label).
+
+    The axis is fitted to the voxels inside the per-axis ``extent_percentiles`` box (so a
+    stray voxel far away cannot tilt it); the extent is those percentiles of all voxels'
+    projections on it (so a stray voxel cannot stretch it).
+
+    Parameters
+    ----------
+    world_mm : ndarray, shape (N, 3), N >= 1
+        World coordinates (mm) of the voxels.
+    extent_percentiles : (low, high)
+        Percentiles (0-100) defining the ends; (0, 100) gives the full extent.
+
+    Returns
+    -------
+    SegmentFrame
+    """
+    world = np.asarray(world_mm, dtype=np.float64)
+    box_low, box_high = np.percentile(world, extent_percentiles, axis=0)
+    core = np.all((world >= box_low) & (world <= box_high), axis=1)
+    fitted = world[core] if np.count_nonzero(core) >= 3 else world
+    origin = fitted.mean(axis=0)
+    centred = fitted - origin
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axis = vectors[:, -1]
+    if axis[2] < 0:
+        axis = -axis
+    low, high = np.percentile((world - origin) @ axis, extent_percentiles)
+    return SegmentFrame(origin, np.asarray(axis, dtype=np.float64), float(low), float(high))
+
+
+def somatotopic_position(
+    ijk: npt.NDArray[np.integer],
+    affine: npt.NDArray[np.float64],
+    *,
+    extent_percentiles: tuple[float, float] = SEGMENT_EXTENT_PERCENTILES,
 ) -> npt.NDArray[np.float64]:
     """Position of voxels along their principal axis, 0 = inferior end, 1 = superior end.
 
@@ -226,24 +357,29 @@ def somatotopic_position(
         Voxel indices (e.g. of one hemisphere's precentral voxels).
     affine : ndarray, shape (4, 4)
         Voxel-to-world transform of the grid the indices refer to.
+    extent_percentiles : (low, high)
+        See :func:`segment_frame`; voxels beyond the robust ends lie below 0 or above 1.
 
     Returns
     -------
     ndarray of float64, shape (N,)
         Projection on the first principal axis of the world coordinates, oriented so that world
-        +z (superior) is positive, scaled to 0..1 over the voxels' extent.
+        +z (superior) is positive, scaled to 0..1 over the voxels' (robust) extent.
     """
-    world = ijk.astype(np.float64) @ affine[:3, :3].T + affine[:3, 3]
-    centred = world - world.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    axis = vectors[:, -1]
-    if axis[2] < 0:
-        axis = -axis
-    projection = centred @ axis
-    low, high = float(projection.min()), float(projection.max())
-    if high - low <= 0:
-        return np.full(projection.shape, 0.5)
-    return np.asarray((projection - low) / (high - low), dtype=np.float64)
+    world = _world(ijk, affine)
+    return segment_frame(world, extent_percentiles=extent_percentiles).position(world)
+
+
+def _segment_of(
+    position: npt.NDArray[np.float64], fractions: SegmentFractions
+) -> dict[Segment, npt.NDArray[np.bool_]]:
+    """Leg, hand and face membership of precentral voxels from their axis position."""
+    leg_start = 1.0 - fractions.leg
+    return {
+        "leg": position >= leg_start,
+        "hand": (position >= fractions.face) & (position < leg_start),
+        "face": position < fractions.face,
+    }
 
 
 def _segment_masks(
@@ -251,6 +387,7 @@ def _segment_masks(
     paracentral: npt.NDArray[np.bool_],
     affine: npt.NDArray[np.float64],
     fractions: SegmentFractions,
+    frame: SegmentFrame,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
     """Whole, leg, hand and face masks (domain.md step 4) on one grid.
 
@@ -261,25 +398,81 @@ def _segment_masks(
     affine : ndarray, shape (4, 4)
         Voxel-to-world transform of that grid.
     fractions : SegmentFractions
+    frame : SegmentFrame
+        The hemisphere's axis, fitted on the whole label map (not on this grid, which may be
+        cut by the image's field of view).
 
     Returns
     -------
     dict of ndarray of bool, shape (X, Y, Z)
     """
     points = np.nonzero(precentral)
-    position = somatotopic_position(np.stack(points, axis=1), affine)
-    leg_start = 1.0 - fractions.leg
+    position = frame.position(_world(np.stack(points, axis=1), affine))
     masks: dict[Segment, npt.NDArray[np.bool_]] = {"whole": precentral}
-    for segment, chosen in (
-        ("leg", position >= leg_start),
-        ("hand", (position >= fractions.face) & (position < leg_start)),
-        ("face", position < fractions.face),
-    ):
+    for segment, chosen in _segment_of(position, fractions).items():
         mask = np.zeros(precentral.shape, dtype=bool)
         mask[tuple(p[chosen] for p in points)] = True
-        masks[segment] = mask  # type: ignore[index]
+        masks[segment] = mask
     masks["leg"] = masks["leg"] | paracentral
     return masks
+
+
+@dataclass(frozen=True)
+class _LabelSegments:
+    """What the whole label map (before any crop) decides for one hemisphere's segments."""
+
+    frame: SegmentFrame | None
+    coverage: dict[Segment, float | None]
+
+
+def _mask_indices(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
+    """``np.nonzero(mask)`` in memory order: NIfTI arrays are Fortran-ordered."""
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        flat = np.flatnonzero(mask.ravel(order="F"))
+        return tuple(np.unravel_index(flat, mask.shape, order="F"))
+    return tuple(np.nonzero(mask))
+
+
+def _label_segments(
+    label_data: npt.NDArray[np.integer],
+    label_affine: npt.NDArray[np.float64],
+    swi_affine: npt.NDArray[np.float64],
+    swi_shape: tuple[int, ...],
+    motor: npt.NDArray[np.bool_],
+    fractions: SegmentFractions,
+) -> dict[fs.Hemisphere, _LabelSegments]:
+    """Segment frames and coverage of both hemispheres, from the whole label map.
+
+    Coverage of a segment is the share of its labelled voxels (precentral voxels of the
+    segment, plus paracentral ones for ``leg``) whose centre lies inside the image grid.
+    """
+    index = _mask_indices(motor)
+    values = label_data[index]
+    world = _world(np.stack(index, axis=1), label_affine)
+    to_swi = np.linalg.inv(swi_affine)
+    swi_ijk = world @ to_swi[:3, :3].T + to_swi[:3, 3]
+    shape = np.asarray(swi_shape[:3], dtype=np.float64)
+    inside = np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1)
+    out: dict[fs.Hemisphere, _LabelSegments] = {}
+    for hemisphere in fs.HEMISPHERES:
+        precentral = values == fs.PRECENTRAL[hemisphere]
+        if not precentral.any():
+            out[hemisphere] = _LabelSegments(None, dict.fromkeys(SEGMENTS))
+            continue
+        frame = segment_frame(world[precentral])
+        members = _segment_of(frame.position(world[precentral]), fractions)
+        inside_pre = inside[precentral]
+        inside_para = inside[values == fs.PARACENTRAL[hemisphere]]
+        coverage: dict[Segment, float | None] = {"whole": float(inside_pre.mean())}
+        for segment, member in members.items():
+            labelled = int(np.count_nonzero(member))
+            seen = int(np.count_nonzero(inside_pre[member]))
+            if segment == "leg":
+                labelled += inside_para.size
+                seen += int(np.count_nonzero(inside_para))
+            coverage[segment] = seen / labelled if labelled else None
+        out[hemisphere] = _LabelSegments(frame, coverage)
+    return out
 
 
 @dataclass(frozen=True)
@@ -290,11 +483,26 @@ class _HemisphereGeometry:
     box: Crop | None
     reason: str | None
     counts: dict[Segment, int]
+    coverage: dict[Segment, float | None]
     deep: npt.NDArray[np.bool_] | None = None
     superficial: npt.NDArray[np.bool_] | None = None
     ribbon: npt.NDArray[np.bool_] | None = None
     postcentral: npt.NDArray[np.bool_] | None = None
     segments: dict[Segment, npt.NDArray[np.bool_]] | None = None
+
+    @property
+    def measured_cortex(self) -> npt.NDArray[np.bool_] | None:
+        """Precentral and paracentral cortex (deep and superficial): where values are read."""
+        if self.segments is None or self.deep is None or self.superficial is None:
+            return None
+        return (self.deep | self.superficial) & (self.segments["whole"] | self.segments["leg"])
+
+    @property
+    def reference(self) -> npt.NDArray[np.bool_] | None:
+        """Deep postcentral voxels (the reference region)."""
+        if self.deep is None or self.postcentral is None:
+            return None
+        return self.deep & self.postcentral
 
 
 @dataclass(frozen=True)
@@ -335,9 +543,12 @@ def _hemisphere_geometry(
     voxel_size_mm: tuple[float, float, float],
     hemisphere: fs.Hemisphere,
     params: Parameters,
+    label_segments: _LabelSegments,
 ) -> _HemisphereGeometry:
+    coverage = label_segments.coverage
+
     def null(reason: str, counts: dict[Segment, int] | None = None) -> _HemisphereGeometry:
-        return _HemisphereGeometry(hemisphere, None, reason, counts or {})
+        return _HemisphereGeometry(hemisphere, None, reason, counts or {}, coverage)
 
     margin_vox = np.ceil(params.margin_mm / np.asarray(voxel_size_mm)).astype(np.int64)
     box = _hemisphere_box(labels, hemisphere, margin_vox)
@@ -347,7 +558,7 @@ def _hemisphere_geometry(
     precentral = labels_box == fs.PRECENTRAL[hemisphere]
     paracentral = labels_box == fs.PARACENTRAL[hemisphere]
     postcentral = labels_box == fs.POSTCENTRAL[hemisphere]
-    if not precentral.any():
+    if not precentral.any() or label_segments.frame is None:
         return null("no precentral voxels in this hemisphere")
     # Depth is needed on the measured gyri only. The crop margin is also the search reach: the
     # crop already assumes white matter and pial surface lie that close to the motor labels.
@@ -363,7 +574,11 @@ def _hemisphere_geometry(
     if not np.any(deep | superficial):
         return null("no white matter or no cortical surface: cortical depth is undefined")
     segments = _segment_masks(
-        precentral, paracentral, crop_affine(affine, box), params.segment_fractions
+        precentral,
+        paracentral,
+        crop_affine(affine, box),
+        params.segment_fractions,
+        label_segments.frame,
     )
     counts: dict[Segment, int] = {s: int(np.count_nonzero(deep & segments[s])) for s in SEGMENTS}
     minimum = params.min_voxels
@@ -384,6 +599,7 @@ def _hemisphere_geometry(
         box,
         None,
         counts,
+        coverage,
         deep=deep,
         superficial=superficial,
         ribbon=deep & (precentral | paracentral),
@@ -392,11 +608,24 @@ def _hemisphere_geometry(
     )
 
 
+def _coverage_reason(segment: Segment, coverage: float | None) -> str | None:
+    """Why a segment's row is null for coverage, or None where its coverage suffices."""
+    if coverage is None:
+        return f"the label map holds no voxels of the {segment} segment"
+    if coverage < MIN_SEGMENT_COVERAGE:
+        return (
+            f"coverage {coverage:.0%}: only {coverage:.0%} of the {segment} segment's labelled "
+            f"voxels lie inside the image's field of view (minimum {MIN_SEGMENT_COVERAGE:.0%})"
+        )
+    return None
+
+
 def _hemisphere_measurements(
     swi_crop: npt.NDArray[np.float32], geometry: _HemisphereGeometry, params: Parameters
 ) -> tuple[list[dict[str, Any]], npt.NDArray[np.bool_] | None]:
     """Measurement rows of one hemisphere and its band-voxel mask (within its box)."""
     hemisphere = geometry.hemisphere
+    coverage = geometry.coverage
     if (
         geometry.reason is not None
         or geometry.box is None
@@ -407,24 +636,32 @@ def _hemisphere_measurements(
         or geometry.segments is None
     ):
         why = geometry.reason or "cortical depth is undefined"
-        nulls = [_null_measurement(hemisphere, s, geometry.counts.get(s, 0), why) for s in SEGMENTS]
+        nulls = [
+            _null_measurement(
+                hemisphere,
+                s,
+                geometry.counts.get(s, 0),
+                _coverage_reason(s, coverage.get(s)) or why,
+                coverage.get(s),
+            )
+            for s in SEGMENTS
+        ]
         return nulls, None
     swi_box = swi_crop[geometry.box]
     deep, superficial = geometry.deep, geometry.superficial
     reference = swi_box[deep & geometry.postcentral]
     minimum = params.min_voxels
+    by_design = _NOT_FOR_KIND[params.input_kind]
     rows = []
     for segment in SEGMENTS:
         mask = geometry.segments[segment]
         n_deep = geometry.counts[segment]
-        if n_deep < minimum:
+        too_little = _coverage_reason(segment, coverage.get(segment))
+        if too_little is None and n_deep < minimum:
+            too_little = f"only {n_deep} deep voxels in the {segment} segment (minimum {minimum})"
+        if too_little is not None:
             rows.append(
-                _null_measurement(
-                    hemisphere,
-                    segment,
-                    n_deep,
-                    f"only {n_deep} deep voxels in the {segment} segment (minimum {minimum})",
-                )
+                _null_measurement(hemisphere, segment, n_deep, too_little, coverage.get(segment))
             )
             continue
         values = band_measurement(
@@ -433,8 +670,11 @@ def _hemisphere_measurements(
             reference,
             threshold_sd=params.threshold_sd,
             input_kind=params.input_kind,
+            qsm_unit=params.qsm_unit,
         )
-        undefined = [name for name, value in values.items() if value is None]
+        undefined = [
+            name for name, value in values.items() if value is None and name not in by_design
+        ]
         reason = (
             None
             if not undefined
@@ -442,6 +682,7 @@ def _hemisphere_measurements(
         )
         row: dict[str, Any] = {"hemisphere": hemisphere, "segment": segment, **values}
         row["n_voxels"] = n_deep
+        row["coverage"] = coverage.get(segment)
         row["reason"] = reason
         rows.append({key: row[key] for key in MEASUREMENT_FIELDS})
     mean = float(np.mean(reference, dtype=np.float64))
@@ -476,6 +717,14 @@ def _label_geometry(
         if not np.array_equal(rounded, label_data):
             raise io.VolumeError("label map holds non-integer values")
         label_data = rounded.astype(np.int32)
+    if motor is None:
+        motor = fs.motor_mask(label_data)
+    io.check_overlap_geometry(swi_affine, swi_shape, label_affine, motor, labels=label_data)
+    # Segments are fitted on the whole label map: an image that cuts the gyrus must not move
+    # them, only lower the coverage of the segments it cuts.
+    label_segments = _label_segments(
+        label_data, label_affine, swi_affine, swi_shape, motor, params.segment_fractions
+    )
     try:
         crop = motor_crop(
             label_data, label_affine, swi_affine, swi_shape, params.margin_mm, motor=motor
@@ -491,19 +740,80 @@ def _label_geometry(
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(fs.HEMISPHERES)) as pool:
         hemispheres = list(
             pool.map(
-                lambda h: _hemisphere_geometry(labels_crop, affine, voxel_size_mm, h, params),
+                lambda h: _hemisphere_geometry(
+                    labels_crop, affine, voxel_size_mm, h, params, label_segments[h]
+                ),
                 fs.HEMISPHERES,
             )
         )
     return _LabelGeometry(crop, labels_crop, affine, voxel_size_mm, hemispheres)
 
 
+_HEMISPHERE_NAMES: Final[dict[str, str]] = {"L": "left", "R": "right"}
+
+
+def _check_intensities(
+    swi_crop: npt.NDArray[np.float32], geometry: _LabelGeometry, params: Parameters, name: str
+) -> None:
+    """Refuse intensities that do not fit the input kind, or NaN where the band is measured."""
+    brain = geometry.labels_crop != 0
+    io.check_intensity_kind(swi_crop[brain], params.input_kind, name=name)
+    if params.input_kind == "qsm":
+        _check_qsm_unit(swi_crop[brain], params.qsm_unit, name)
+    missing = []
+    for hemisphere in geometry.hemispheres:
+        cortex, reference = hemisphere.measured_cortex, hemisphere.reference
+        if hemisphere.box is None or cortex is None or reference is None:
+            continue
+        swi_box = swi_crop[hemisphere.box]
+        side = _HEMISPHERE_NAMES[hemisphere.hemisphere]
+        for region, mask in (
+            (f"{side} precentral/paracentral cortex (the measured ribbon)", cortex),
+            (f"{side} deep postcentral cortex (the reference region)", reference),
+        ):
+            n_nan = int(np.count_nonzero(np.isnan(swi_box[mask])))
+            if n_nan:
+                missing.append(f"{n_nan} of {int(np.count_nonzero(mask))} voxels of the {region}")
+    if missing:
+        raise io.VolumeError(
+            f"{name}: the image is NaN (no value) in {'; '.join(missing)}: the band cannot be "
+            "measured there (a brain mask that cuts into the cortex?); NaN is accepted only "
+            "outside the measured regions"
+        )
+
+
+def _check_qsm_unit(values: npt.NDArray[np.floating], unit: QsmUnit, name: str) -> None:
+    """Refuse a QSM map whose brain values do not fit the declared unit (ppm vs ppb)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    p1, p99 = (float(v) for v in np.percentile(finite, [1.0, 99.0]))
+    reach = max(abs(p1), abs(p99))
+    if unit == "ppm" and reach > io.QSM_PPM_BOUND:
+        raise io.VolumeError(
+            f"{name}: the QSM values inside the brain labels run from {p1:.4g} to {p99:.4g} "
+            f"(1st-99th percentile), beyond the +-{io.QSM_PPM_BOUND:g} ppm brain susceptibility "
+            "can reach: the map is probably in ppb; quantify it with the QSM unit ppb"
+        )
+    if unit == "ppb" and reach <= io.QSM_PPM_BOUND:
+        raise io.VolumeError(
+            f"{name}: the QSM values inside the brain labels run from {p1:.4g} to {p99:.4g} "
+            f"(1st-99th percentile), within +-{io.QSM_PPM_BOUND:g}: the map is probably in ppm, "
+            "not ppb; quantify it with the QSM unit ppm"
+        )
+
+
 def _result(
-    swi_crop: npt.NDArray[np.float32], geometry: _LabelGeometry, params: Parameters
+    swi_crop: npt.NDArray[np.float32],
+    geometry: _LabelGeometry,
+    params: Parameters,
+    *,
+    name: str,
 ) -> QuantResult:
     # Imported here: the package module defines the version and imports this module.
     from imaging.band import ALGORITHM_VERSION
 
+    _check_intensities(swi_crop, geometry, params, name)
     deep_mask = np.zeros(swi_crop.shape, dtype=bool)
     band_mask = np.zeros(swi_crop.shape, dtype=bool)
     measurements: list[dict[str, Any]] = []
@@ -542,11 +852,13 @@ def quantify(
     Parameters
     ----------
     swi_data : ndarray, shape (X, Y, Z)
-        Intensities (any real dtype; only the motor crop is converted to float32).
+        Intensities (any real dtype; only the motor crop is converted to float32). NaN is
+        accepted outside the measured regions (QSM and CLEARSWI mask the background so).
     swi_affine : ndarray, shape (4, 4)
         Voxel-to-world (mm) transform of the SWI.
     label_data : ndarray of int, shape (U, V, W)
-        FreeSurfer aparc+aseg labels on any grid overlapping the SWI.
+        FreeSurfer aparc+aseg labels on any grid overlapping the SWI; the whole map defines
+        the segments, whatever part of it the SWI covers.
     label_affine : ndarray, shape (4, 4)
         Voxel-to-world (mm) transform of the label map.
     params : Parameters, optional
@@ -562,7 +874,10 @@ def quantify(
     Raises
     ------
     VolumeError
-        Wrong dimensions, no motor labels, or motor labels outside the SWI field of view.
+        Wrong dimensions, no motor labels, an image that misses the motor strip (coverage) or
+        the label map altogether, intensities that do not fit ``params.input_kind`` (a negative
+        or phase-like "SWI", a QSM map in the other unit), or NaN in the measured ribbon or the
+        reference region.
     """
     params = params or Parameters()
     swi_data = _as_3d("SWI", swi_data)
@@ -571,7 +886,7 @@ def quantify(
     label_affine = np.asarray(label_affine, dtype=np.float64)
     geometry = _label_geometry(label_data, label_affine, swi_affine, swi_data.shape, params, motor)
     swi_crop = np.asarray(swi_data[geometry.crop], dtype=np.float32)
-    return _result(swi_crop, geometry, params)
+    return _result(swi_crop, geometry, params, name=params.input_kind.upper())
 
 
 def quantify_files(
@@ -598,7 +913,7 @@ def quantify_files(
     Raises
     ------
     VolumeError
-        Any validation failure of either file, or a label map that does not overlap the SWI.
+        Any validation failure of either file, or any refusal of :func:`quantify`.
     """
     params = params or Parameters()
     swi_affine, swi_shape = io.volume_geometry(swi_path, echo=echo)
@@ -612,7 +927,6 @@ def quantify_files(
             # One pass over the full label map serves the check, the overlap test and the crop.
             motor = fs.motor_mask(labels.data)
             io.check_label_map(labels, name=Path(labels_path).name, motor=motor)
-            io.check_overlap_geometry(swi_affine, swi_shape, labels.affine, motor)
             geometry = _label_geometry(
                 labels.data, labels.affine, swi_affine, swi_shape, params, motor
             )
@@ -620,4 +934,4 @@ def quantify_files(
             swi_future.cancel()
             raise
         swi_crop = swi_future.result().as_float32(geometry.crop)
-    return _result(swi_crop, geometry, params)
+    return _result(swi_crop, geometry, params, name=Path(swi_path).name)

@@ -15,6 +15,10 @@ REFERENCE_INTENSITY: Final[float] = 100.0  # cortex, including the deep postcent
 WHITE_MATTER_INTENSITY: Final[float] = 95.0
 CSF_INTENSITY: Final[float] = 150.0
 BACKGROUND_INTENSITY: Final[float] = 20.0
+#: QSM phantom susceptibilities (ppm, relative to CSF as QSM pipelines often reference it).
+QSM_CORTEX_PPM: Final[float] = 0.010  # cortex, including the deep postcentral reference
+QSM_WHITE_MATTER_PPM: Final[float] = -0.030
+QSM_CSF_PPM: Final[float] = 0.0
 #: Fluid shell outside the brain (mm) and half-width of the interhemispheric fissure (mm).
 CSF_SHELL_MM: Final[float] = 4.0
 FISSURE_HALF_WIDTH_MM: Final[float] = 1.5
@@ -148,6 +152,92 @@ def _rasterize(
     return labels, band
 
 
+def _phantom_geometry(
+    shape: tuple[int, int, int],
+    voxel_size_mm: tuple[float, float, float],
+    radius_mm: float | None,
+    cortex_thickness_mm: float,
+    gyrus_width_mm: float | None,
+    motor_floor_mm: float | None,
+) -> _Geometry:
+    fov = np.asarray(shape, dtype=np.float64) * np.asarray(voxel_size_mm)
+    radius = radius_mm if radius_mm is not None else _RADIUS_FRACTION_OF_FOV * float(fov.min())
+    return _Geometry(
+        radius_mm=radius,
+        thickness_mm=cortex_thickness_mm,
+        gyrus_width_mm=gyrus_width_mm
+        if gyrus_width_mm is not None
+        else _GYRUS_WIDTH_FRACTION * radius,
+        central_y_mm=0.0,
+        motor_floor_mm=motor_floor_mm
+        if motor_floor_mm is not None
+        else _MOTOR_FLOOR_FRACTION * radius,
+    )
+
+
+def make_qsm_phantom(
+    shape: tuple[int, int, int] = (96, 96, 96),
+    voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    *,
+    band_ppb: float | tuple[float, float] = 30.0,
+    offset_ppm: float = 0.0,
+    noise_ppb: float = 0.0,
+    seed: int = 0,
+    nan_outside: bool = True,
+) -> Phantom:
+    """The geometry of :func:`make_phantom` as a QSM map (ppm) with a known deep band.
+
+    Cortex (including the postcentral reference and the superficial precentral layers) is
+    :data:`QSM_CORTEX_PPM`, white matter :data:`QSM_WHITE_MATTER_PPM`, fluid
+    :data:`QSM_CSF_PPM`; deep precentral and paracentral voxels add ``band_ppb`` (so the true
+    deep-minus-reference and deep-minus-superficial differences are ``band_ppb``). Every value
+    is shifted by ``offset_ppm``, as a QSM's arbitrary zero would be.
+
+    Parameters
+    ----------
+    shape, voxel_size_mm : as :func:`make_phantom`
+    band_ppb : float or (left, right)
+        Extra susceptibility of the deep motor ribbon (ppb) per hemisphere.
+    offset_ppm : float
+        Constant added to the whole map (ppm).
+    noise_ppb : float
+        SD of additive Gaussian noise (ppb).
+    seed : int
+        Noise generator seed.
+    nan_outside : bool
+        NaN outside the brain and its fluid shell (unlabelled voxels), as QSM pipelines mask.
+
+    Returns
+    -------
+    Phantom
+        ``(swi, labels)``: the float64 QSM map in ppm (named ``swi`` for symmetry) and labels.
+    """
+    bands = (
+        (float(band_ppb), float(band_ppb))
+        if isinstance(band_ppb, int | float)
+        else (float(band_ppb[0]), float(band_ppb[1]))
+    )
+    geometry = _phantom_geometry(shape, voxel_size_mm, None, 5.0, None, None)
+    affine = centred_affine(shape, voxel_size_mm)
+    labels, band = _rasterize(affine, shape, geometry)
+    qsm = np.full(shape, QSM_CSF_PPM, dtype=np.float64)
+    for hemisphere, extra_ppb in zip(fs.HEMISPHERES, bands, strict=True):
+        qsm[labels == fs.WHITE_MATTER[hemisphere]] = QSM_WHITE_MATTER_PPM
+        cortex = fs.cortex_mask(labels, hemisphere)
+        qsm[cortex] = QSM_CORTEX_PPM
+        qsm[band & cortex] = QSM_CORTEX_PPM + extra_ppb / 1000.0
+    if noise_ppb > 0:
+        qsm += noise_ppb / 1000.0 * np.random.default_rng(seed).standard_normal(shape)
+    qsm += offset_ppm
+    if nan_outside:
+        qsm[labels == 0] = np.nan
+    qsm_img = nib.Nifti1Image(qsm, affine)
+    qsm_img.header.set_xyzt_units("mm")
+    label_img = nib.Nifti1Image(labels, affine)
+    label_img.header.set_xyzt_units("mm")
+    return Phantom(qsm_img, label_img)
+
+
 def make_phantom(
     shape: tuple[int, int, int] = (96, 96, 96),
     voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -212,18 +302,8 @@ def make_phantom(
         if isinstance(band_contrast, int | float)
         else (float(band_contrast[0]), float(band_contrast[1]))
     )
-    fov = np.asarray(shape, dtype=np.float64) * np.asarray(voxel_size_mm)
-    radius = radius_mm if radius_mm is not None else _RADIUS_FRACTION_OF_FOV * float(fov.min())
-    geometry = _Geometry(
-        radius_mm=radius,
-        thickness_mm=cortex_thickness_mm,
-        gyrus_width_mm=gyrus_width_mm
-        if gyrus_width_mm is not None
-        else _GYRUS_WIDTH_FRACTION * radius,
-        central_y_mm=0.0,
-        motor_floor_mm=motor_floor_mm
-        if motor_floor_mm is not None
-        else _MOTOR_FLOOR_FRACTION * radius,
+    geometry = _phantom_geometry(
+        shape, voxel_size_mm, radius_mm, cortex_thickness_mm, gyrus_width_mm, motor_floor_mm
     )
     swi_affine = centred_affine(shape, voxel_size_mm, rotation_deg)
     labels, band = _rasterize(swi_affine, shape, geometry)

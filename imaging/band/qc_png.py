@@ -115,9 +115,11 @@ def render_qc_png(
 
     flat = swi.reshape(-1)
     sample = flat[:: max(1, flat.size // _WINDOW_SAMPLE)]
-    low, high = np.percentile(sample, WINDOW_PERCENTILES)
+    # NaN (outside a QSM or CLEARSWI brain mask) takes no part in the window and shows black.
+    sample = sample[np.isfinite(sample)]
+    low, high = np.percentile(sample, WINDOW_PERCENTILES) if sample.size else (0.0, 1.0)
     span = float(high - low) if high > low else 1.0
-    grey = np.clip((swi - low) / span, 0.0, 1.0).astype(np.float32)
+    grey = np.nan_to_num(np.clip((swi - low) / span, 0.0, 1.0), nan=0.0).astype(np.float32)
 
     if ribbon.any():
         centre = np.round(np.argwhere(ribbon).mean(axis=0)).astype(int)

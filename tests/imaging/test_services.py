@@ -68,15 +68,47 @@ def test_bad_files_are_refused_and_nothing_is_kept(
     assert stored_files(media_root) == []
 
 
-def test_nan_volume_is_refused(visit, tmp_path, media_root):
+def test_nan_voxels_are_kept_with_a_qc_warning(visit, tmp_path):
+    """Masked QSM/CLEARSWI outputs are NaN outside the brain by design: the upload keeps them
+    and says so; only a run refuses NaN, where it falls in the measured cortex."""
     data = np.ones((20, 20, 20), dtype=np.float32)
     data[3, 4, 5] = np.nan
     path = tmp_path / "nan.nii.gz"
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    scan = upload(visit, "swi", path, field_strength=3.0)
+    assert scan.qc_status == "warning" and "1 voxels hold no value (NaN)" in scan.qc_notes
+
+
+def test_infinite_voxels_are_refused(visit, tmp_path, media_root):
+    data = np.ones((20, 20, 20), dtype=np.float32)
+    data[3, 4, 5] = np.inf
+    path = tmp_path / "inf.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
     with pytest.raises(ValidationError) as exc:
         upload(visit, "swi", path)
-    assert "NaN" in " ".join(exc.value.message_dict["file"])
+    assert "infinite" in " ".join(exc.value.message_dict["file"])
     assert stored_files(media_root) == []
+
+
+def test_a_phase_image_is_refused_as_swi_and_kept_as_phase(visit, shared_data, media_root):
+    """The real GRE phase of ../shared/data is no magnitude: refused as swi, at the door."""
+    phase = shared_data / "gre-3echo-crop" / "Phase.nii"
+    with pytest.raises(ValidationError) as exc:
+        upload(visit, "swi", phase, echo=1)
+    assert "phase" in " ".join(exc.value.message_dict["file"])
+    assert stored_files(media_root) == []
+    assert upload(visit, "gre_phase", phase, echo=1).kind == "gre_phase"
+
+
+def test_negative_image_is_refused_as_swi(visit, tmp_path, media_root):
+    rng = np.random.default_rng(0)
+    data = rng.normal(0.0, 0.05, (24, 24, 24)).astype(np.float32)  # a QSM map in ppm
+    path = tmp_path / "qsm_as_swi.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    with pytest.raises(ValidationError) as exc:
+        upload(visit, "swi", path)
+    assert "negative" in " ".join(exc.value.message_dict["file"])
+    assert Scan.objects.count() == 0 and stored_files(media_root) == []
 
 
 def test_duplicate_upload_is_detected(visit, phantom_files, media_root):
@@ -187,6 +219,9 @@ def test_quantification_run_measures_and_is_versioned(visit, phantom_files):
     assert whole["L"].band_contrast == pytest.approx(0.2, abs=0.02)
     assert whole["R"].band_contrast == pytest.approx(0.05, abs=0.02)
     assert run.measurements.count() == 8
+    # Every row records its coverage (the phantom lies whole inside the image); ppb is QSM's.
+    assert set(run.measurements.values_list("coverage", flat=True)) == {1.0}
+    assert set(run.measurements.values_list("deep_minus_reference_ppb", flat=True)) == {None}
     # Same scan, same method: a no-op returning the same run.
     again, queued = services.run_request(user=None, scan=swi, enqueue=False)
     assert (again.pk, queued) == (run.pk, False)
@@ -269,3 +304,21 @@ def test_delete_scan_removes_files_and_runs(
         services.scan_delete(swi, user=None, reason="wrong subject")
     assert QuantificationRun.objects.count() == 0
     assert stored_files(media_root) == []
+
+
+def test_qsm_run_stores_differences_in_ppb_and_no_ratios(visit, tmp_path):
+    phantom = band.make_qsm_phantom(
+        (64, 64, 64), (1.5, 1.5, 1.5), band_ppb=(30.0, 10.0), offset_ppm=0.01, noise_ppb=2.0
+    )
+    qsm, labels = tmp_path / "chi.nii.gz", tmp_path / "dseg.nii.gz"
+    nib.save(phantom.swi, qsm)
+    nib.save(phantom.labels, labels)
+    scan = upload(visit, "qsm", qsm, field_strength=3.0)
+    upload(visit, "labels", labels)
+    run, _ = services.run_request(user=None, scan=scan, enqueue=False)
+    run = services.run_execute(run.pk)
+    assert run.status == RunStatus.DONE and run.input_kind == "qsm"
+    whole = {m.hemisphere: m for m in run.measurements.filter(segment="whole")}
+    assert whole["L"].deep_minus_reference_ppb == pytest.approx(30.0, abs=3.0)
+    assert whole["R"].deep_minus_reference_ppb == pytest.approx(10.0, abs=3.0)
+    assert whole["L"].band_contrast is None and whole["L"].laminar_contrast is None

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 
 from analysis.exports import bundle
 from cohort.models import Site, Subject, Visit
+from imaging import band
 from imaging.models import Read, Scan
 from tests.analysis.exports.conftest import media_files, table_counts
 
@@ -72,7 +73,7 @@ def test_export_writes_the_contract_layout(study: dict[str, Any], tmp_path: Path
     band_rows = (root / "derivatives/motorband/band.tsv").read_text().splitlines()
     assert band_rows[0].split("\t") == list(bundle.BAND_COLUMNS)
     assert len(band_rows) == 1 + study["run"].measurements.count() > 1
-    assert "\t1.0.0\t" in band_rows[1]
+    assert f"\t{band.ALGORITHM_VERSION}\t" in band_rows[1]
     reads = (root / "phenotype/reads.tsv").read_text().splitlines()
     assert reads[1:] == [
         "sub-EDM0001\tses-V1\trater_one\t1\t2\t2",

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from analysis.exports import releases
 from analysis.models import ImmutableReleaseError, Release
+from imaging import band
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_exporters_build_list_and_download_releases(
     body = answer.json()
     assert body["format"] == "csv" and body["deidentify"] is True
     assert body["created_by"] == role
-    assert body["algorithm_versions"]["band_in_release"] == ["1.0.0"]
+    assert body["algorithm_versions"]["band_in_release"] == [band.ALGORITHM_VERSION]
     listing = client.get(URL).json()
     assert listing["count"] == 1
     item = listing["results"][0]
@@ -115,7 +116,7 @@ def test_bids_release_holds_the_bundle(study: Any, users: Any, media_root: Path)
     paths = {f["path"] for f in release.manifest["files"]}
     assert "participants.tsv" in paths
     assert "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_swi.nii.gz" in paths
-    assert release.algorithm_versions["band_in_release"] == ["1.0.0"]
+    assert release.algorithm_versions["band_in_release"] == [band.ALGORITHM_VERSION]
 
 
 def test_exports_page(study: Any, users: Any) -> None:

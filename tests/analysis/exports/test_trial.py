@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from analysis.exports import trial
+from imaging import band
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +30,9 @@ def test_long_table_has_one_row_per_subject_visit(study: dict[str, Any]) -> None
     )
     v1 = long[(long["subject"] == "EDM-0001") & (long["visit_code"] == "V1")].iloc[0]
     assert v1["scanner"] == "Siemens Prisma"
-    assert v1["algorithm_version"] == "1.0.0"
+    assert v1["algorithm_version"] == band.ALGORITHM_VERSION
     assert v1["mbs_left"] == 1 and v1["mbs_right"] == 1.5 and v1["mbs"] == 1
-    assert tables.algorithm_versions == ["1.0.0"]
+    assert tables.algorithm_versions == [band.ALGORITHM_VERSION]
     missed = long[(long["subject"] == "TOR-0002") & (long["visit_code"] == "V3")].iloc[0]
     assert missed["visit_status"] == "missed" and pd.isna(missed["umn_total"])
 

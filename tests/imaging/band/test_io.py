@@ -102,11 +102,23 @@ def test_dicom_zip_converts_to_the_reference_nifti(shared_data: Path, tmp_path: 
 # ---------------------------------------------------------------- broken volumes
 
 
-def test_nan_is_refused(tmp_path: Path) -> None:
+def test_nan_is_kept_and_counted(tmp_path: Path) -> None:
+    # QSM and CLEARSWI write NaN outside their brain mask: where it matters is decided against
+    # the label map (tests/imaging/band/test_input_kinds.py), not on loading.
     data = np.ones((8, 8, 8), dtype=np.float32)
     data[1, 2, 3] = np.nan
-    with pytest.raises(VolumeError, match="NaN"):
-        load_volume(save(data, tmp_path / "nan.nii.gz"))
+    volume = load_volume(save(data, tmp_path / "nan.nii.gz"))
+    assert np.isnan(volume.data[1, 2, 3])
+    assert volume.metadata["nan_voxels"] == 1
+
+
+def test_infinity_and_all_nan_are_refused(tmp_path: Path) -> None:
+    data = np.ones((8, 8, 8), dtype=np.float32)
+    data[1, 2, 3] = np.inf
+    with pytest.raises(VolumeError, match="1 voxels are infinite"):
+        load_volume(save(data, tmp_path / "inf.nii.gz"))
+    with pytest.raises(VolumeError, match="every voxel is NaN"):
+        load_volume(save(np.full((8, 8, 8), np.nan, np.float32), tmp_path / "allnan.nii.gz"))
 
 
 def test_five_dimensions_are_refused(tmp_path: Path) -> None:

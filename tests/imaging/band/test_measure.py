@@ -31,7 +31,27 @@ def test_band_measurement_on_qsm_counts_voxels_above_the_reference() -> None:
     deep = np.array([0.05, 0.02, 0.06, 0.01])
     values = band_measurement(deep, np.array([0.02]), reference, input_kind="qsm")
     assert values["band_extent"] == pytest.approx(0.5)  # above 0.02 + 2*0.01
-    assert values["band_contrast"] == pytest.approx(1 - 0.035 / 0.02)  # negative: more iron
+    # Ratios of a map whose zero is arbitrary mean nothing; differences in ppb do.
+    assert values["band_contrast"] is None and values["laminar_contrast"] is None
+    assert values["deep_minus_reference_ppb"] == pytest.approx((0.035 - 0.02) * 1000)
+    assert values["deep_minus_superficial_ppb"] == pytest.approx((0.035 - 0.02) * 1000)
+
+
+def test_band_measurement_on_qsm_in_ppb_is_not_scaled_again() -> None:
+    values = band_measurement(
+        np.array([35.0, 35.0]),
+        np.array([20.0]),
+        np.array([19.0, 21.0]),
+        input_kind="qsm",
+        qsm_unit="ppb",
+    )
+    assert values["deep_minus_reference_ppb"] == pytest.approx(15.0)
+
+
+def test_band_measurement_on_swi_has_no_ppb_values() -> None:
+    values = band_measurement(np.array([80.0, 90.0]), np.array([100.0]), np.array([99.0, 101.0]))
+    assert values["deep_minus_reference_ppb"] is None
+    assert values["deep_minus_superficial_ppb"] is None
 
 
 def test_band_measurement_without_superficial_voxels_is_none_not_nan() -> None:
@@ -50,9 +70,14 @@ def test_parameters_defaults_and_record() -> None:
         "margin_mm": 5.0,
         "min_voxels": 50,
         "input_kind": "swi",
+        "qsm_unit": "ppm",
     }
-    assert ALGORITHM_VERSION == "1.0.0"
+    # 1.1.0: segments fitted on the whole label map with a robust (1st-99th percentile) extent.
+    assert ALGORITHM_VERSION == "1.1.0"
     assert MEASUREMENT_FIELDS[-1] == "reason"
+    assert {"coverage", "deep_minus_reference_ppb", "deep_minus_superficial_ppb"} <= set(
+        MEASUREMENT_FIELDS
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,6 +89,7 @@ def test_parameters_defaults_and_record() -> None:
         {"margin_mm": -1.0},
         {"min_voxels": 1},
         {"input_kind": "t1"},
+        {"qsm_unit": "ppt"},
     ],
 )
 def test_parameters_refuse_nonsense(kwargs: dict[str, object]) -> None:
@@ -80,7 +106,19 @@ def test_somatotopic_position_runs_inferior_to_superior() -> None:
     # Voxels on a line rising laterally and upwards; the affine flips the z axis of the array.
     ijk = np.array([[i, 0, i] for i in range(11)])
     affine = np.diag([1.0, 1.0, -1.0, 1.0])
-    position = somatotopic_position(ijk, affine)
+    position = somatotopic_position(ijk, affine, extent_percentiles=(0.0, 100.0))
     assert position[0] == pytest.approx(1.0)  # array z = 0 is world z = 0: the top here
     assert position[-1] == pytest.approx(0.0)
     np.testing.assert_allclose(np.diff(position), -0.1)
+
+
+def test_somatotopic_position_ignores_a_stray_voxel() -> None:
+    # 101 voxels on a vertical line, and one stray voxel 60 mm above its top.
+    line = np.array([[0, 0, k] for k in range(101)])
+    stray = np.vstack([line, [[0, 0, 160]]])
+    affine = np.eye(4)
+    clean = somatotopic_position(line, affine)
+    with_stray = somatotopic_position(stray, affine)[:-1]
+    # Full extent would rescale every position by 100/160; the robust extent moves by a voxel.
+    np.testing.assert_allclose(with_stray, clean, atol=0.02)
+    assert somatotopic_position(stray, affine)[-1] > 1.5  # the stray joins the top segment

@@ -17,6 +17,7 @@ from imaging.band import (
     Parameters,
     QuantResult,
     make_phantom,
+    make_qsm_phantom,
     quantify,
     quantify_files,
     render_qc_png,
@@ -131,10 +132,13 @@ def test_missing_hemisphere_gives_none_with_reason() -> None:
 
 
 def test_qsm_kind_is_recorded() -> None:
-    result = run(make_phantom(band_contrast=-0.3), Parameters(input_kind="qsm"))
+    result = run(make_qsm_phantom(band_ppb=30.0), Parameters(input_kind="qsm"))
     assert result.parameters["input_kind"] == "qsm"
-    assert measurement(result, "L")["band_contrast"] == pytest.approx(-0.3, abs=TOLERANCE)
-    assert measurement(result, "L")["band_extent"] > 0.9  # brighter than reference + 2 SD
+    row = measurement(result, "L")
+    assert row["reason"] is None
+    assert row["band_contrast"] is None and row["laminar_contrast"] is None
+    assert row["deep_minus_reference_ppb"] == pytest.approx(30.0, abs=1.0)
+    assert row["band_extent"] > 0.9  # brighter than reference + 2 SD
 
 
 def test_quantify_files_with_integer_swi(tmp_path: Any) -> None:
