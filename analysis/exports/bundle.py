@@ -1,14 +1,48 @@
-"""The study bundle (contract.md): a BIDS dataset with clinical phenotype TSVs, exported and imported.
+"""The study bundle (contract.md, "Study bundle layout 2"): a BIDS dataset, exported and imported.
 
-Export writes ``participants.tsv``, ``phenotype/*.tsv`` with their BIDS data dictionaries, the images
-copied from storage (with scanner sidecars) and ``derivatives/motorband/band.tsv``, in a fixed order
-and format so that export → import → export gives byte-identical TSVs.
+What goes where, and why (``bids-validator-deno`` 3.0.2, BIDS 1.11.1, judges every export)::
 
-Import reads the same layout and writes everything through the services (``cohort.services``,
-``imaging.services.scan_upload``) inside one transaction, so it shares their validation. Every
-problem is collected as a ``Problem`` (file, row, column, value, rule); any problem, or a dry run,
-rolls the whole import back and deletes the image files stored meanwhile. Images are streamed one
-at a time from disk.
+    dataset_description.json          DatasetType "raw"; BIDSVersion of the validator's schema
+    README, .bidsignore
+    participants.tsv (+ .json)        one row per subject (BIDS' own participant table)
+    sessions.json                     describes every sub-*/sub-*_sessions.tsv (BIDS inheritance)
+    sub-<label>/sub-<label>_sessions.tsv   session_id, acq_time, status: one row per visit
+    sub-<label>/ses-<v>/anat/sub-<label>_ses-<v>_<suffix>.nii.gz (+ .json scanner sidecar)
+        acq-swi_T2starw   swi kind (BIDS has no _swi suffix: SWI is a T2*-weighted image)
+        T1w               t1 kind
+        Chimap            qsm kind (BIDS' susceptibility map; Units from the run where known)
+        part-mag_T2starw, part-phase_T2starw   gre_magnitude / gre_phase (MotorBand stores one
+                          3-D echo per scan, so _T2starw, not the per-echo _MEGRE; a phase image
+                          needs Units "rad" or "arbitrary", read from its value range)
+    phenotype/{visits,umn,alsfrsr,events,reads}.tsv (+ .json)   the clinical data, longitudinal
+    derivatives/labels/               label maps: a derived segmentation, not raw data
+        dataset_description.json      DatasetType "derivative", GeneratedBy
+        desc-aparcaseg_dseg.tsv/.json index, name: FreeSurfer's look-up table of the labels used
+        sub-<label>/ses-<v>/anat/sub-<label>_ses-<v>_desc-aparcaseg_dseg.nii.gz   labels kind
+    derivatives/motorband/            the band quantification, a derivative dataset of its own
+        dataset_description.json, README, .bidsignore, band.tsv (+ .json): one row per run and
+        measurement
+
+Why the two ``.bidsignore`` files: BIDS 1.11 has no form for tables with several rows per
+participant (phenotype files are indexed by ``participant_id`` alone; BEP036 on longitudinal
+phenotypes is a proposal) nor for region-wise measurement tables, yet these are the study's
+clinical data and results. The root ``.bidsignore`` names exactly the five phenotype tables and
+their dictionaries, ``derivatives/motorband/.bidsignore`` exactly ``band.tsv`` and ``band.json``.
+The validator run on the bundle, or on each derivative dataset, then reports no error. (With
+``--recursive`` validator 3.0.2 prunes dot-files below the root, so it never reads the derivative's
+own ``.bidsignore`` and lists ``band.tsv``/``band.json`` as NOT_INCLUDED there.) BIDS needs a
+date-time in ``acq_time``; MotorBand records visit dates, so the time is 00:00:00 by convention.
+
+Everything is written in a fixed order and format so that export → import → export gives
+byte-identical TSVs; pybids is not needed (plain files, read and written here).
+
+Import reads layout 2 and the layout of contract version 1 (``_swi`` and ``_dseg`` images in the
+raw ``anat`` folders, no sessions files), so old bundles still import. It writes everything through
+the services (``cohort.services``, ``imaging.services.scan_upload``) inside one transaction, so it
+shares their validation. Every problem is collected as a ``Problem`` (file, row, column, value,
+rule); any problem, or a dry run, rolls the whole import back and deletes the image files stored
+meanwhile. Images are streamed one at a time from disk. ``phenotype/visits.tsv`` is the source of
+the visits in both layouts; a layout 2 sessions file must agree with it.
 """
 
 from __future__ import annotations
@@ -18,6 +52,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -34,7 +70,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from tqdm import tqdm
 
-from analysis.exports import dictionary
+from analysis.exports import dictionary, freesurfer
 from analysis.exports.dictionary import Variable
 from cohort import scales, services
 from cohort.models import ClinicalEvent, Site, Subject, Visit
@@ -42,19 +78,31 @@ from cohort.schedule import visit_number
 from core import roles
 from core.roles import Acting
 from imaging import band, reading
+from imaging.band.io import PHASE_RANGE_TOLERANCE
 from imaging.models import Measurement, QuantificationRun, Read, RunStatus, Scan, ScanKind
 from imaging.services import scan_upload
 
-BIDS_VERSION = "1.9.0"
+#: The BIDS version of the schema bundled with the validator the tests run (bids-validator-deno
+#: 3.0.2: schema 1.2.7, BIDS 1.11.1).
+BIDS_VERSION = "1.11.1"
 NA = "n/a"
+DESCRIPTION = "dataset_description.json"
+BIDSIGNORE = ".bidsignore"
+README = "README"
 PARTICIPANTS = "participants.tsv"
+SESSIONS_SIDECAR = "sessions.json"
 VISITS = "phenotype/visits.tsv"
 UMN = "phenotype/umn.tsv"
 ALSFRS = "phenotype/alsfrsr.tsv"
 EVENTS = "phenotype/events.tsv"
 READS = "phenotype/reads.tsv"
-BAND = "derivatives/motorband/band.tsv"
-DESCRIPTION = "dataset_description.json"
+LABELS_DIR = "derivatives/labels"
+MOTORBAND_DIR = "derivatives/motorband"
+BAND = f"{MOTORBAND_DIR}/band.tsv"
+#: Entities and suffix of a label map in ``derivatives/labels`` (FreeSurfer aparc+aseg).
+LABELS_SUFFIX = "desc-aparcaseg_dseg"
+LABELS_TABLE = f"{LABELS_DIR}/{LABELS_SUFFIX}.tsv"
+LABELS_TABLE_COLUMNS = ("index", "name")
 
 PARTICIPANT_COLUMNS = (
     "participant_id",
@@ -69,6 +117,7 @@ PARTICIPANT_COLUMNS = (
     "diagnosis_date",
     "enrolled_on",
 )
+SESSION_COLUMNS = ("session_id", "acq_time", "status")
 VISIT_COLUMNS = ("participant_id", "session_id", "date", "status")
 UMN_COLUMNS = ("participant_id", "session_id", *scales.UMN_ITEMS)
 ALSFRS_COLUMNS = ("participant_id", "session_id", *scales.ALSFRS_ITEMS, "q5_gastrostomy")
@@ -104,16 +153,26 @@ PHENOTYPE_TABLES = {
     EVENTS: EVENT_COLUMNS,
     READS: READ_COLUMNS,
 }
-#: Scan kind → BIDS file suffix (with the entities it needs); ``dseg`` is the label map.
+#: Files the validator has no form for (see the module docstring): exactly these are ignored.
+IGNORED_PHENOTYPE_FILES = tuple(
+    name for path in PHENOTYPE_TABLES for name in (path, path.replace(".tsv", ".json"))
+)
+IGNORED_BAND_FILES = ("band.tsv", "band.json")
+#: Scan kind → BIDS entities and suffix of its image in the raw ``anat`` folders (layout 2).
 KIND_SUFFIX: dict[str, str] = {
-    ScanKind.SWI: "swi",
+    ScanKind.SWI: "acq-swi_T2starw",
     ScanKind.QSM: "Chimap",
     ScanKind.GRE_MAGNITUDE: "part-mag_T2starw",
     ScanKind.GRE_PHASE: "part-phase_T2starw",
     ScanKind.T1: "T1w",
-    ScanKind.LABELS: "dseg",
 }
-SUFFIX_KIND = {suffix: kind for kind, suffix in KIND_SUFFIX.items()}
+#: Contract version 1 names (raw ``anat`` folders): read on import, never written.
+LEGACY_SUFFIX_KIND: dict[str, str] = {"swi": ScanKind.SWI, "dseg": ScanKind.LABELS}
+SUFFIX_KIND: dict[str, str] = {
+    **{suffix: kind for kind, suffix in KIND_SUFFIX.items()},
+    LABELS_SUFFIX: ScanKind.LABELS,
+    **LEGACY_SUFFIX_KIND,
+}
 #: Import order within a session: intensity images before their label map.
 KIND_ORDER: list[str] = [
     ScanKind.SWI,
@@ -121,17 +180,30 @@ KIND_ORDER: list[str] = [
     ScanKind.GRE_MAGNITUDE,
     ScanKind.GRE_PHASE,
     ScanKind.T1,
+    ScanKind.LABELS,
 ]
-KIND_ORDER.append(ScanKind.LABELS)
 LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
 PARTICIPANT_RE = re.compile(r"^sub-(?P<label>[A-Za-z0-9]+)$")
 SESSION_RE = re.compile(r"^ses-(?P<visit>[A-Za-z0-9]+)$")
+_IMAGE_STEM = r"^sub-(?P<label>[A-Za-z0-9]+)_ses-(?P<session>[A-Za-z0-9]+)_"
+_IMAGE_EXT = r"(?P<ext>\.nii\.gz|\.nii)$"
+#: An image in a raw ``anat`` folder, layout 2 or contract version 1.
 IMAGE_RE = re.compile(
-    r"^sub-(?P<label>[A-Za-z0-9]+)_ses-(?P<session>[A-Za-z0-9]+)_"
-    r"(?P<suffix>swi|Chimap|part-mag_T2starw|part-phase_T2starw|T1w|dseg)"
-    r"(?P<ext>\.nii\.gz|\.nii)$"
+    _IMAGE_STEM
+    + "(?P<suffix>"
+    + "|".join(re.escape(s) for s in (*KIND_SUFFIX.values(), *LEGACY_SUFFIX_KIND))
+    + ")"
+    + _IMAGE_EXT
 )
+#: A label map in ``derivatives/labels``.
+LABELS_IMAGE_RE = re.compile(_IMAGE_STEM + f"(?P<suffix>{re.escape(LABELS_SUFFIX)})" + _IMAGE_EXT)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: BIDS date-time (``acq_time``): the date, optionally a time, fraction and zone.
+DATETIME_RE = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?$"
+)
+#: The time written after a visit date in ``acq_time`` (BIDS needs one; MotorBand has dates).
+ACQ_TIME_OF_DAY = "T00:00:00"
 INT_RE = re.compile(r"^-?\d+$")
 MS_PER_S = 1000.0
 COPY_CHUNK_BYTES = 1 << 20
@@ -141,6 +213,8 @@ SIDECAR_FIELDS = (
     ("Manufacturer", "manufacturer"),
     ("ManufacturersModelName", "scanner_model"),
 )
+#: BIDS Units of a phase image (the validator accepts only these two).
+PHASE_RADIANS, PHASE_ARBITRARY = "rad", "arbitrary"
 
 
 class BundleError(Exception):
@@ -181,6 +255,11 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 # --- export -------------------------------------------------------------------------------------
 
 
@@ -190,6 +269,11 @@ def _sessions(visit: Visit) -> str:
 
 def _visit_key(visit: Visit) -> tuple[str, int]:
     return (participant_label(visit.subject.study_id), visit_number(visit.visit_code))
+
+
+def acq_time(date: dt.date | None) -> str | None:
+    """A visit date as a BIDS ``acq_time`` (date-time; midnight: MotorBand records dates only)."""
+    return None if date is None else date.isoformat() + ACQ_TIME_OF_DAY
 
 
 def bids_columns() -> dict[str, Variable]:
@@ -205,6 +289,11 @@ def bids_columns() -> dict[str, Variable]:
             "study_id": Variable("study_id", "Study id of the subject", dictionary.TEXT),
             "session_id": Variable(
                 "session_id", "Session: ses- and the visit code (ses-V1 is baseline)", "text"
+            ),
+            "acq_time": Variable(
+                "acq_time",
+                "Visit date (MotorBand records dates: the time of day is 00:00:00 by convention)",
+                "datetime",
             ),
             "date": Variable("date", "Date", dictionary.DATE),
             "status": described["visit_status"],
@@ -257,7 +346,7 @@ def _participant_rows(subjects: list[Subject]) -> list[tuple[Any, ...]]:
 
 
 def _copy_image(scan: Scan, target_stem: Path) -> Path:
-    """Copy a stored image into the bundle (a .mgz is converted to .nii.gz); return its path."""
+    """Copy a stored image into the bundle (a .mgz becomes .nii.gz, same values and data type)."""
     name = (scan.file.name or "").lower()
     if name.endswith(".nii.gz") or name.endswith(".nii"):
         target = target_stem.with_name(
@@ -270,11 +359,14 @@ def _copy_image(scan: Scan, target_stem: Path) -> Path:
     target = target_stem.with_name(target_stem.name + ".nii.gz")
     target.parent.mkdir(parents=True, exist_ok=True)
     image: Any = nib.load(scan.file.path)
-    nib.save(nib.Nifti1Image(image.get_fdata(), image.affine), target)
+    converted = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine)
+    converted.header.set_xyzt_units("mm")
+    nib.save(converted, target)
     return target
 
 
 def _image_sidecar(scan: Scan) -> dict[str, Any]:
+    """The scanner fields BIDS recommends that MotorBand knows, and Units where BIDS wants them."""
     sidecar: dict[str, Any] = {}
     for key, name in SIDECAR_FIELDS:
         value = getattr(scan, name)
@@ -282,11 +374,55 @@ def _image_sidecar(scan: Scan) -> dict[str, Any]:
             sidecar[key] = value
     if scan.echo_time is not None:
         sidecar["EchoTime"] = scan.echo_time / MS_PER_S
+    if scan.kind == ScanKind.GRE_PHASE:
+        sidecar["Units"] = phase_units(Path(scan.file.path))
+    elif scan.kind == ScanKind.QSM:
+        unit = _qsm_unit(scan)
+        if unit:
+            sidecar["Units"] = unit
     return sidecar
 
 
+def phase_units(path: Path) -> str:
+    """BIDS Units of a phase image: ``rad`` when its values span -pi..pi, else ``arbitrary``.
+
+    A wrapped phase fills its convention's range, so the largest absolute value tells radians
+    (within ``PHASE_RANGE_TOLERANCE`` of pi) from scanner or arbitrary units.
+    """
+    image: Any = nib.load(path)
+    data = np.asarray(image.dataobj, dtype=np.float64)
+    finite = data[np.isfinite(data)]
+    if not finite.size:
+        return PHASE_ARBITRARY
+    half_range = float(np.max(np.abs(finite)))
+    return (
+        PHASE_RADIANS
+        if abs(half_range - math.pi) <= PHASE_RANGE_TOLERANCE * math.pi
+        else PHASE_ARBITRARY
+    )
+
+
+def _qsm_unit(scan: Scan) -> str | None:
+    """The susceptibility unit a finished run of this QSM scan recorded (ppm or ppb), if any."""
+    for parameters in (
+        QuantificationRun.objects.filter(scan=scan, status=RunStatus.DONE)
+        .order_by("pk")
+        .values_list("parameters", flat=True)
+    ):
+        unit = (parameters or {}).get("qsm_unit")
+        if unit:
+            return str(unit)
+    return None
+
+
+def _labels_used(path: Path) -> set[int]:
+    image: Any = nib.load(path)
+    values = np.unique(np.asanyarray(image.dataobj))
+    return {round(float(v)) for v in values if np.isfinite(v)}
+
+
 def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path]:
-    """Write the whole study as a study bundle into ``directory`` (created; must be empty).
+    """Write the whole study as a study bundle (layout 2) into ``directory`` (created; empty).
 
     Returns the files written, sorted. Raises ``BundleError`` when the folder is not empty or two
     study ids share a participant label.
@@ -311,21 +447,29 @@ def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path
 
     from analysis.exports.releases import software_version
 
+    version = software_version()
     write_json(
         root / DESCRIPTION,
         {
             "Name": _study_name(),
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "raw",
-            "GeneratedBy": [{"Name": "MotorBand", "Version": software_version()}],
+            "GeneratedBy": [{"Name": "MotorBand", "Version": version}],
         },
     )
-    (root / "README").write_text(
-        "MotorBand study bundle: clinical data in participants.tsv and phenotype/, SWI images and\n"
-        "FreeSurfer label maps (dseg) under sub-*/ses-*/anat/, band measurements in\n"
-        "derivatives/motorband/. Missing values are n/a; dates are ISO 8601.\n",
-        encoding="utf-8",
+    _write_text(
+        root / README,
+        "MotorBand study bundle (BIDS): the subjects in participants.tsv, their visits in\n"
+        "sub-*/sub-*_sessions.tsv, SWI (acq-swi_T2starw), T1w, QSM (Chimap) and gradient-echo\n"
+        "(part-mag/part-phase T2starw) images under sub-*/ses-*/anat/, and the clinical data\n"
+        "(visits, Penn UMN exams, ALSFRS-R, clinical events, blinded motor band reads) in\n"
+        "phenotype/ with a data dictionary per table. FreeSurfer aparc+aseg label maps are in\n"
+        "derivatives/labels/, the band quantification in derivatives/motorband/.\n"
+        "Missing values are n/a; dates are ISO 8601. The phenotype tables hold several rows per\n"
+        "participant (one per session, event or read), a form BIDS does not define yet: they\n"
+        "are listed in .bidsignore.\n",
     )
+    _write_text(root / BIDSIGNORE, "".join(f"/{name}\n" for name in IGNORED_PHENOTYPE_FILES))
     write_tsv(root / PARTICIPANTS, PARTICIPANT_COLUMNS, _participant_rows(subjects))
     participants_sidecar = dictionary.bids_sidecar(PARTICIPANT_COLUMNS, described)
     participants_sidecar["site"]["Levels"] = sites
@@ -335,6 +479,31 @@ def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path
         Visit.objects.select_related("subject").prefetch_related("umn_exam", "alsfrs"),
         key=_visit_key,
     )
+    _export_sessions(root, subjects, visits, described)
+    _export_phenotype(root, visits, described)
+    _export_images(root, progress=progress)
+    _export_band(root)
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def _export_sessions(
+    root: Path, subjects: list[Subject], visits: list[Visit], described: Mapping[str, Variable]
+) -> None:
+    """One sessions file per subject (every subject gets its folder), described once at the root."""
+    by_subject: dict[str, list[Visit]] = {}
+    for visit in visits:
+        by_subject.setdefault(participant_label(visit.subject.study_id), []).append(visit)
+    for subject in subjects:
+        label = participant_label(subject.study_id)
+        write_tsv(
+            root / f"sub-{label}" / f"sub-{label}_sessions.tsv",
+            SESSION_COLUMNS,
+            ((_sessions(v), acq_time(v.date), v.status) for v in by_subject.get(label, [])),
+        )
+    write_json(root / SESSIONS_SIDECAR, dictionary.bids_sidecar(SESSION_COLUMNS, described))
+
+
+def _export_phenotype(root: Path, visits: list[Visit], described: Mapping[str, Variable]) -> None:
     write_tsv(
         root / VISITS,
         VISIT_COLUMNS,
@@ -393,21 +562,71 @@ def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path
     for path, columns in PHENOTYPE_TABLES.items():
         write_json((root / path).with_suffix(".json"), dictionary.bids_sidecar(columns, described))
 
+
+def image_path(scan: Scan) -> str:
+    """The bundle path of a scan's image without its extension (layout 2)."""
+    label = participant_label(scan.visit.subject.study_id)
+    session = _sessions(scan.visit)
+    if scan.kind == ScanKind.LABELS:
+        return f"{LABELS_DIR}/sub-{label}/{session}/anat/sub-{label}_{session}_{LABELS_SUFFIX}"
+    return f"sub-{label}/{session}/anat/sub-{label}_{session}_{KIND_SUFFIX[scan.kind]}"
+
+
+def _export_images(root: Path, *, progress: bool) -> None:
     scans = sorted(
-        Scan.objects.select_related("visit__subject").filter(kind__in=list(KIND_SUFFIX)),
+        Scan.objects.select_related("visit__subject").filter(kind__in=KIND_ORDER),
         key=lambda s: (*_visit_key(s.visit), KIND_ORDER.index(ScanKind(s.kind))),
     )
+    labels_used: set[int] = set()
     for scan in tqdm(scans, desc="images", unit="image", disable=not progress):
-        label = participant_label(scan.visit.subject.study_id)
-        folder = root / f"sub-{label}" / _sessions(scan.visit) / "anat"
-        stem = folder / f"sub-{label}_{_sessions(scan.visit)}_{KIND_SUFFIX[scan.kind]}"
-        _copy_image(scan, stem)
+        stem = root / image_path(scan)
+        written = _copy_image(scan, stem)
+        if scan.kind == ScanKind.LABELS:
+            labels_used |= _labels_used(written)
         sidecar = _image_sidecar(scan)
         if sidecar:
             write_json(stem.with_name(stem.name + ".json"), sidecar)
+    _export_labels_dataset(root, labels_used)
 
-    _export_band(root)
-    return sorted(p for p in root.rglob("*") if p.is_file())
+
+def _export_labels_dataset(root: Path, labels_used: set[int]) -> None:
+    from analysis.exports.releases import software_version
+
+    folder = root / LABELS_DIR
+    write_json(
+        folder / DESCRIPTION,
+        {
+            "Name": "Cortical label maps (FreeSurfer aparc+aseg)",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": [
+                {
+                    "Name": "FreeSurfer",
+                    "Description": "aparc+aseg label maps made at the sites, uploaded to MotorBand",
+                },
+                {
+                    "Name": "MotorBand",
+                    "Version": software_version(),
+                    "Description": "Export of the stored label maps",
+                },
+            ],
+        },
+    )
+    _write_text(
+        folder / README,
+        "Label maps with FreeSurfer aparc+aseg numbering (precentral cortex 1024/2024, postcentral\n"
+        "1022/2022, paracentral 1017/2017, cerebral white matter 2/41), one per session, in the\n"
+        "space of the image they were made from. desc-aparcaseg_dseg.tsv names every label used.\n",
+    )
+    write_json(
+        folder / f"{LABELS_SUFFIX}.json",
+        {"Description": "FreeSurfer aparc+aseg label map (FreeSurfer numbering)"},
+    )
+    write_tsv(
+        root / LABELS_TABLE,
+        LABELS_TABLE_COLUMNS,
+        ((index, freesurfer.label_name(index)) for index in sorted(labels_used)),
+    )
 
 
 def _study_name() -> str:
@@ -451,10 +670,11 @@ def _export_band(root: Path) -> None:
                     m.reason,
                 )
             )
+    folder = root / MOTORBAND_DIR
     write_tsv(root / BAND, BAND_COLUMNS, rows)
     versions = sorted({r.algorithm_version for r in runs}, key=dictionary_version_key)
     write_json(
-        root / "derivatives" / "motorband" / DESCRIPTION,
+        folder / DESCRIPTION,
         {
             "Name": "MotorBand band quantification",
             "BIDSVersion": BIDS_VERSION,
@@ -465,13 +685,23 @@ def _export_band(root: Path) -> None:
             ],
         },
     )
+    _write_text(
+        folder / README,
+        "Motor band quantification: band.tsv has one row per finished run and measurement\n"
+        "(hemisphere and segment of the precentral gyrus), with the run's method version and\n"
+        "parameters; band.json describes the columns. BIDS has no form for region-wise\n"
+        "measurement tables yet, so .bidsignore lists band.tsv and band.json.\n",
+    )
+    _write_text(folder / BIDSIGNORE, "".join(f"/{name}\n" for name in IGNORED_BAND_FILES))
     write_json(
-        root / "derivatives" / "motorband" / "band.json",
+        folder / "band.json",
         dictionary.bids_sidecar(
             BAND_COLUMNS,
             {
                 **bids_columns(),
-                "scan": Variable("scan", "Measured image (BIDS suffix)", dictionary.TEXT),
+                "scan": Variable(
+                    "scan", "Measured image (BIDS entities and suffix)", dictionary.TEXT
+                ),
                 "parameters": Variable(
                     "parameters", "Parameters of the run (JSON)", dictionary.TEXT
                 ),
@@ -499,25 +729,37 @@ def dictionary_version_key(version: str) -> tuple[Any, ...]:
 # --- layout checks ------------------------------------------------------------------------------
 
 
-def layout_problems(directory: Path | str) -> list[str]:
-    """The BIDS rules MotorBand relies on, checked on a bundle; empty when it follows them.
+def _json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
-    Required ``dataset_description.json`` fields (Name, BIDSVersion), ``participants.tsv`` headed
-    by ``participant_id`` with unique ``sub-<label>`` values, one folder per listed participant and
-    none unlisted, ``ses-<label>`` session folders, image names
-    ``sub-<label>_ses-<label>_<suffix>.nii[.gz]`` matching their folders, every phenotype TSV
-    headed by ``participant_id`` with a JSON dictionary describing each column, and a derivative
-    ``dataset_description.json`` (DatasetType derivative, GeneratedBy).
+
+def layout_problems(directory: Path | str) -> list[str]:
+    """The layout 2 rules MotorBand relies on, checked on a bundle; empty when it follows them.
+
+    Required ``dataset_description.json`` fields (Name, BIDSVersion, DatasetType raw),
+    ``participants.tsv`` headed by ``participant_id`` with unique ``sub-<label>`` values, one
+    folder per listed participant and none unlisted, each with a sessions file headed
+    ``session_id``, ``ses-<label>`` session folders, image names
+    ``sub-<label>_ses-<label>_<entities>_<suffix>.nii[.gz]`` of layout 2 matching their folders
+    (label maps only under ``derivatives/labels``), every phenotype TSV headed by
+    ``participant_id`` with a JSON dictionary describing each column, and the derivative
+    datasets' ``dataset_description.json`` (DatasetType derivative, GeneratedBy). The official
+    validator judges the rest (tests/analysis/exports/test_bids_validator.py).
     """
     root = Path(directory)
     problems: list[str] = []
-    try:
-        description = json.loads((root / DESCRIPTION).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"{DESCRIPTION}: missing or not JSON ({exc})"]
+    description = _json_object(root / DESCRIPTION)
+    if description is None:
+        return [f"{DESCRIPTION}: missing or not a JSON object"]
     for key in ("Name", "BIDSVersion"):
         if not description.get(key):
             problems.append(f"{DESCRIPTION}: required field {key} is missing")
+    if description.get("DatasetType") != "raw":
+        problems.append(f"{DESCRIPTION}: DatasetType must be raw")
     header, rows = _read_plain_tsv(root / PARTICIPANTS)
     if not header or header[0] != "participant_id":
         problems.append(f"{PARTICIPANTS}: the first column must be participant_id")
@@ -530,46 +772,63 @@ def layout_problems(directory: Path | str) -> list[str]:
     for folder in sorted(root.glob("sub-*")):
         if folder.name not in listed:
             problems.append(f"{folder.name}/: not listed in {PARTICIPANTS}")
-        for session in sorted(folder.iterdir()):
-            if not SESSION_RE.match(session.name):
-                problems.append(f"{folder.name}/{session.name}: not a ses-<label> folder")
-                continue
-            for image in sorted((session / "anat").glob("*")):
-                stem_ok = image.name.startswith(f"{folder.name}_{session.name}_")
-                if image.suffix == ".json":
-                    stem = image.name[: -len(".json")]
-                    stem_ok = stem_ok and (
-                        image.with_name(stem + ".nii.gz").exists()
-                        or image.with_name(stem + ".nii").exists()
-                    )
-                elif not IMAGE_RE.match(image.name):
-                    stem_ok = False
-                if not stem_ok:
-                    problems.append(
-                        f"{image.relative_to(root)}: name does not follow "
-                        f"{folder.name}_{session.name}_<suffix>.nii[.gz]"
-                    )
+        sessions_file = folder / f"{folder.name}_sessions.tsv"
+        header, _ = _read_plain_tsv(sessions_file)
+        if not header or header[0] != "session_id":
+            problems.append(f"{sessions_file.relative_to(root)}: missing, or not headed session_id")
+    for subject in listed:
+        if not (root / subject).is_dir():
+            problems.append(f"{subject}/: listed in {PARTICIPANTS} but has no folder")
+    problems += _image_name_problems(root, root, KIND_SUFFIX.values())
+    problems += _image_name_problems(root, root / LABELS_DIR, (LABELS_SUFFIX,))
     for path in (*PHENOTYPE_TABLES, BAND):
         header, _ = _read_plain_tsv(root / path)
         if not header or header[0] != "participant_id":
             problems.append(f"{path}: missing, or its first column is not participant_id")
             continue
-        try:
-            sidecar = json.loads((root / path).with_suffix(".json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        sidecar = _json_object((root / path).with_suffix(".json"))
+        if sidecar is None:
             problems.append(f"{path}: its JSON data dictionary is missing")
             continue
         for column in header:
             if "Description" not in sidecar.get(column, {}):
                 problems.append(f"{path}: column {column} has no Description in its dictionary")
-    try:
-        derivative = json.loads(
-            (root / "derivatives" / "motorband" / DESCRIPTION).read_text(encoding="utf-8")
-        )
-        if derivative.get("DatasetType") != "derivative" or not derivative.get("GeneratedBy"):
-            problems.append("derivatives/motorband: DatasetType derivative and GeneratedBy needed")
-    except (OSError, ValueError):
-        problems.append(f"derivatives/motorband/{DESCRIPTION}: missing or not JSON")
+    for derived in (LABELS_DIR, MOTORBAND_DIR):
+        derivative = _json_object(root / derived / DESCRIPTION)
+        if derivative is None:
+            problems.append(f"{derived}/{DESCRIPTION}: missing or not a JSON object")
+        elif derivative.get("DatasetType") != "derivative" or not derivative.get("GeneratedBy"):
+            problems.append(f"{derived}: DatasetType derivative and GeneratedBy needed")
+    return problems
+
+
+def _image_name_problems(root: Path, dataset: Path, suffixes: Iterable[str]) -> list[str]:
+    """Images (and sidecars) of ``dataset``'s anat folders whose names break layout 2."""
+    allowed = tuple(suffixes)
+    problems = []
+    for folder in sorted(dataset.glob("sub-*")):
+        if not folder.is_dir():
+            continue
+        for session in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if not SESSION_RE.match(session.name):
+                problems.append(f"{session.relative_to(root)}: not a ses-<label> folder")
+                continue
+            for image in sorted((session / "anat").glob("*")):
+                prefix = f"{folder.name}_{session.name}_"
+                stem = re.sub(r"(\.nii\.gz|\.nii|\.json)$", "", image.name)
+                ok = image.name.startswith(prefix) and stem[len(prefix) :] in allowed
+                if ok and image.suffix == ".json":
+                    ok = (
+                        image.with_name(stem + ".nii.gz").exists()
+                        or image.with_name(stem + ".nii").exists()
+                    )
+                elif ok:
+                    ok = image.name.endswith((".nii.gz", ".nii"))
+                if not ok:
+                    problems.append(
+                        f"{image.relative_to(root)}: name does not follow "
+                        f"{prefix}<{'|'.join(allowed)}>.nii[.gz]"
+                    )
     return problems
 
 
@@ -651,6 +910,7 @@ class BundleImporter:
         self.stored_files: list[str] = []
         self.subjects: dict[str, Subject | None] = {}  # participant_id → subject (None: failed)
         self.visits: dict[tuple[str, str], Visit | None] = {}  # (participant, session) → visit
+        self.visit_rows: dict[tuple[str, str], _Row] = {}  # their rows in visits.tsv
         self.swi_scans: dict[tuple[str, str], Scan] = {}
         self.failed_swi: set[tuple[str, str]] = set()  # sessions whose SWI was refused
 
@@ -809,6 +1069,7 @@ class BundleImporter:
         site_names = self.site_names()
         self.import_participants(site_names)
         self.import_visits()
+        self.check_sessions_files()
         self.import_forms()
         self.import_events()
         self.import_images()
@@ -947,6 +1208,7 @@ class BundleImporter:
                 self.problem(row.file, row.line, "session_id", session, "Duplicate session.")
                 continue
             self.visits[(participant, session)] = None
+            self.visit_rows[(participant, session)] = row
             ordered.append(((participant, number), row))
         # Baselines first: a follow-up visit is validated against its subject's V1.
         ordered.sort(key=lambda item: item[0])
@@ -975,6 +1237,90 @@ class BundleImporter:
                 self.visits[(participant, session)] = visit
                 count += 1
         self.counts["visits"] = count
+
+    def check_sessions_files(self) -> None:
+        """Layout 2's ``sub-<label>/sub-<label>_sessions.tsv`` must agree with ``visits.tsv``.
+
+        The visits come from ``phenotype/visits.tsv`` in both layouts; a sessions file (layout 2)
+        repeats each visit's date (as ``acq_time``) and status, and a disagreement is a problem.
+        """
+        for folder in sorted(self.root.glob("sub-*")):
+            path = f"{folder.name}/{folder.name}_sessions.tsv"
+            if not folder.is_dir() or not (self.root / path).is_file():
+                continue
+            participant = folder.name
+            rows = self.read_tsv(path, ("session_id",), SESSION_COLUMNS[1:])
+            if rows is None:
+                continue
+            if participant not in self.subjects:
+                self.problem(
+                    path,
+                    None,
+                    "participant_id",
+                    participant,
+                    f"Unknown participant: not listed in {PARTICIPANTS}.",
+                )
+                continue
+            if self.subjects[participant] is None:
+                continue
+            seen: set[str] = set()
+            for row in rows:
+                session = row.get("session_id")
+                key = (participant, session)
+                if session in seen:
+                    self.problem(row.file, row.line, "session_id", session, "Duplicate session.")
+                    continue
+                seen.add(session)
+                if key not in self.visit_rows:
+                    self.problem(
+                        row.file,
+                        row.line,
+                        "session_id",
+                        session,
+                        f"Unknown session: {participant} has no {session or 'such'} session "
+                        f"in {VISITS}.",
+                    )
+                    continue
+                visit_row = self.visit_rows[key]
+                raw = row.get("acq_time")
+                match = DATETIME_RE.match(raw)
+                if "acq_time" in row.values and not _is_missing(raw) and not match:
+                    self.problem(
+                        row.file,
+                        row.line,
+                        "acq_time",
+                        raw,
+                        "Not a BIDS date-time (YYYY-MM-DDThh:mm:ss) or n/a.",
+                    )
+                elif "acq_time" in row.values:
+                    date = match["date"] if match else NA
+                    expected = NA if _is_missing(visit_row.get("date")) else visit_row.get("date")
+                    if date != expected:
+                        self.problem(
+                            row.file,
+                            row.line,
+                            "acq_time",
+                            raw,
+                            f"Differs from the session's date in {VISITS} ({expected}).",
+                        )
+                if "status" in row.values and row.get("status") != visit_row.get("status"):
+                    self.problem(
+                        row.file,
+                        row.line,
+                        "status",
+                        row.get("status"),
+                        f"Differs from the session's status in {VISITS} "
+                        f"({visit_row.get('status')}).",
+                    )
+            for listed_participant, session in self.visit_rows:
+                if listed_participant == participant and session not in seen:
+                    self.problem(
+                        path,
+                        None,
+                        "session_id",
+                        session,
+                        f"The session is in {VISITS} but missing from this sessions file.",
+                    )
 
     def import_forms(self) -> None:
         for path, items, save, extra in (
@@ -1073,45 +1419,67 @@ class BundleImporter:
         self.counts["events"] = count
 
     def image_paths(self) -> Iterator[tuple[str, Path]]:
-        """Every image file of the bundle (relative path, path), sorted, kind order per session."""
+        """Every image file of the bundle (relative path, path): the raw ``sub-*`` folders and
+        ``derivatives/labels``, in session order and kind order within a session."""
         found = []
-        for subject_dir in sorted(self.root.glob("sub-*")):
-            if not subject_dir.is_dir():
-                continue
-            for path in sorted(subject_dir.rglob("*")):
-                name = path.name.lower()
-                if path.is_file() and (name.endswith(".nii.gz") or name.endswith(".nii")):
-                    match = IMAGE_RE.match(path.name)
-                    order = KIND_ORDER.index(SUFFIX_KIND[match["suffix"]]) if match else 0
-                    found.append((str(path.parent), order, path))
-        found.sort(key=lambda item: (item[0], item[1], item[2].name))
-        for _, _, path in found:
+        for dataset, pattern in ((self.root, IMAGE_RE), (self.root / LABELS_DIR, LABELS_IMAGE_RE)):
+            for subject_dir in sorted(dataset.glob("sub-*")):
+                if not subject_dir.is_dir():
+                    continue
+                for path in sorted(subject_dir.rglob("*")):
+                    name = path.name.lower()
+                    if path.is_file() and (name.endswith(".nii.gz") or name.endswith(".nii")):
+                        match = pattern.match(path.name)
+                        kind = SUFFIX_KIND[match["suffix"]] if match else ""
+                        order = KIND_ORDER.index(kind) if kind else 0
+                        session = path.relative_to(dataset).parts[:2]
+                        found.append((session, order, path.name, path))
+        found.sort(key=lambda item: item[:3])
+        for *_, path in found:
             yield path.relative_to(self.root).as_posix(), path
+
+    def image_place(self, relative: str) -> tuple[str, str, str] | None:
+        """(participant, session, kind) of an image path of layout 2 or 1; None for another name.
+
+        Raw images sit in ``sub-<label>/ses-<visit>/anat/``, label maps of layout 2 in the same
+        folders under ``derivatives/labels/``; the file name repeats the folders' labels.
+        """
+        parts = Path(relative).parts
+        if parts[:2] == tuple(LABELS_DIR.split("/")):
+            parts, pattern = parts[2:], LABELS_IMAGE_RE
+        else:
+            pattern = IMAGE_RE
+        match = pattern.match(parts[-1])
+        if (
+            not match
+            or len(parts) != 4
+            or parts[0] != f"sub-{match['label']}"
+            or parts[1] != f"ses-{match['session']}"
+            or parts[2] != "anat"
+        ):
+            return None
+        return parts[0], parts[1], SUFFIX_KIND[match["suffix"]]
 
     def import_images(self) -> None:
         images = list(self.image_paths())
         count = 0
         for relative, path in tqdm(images, desc="images", unit="image", disable=not self.progress):
             row = _Row(relative, None, {"file": path.name})
-            match = IMAGE_RE.match(path.name)
-            parts = Path(relative).parts
-            if (
-                not match
-                or len(parts) != 4
-                or parts[0] != f"sub-{match['label']}"
-                or parts[1] != f"ses-{match['session']}"
-                or parts[2] != "anat"
-            ):
+            place = self.image_place(relative)
+            if place is None:
                 self.problem(
                     relative,
                     None,
                     "file",
                     path.name,
                     "Not a bundle image: expected sub-<label>/ses-<visit>/anat/"
-                    "sub-<label>_ses-<visit>_swi.nii.gz (or _dseg for the label map).",
+                    "sub-<label>_ses-<visit>_<suffix>.nii.gz with the suffix acq-swi_T2starw, "
+                    "T1w, Chimap, part-mag_T2starw or part-phase_T2starw (or swi, dseg of the "
+                    f"version 1 layout), or a label map {LABELS_DIR}/sub-<label>/ses-<visit>/anat/"
+                    f"sub-<label>_ses-<visit>_{LABELS_SUFFIX}.nii.gz.",
                 )
                 continue
-            participant, session = parts[0], parts[1]
+            participant, session, kind = place
             if participant not in self.subjects:
                 self.problem(relative, None, "participant_id", participant, "Unknown participant.")
                 continue
@@ -1130,7 +1498,6 @@ class BundleImporter:
             visit = self.visits[key]
             if visit is None:
                 continue
-            kind = SUFFIX_KIND[match["suffix"]]
             scanner = self.image_sidecar(path, relative)
             if scanner is None:
                 continue

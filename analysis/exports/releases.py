@@ -134,6 +134,9 @@ def release_create(
                     {"sites": "The BIDS bundle is the whole study: filters apply to trial formats."}
                 )
             bundle.export_bundle(folder)
+            # The release's manifest sits at the bundle's root, where BIDS has no place for it.
+            with (folder / bundle.BIDSIGNORE).open("a", encoding="utf-8") as ignore:
+                ignore.write(f"/{MANIFEST}\n")
             band_versions = sorted(
                 set(
                     QuantificationRun.objects.filter(status=RunStatus.DONE).values_list(

@@ -15,8 +15,9 @@ FORMATS = ("bids", *trial.FORMATS)
 
 class Command(StudyCommand):
     help = (
-        "Write the study bundle (--format bids, the default: BIDS layout, phenotype TSVs, images, "
-        "derivatives/motorband/band.tsv) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "
+        "Write the study bundle (--format bids, the default: a BIDS dataset the official validator "
+        "accepts, with phenotype TSVs, label maps in derivatives/labels and band measurements in "
+        "derivatives/motorband) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "
         "wide and event tables with a data dictionary), optionally de-identified."
     )
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 import pytest
 
 from cohort import services
@@ -131,3 +133,61 @@ def table_counts() -> dict[str, int]:
         for model in apps.get_models()
         if model._meta.app_label in ("cohort", "imaging", "analysis", "auth")
     }
+
+
+def _dicom_zip(shared_data: Path, target: Path) -> Path:
+    """The real Siemens XA30 dual-echo GRE series (one enhanced DICOM per echo) as an upload."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for dcm in sorted((shared_data / "siemens-xa30-gre" / "dicom").glob("*.dcm")):
+            archive.write(dcm, f"series/{dcm.name}")
+    return target
+
+
+def _susceptibility_map(like: Path, target: Path) -> Path:
+    """A QSM-like map in ppm (signed, about +-0.1) on the grid of a real image."""
+    grid: Any = nib.load(like)
+    rng = np.random.default_rng(7)
+    values = rng.normal(0.0, 0.03, grid.shape[:3]).astype(np.float32)
+    nib.save(nib.Nifti1Image(values, grid.affine), target)
+    return target
+
+
+def _upload(visit: Any, kind: str, path: Path, **fields: Any) -> Any:
+    with path.open("rb") as handle:
+        return imaging_services.scan_upload(
+            user=None, visit=visit, kind=kind, upload=handle, name=path.name, **fields
+        )
+
+
+@pytest.fixture
+def real_study(study: dict[str, Any], shared_data: Path, tmp_path: Path) -> dict[str, Any]:
+    """The ``study`` with real images of every kind added (shared data, see SOURCES.md).
+
+    EDM-0001 V2: FreeSurfer bert (``norm.mgz`` as the SWI magnitude, ``aparc+aseg.mgz`` as its
+    label map); TOR-0002 V1: the Siemens XA30 GRE series (echo 2 from the DICOMs as SWI, echo 1
+    NIfTI as GRE magnitude) and the same subject's T1w; EDM_0003 V1: the 3-echo GRE crop
+    (magnitude and phase, echo 1) and a QSM map on its grid.
+    """
+    from cohort.models import Visit
+
+    edm_v2 = Visit.objects.get(subject=study["als"], visit_code="V2")
+    tor_v1 = Visit.objects.get(subject=study["control"], visit_code="V1")
+    pls_v1 = Visit.objects.get(subject=study["pls"], visit_code="V1")
+    bert = shared_data / "freesurfer-bert"
+    xa30 = shared_data / "siemens-xa30-gre"
+    gre = shared_data / "gre-3echo-crop"
+    scans = {
+        "bert_swi": _upload(edm_v2, "swi", bert / "norm.mgz", field_strength=1.5),
+        "bert_labels": _upload(edm_v2, "labels", bert / "aparc+aseg.mgz"),
+        "xa30_swi": _upload(tor_v1, "swi", _dicom_zip(shared_data, tmp_path / "gre.zip"), echo=2),
+        "xa30_magnitude": _upload(
+            tor_v1, "gre_magnitude", xa30 / "nifti" / "8_gre_field_mapping_e1.nii"
+        ),
+        "xa30_t1": _upload(tor_v1, "t1", xa30 / "nifti" / "5_anat-T1w_acq-tfl.nii"),
+        "gre_magnitude": _upload(pls_v1, "gre_magnitude", gre / "Mag.nii.gz", echo=1),
+        "gre_phase": _upload(pls_v1, "gre_phase", gre / "Phase.nii", echo=1),
+        "qsm": _upload(
+            pls_v1, "qsm", _susceptibility_map(gre / "Mag.nii.gz", tmp_path / "qsm_Chimap.nii.gz")
+        ),
+    }
+    return {**study, **scans}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,11 @@ def _wipe_study() -> None:
 
 
 def _tsvs(root: Path) -> dict[str, bytes]:
+    """Every TSV but the band (runs are exported, not imported)."""
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*.tsv"))
-        if not p.relative_to(root).as_posix().startswith("derivatives/")
+        if not p.relative_to(root).as_posix().startswith(bundle.MOTORBAND_DIR)
     }
 
 
@@ -65,11 +67,29 @@ def test_export_writes_the_contract_layout(study: dict[str, Any], tmp_path: Path
     assert pls.split("\t")[2] == "n/a"
     anat = root / "sub-EDM0001" / "ses-V1" / "anat"
     assert sorted(p.name for p in anat.iterdir()) == [
-        "sub-EDM0001_ses-V1_dseg.nii.gz",
-        "sub-EDM0001_ses-V1_swi.json",
-        "sub-EDM0001_ses-V1_swi.nii.gz",
+        "sub-EDM0001_ses-V1_acq-swi_T2starw.json",
+        "sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz",
     ]
-    assert bundle.file_sha256(anat / "sub-EDM0001_ses-V1_swi.nii.gz") == study["swi"].sha256
+    swi = anat / "sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz"
+    assert bundle.file_sha256(swi) == study["swi"].sha256
+    labels = root / "derivatives/labels/sub-EDM0001/ses-V1/anat"
+    assert sorted(p.name for p in labels.iterdir()) == [
+        "sub-EDM0001_ses-V1_desc-aparcaseg_dseg.nii.gz"
+    ]
+    assert (root / "sub-EDM0001/sub-EDM0001_sessions.tsv").read_text().splitlines() == [
+        "session_id\tacq_time\tstatus",
+        *(
+            f"ses-{v.visit_code}\t{v.date.isoformat()}T00:00:00\t{v.status}"
+            for v in Visit.objects.filter(subject=study["als"]).order_by("visit_code")
+        ),
+    ]
+    # The phantom's label map: the FreeSurfer names of exactly the labels it uses.
+    lut = (root / bundle.LABELS_TABLE).read_text().splitlines()
+    assert lut[0] == "index\tname"
+    assert "1024\tctx-lh-precentral" in lut and "2017\tctx-rh-paracentral" in lut
+    assert "2\tLeft-Cerebral-White-Matter" in lut and "24\tCSF" in lut
+    description = json.loads((root / "derivatives/labels/dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative" and description["GeneratedBy"]
     band_rows = (root / "derivatives/motorband/band.tsv").read_text().splitlines()
     assert band_rows[0].split("\t") == list(bundle.BAND_COLUMNS)
     assert len(band_rows) == 1 + study["run"].measurements.count() > 1
@@ -85,8 +105,6 @@ def test_export_writes_the_contract_layout(study: dict[str, Any], tmp_path: Path
 
 
 def test_phenotype_dictionaries_describe_every_column(study: Any, tmp_path: Path) -> None:
-    import json
-
     root = tmp_path / "bundle"
     bundle.export_bundle(root)
     umn = json.loads((root / "phenotype/umn.json").read_text())
@@ -101,22 +119,21 @@ def test_phenotype_dictionaries_describe_every_column(study: Any, tmp_path: Path
     assert set(band_sidecar) == set(bundle.BAND_COLUMNS)
 
 
-def test_bids_validator_accepts_the_layout(study: Any, tmp_path: Path) -> None:
-    """The Python bids-validator on every file; the contract's swi and dseg image names are the
-    only allowed exceptions (swi is BEP004, dseg a derivative suffix the contract puts in anat)."""
-    validator = pytest.importorskip("bids_validator")
+def test_python_bids_validator_accepts_every_file(study: Any, tmp_path: Path) -> None:
+    """The Python bids-validator's file-name rules on every file, images and derivatives
+    included; only the validator's own control files (.bidsignore) are not BIDS data."""
+    from bids_validator import BIDSValidator
+
     root = tmp_path / "bundle"
     bundle.export_bundle(root)
-    check = validator.BIDSValidator()
-    rejected = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        relative = "/" + path.relative_to(root).as_posix()
-        if bundle.IMAGE_RE.match(path.name) or path.name.endswith("_swi.json"):
-            continue
-        if not check.is_bids(relative):
-            rejected.append(relative)
+    check = BIDSValidator()
+    rejected = [
+        relative
+        for relative in ("/" + p.relative_to(root).as_posix() for p in sorted(root.rglob("*")))
+        if (root / relative[1:]).is_file()
+        and Path(relative).name != bundle.BIDSIGNORE
+        and not check.is_bids(relative)
+    ]
     assert rejected == []
 
 
@@ -143,9 +160,13 @@ def test_round_trip_gives_byte_identical_tsvs(study: dict[str, Any], tmp_path: P
     assert (swi.field_strength, swi.manufacturer, swi.scanner_model) == (3.0, "Siemens", "Prisma")
     bundle.export_bundle(second)
     assert _tsvs(first) == _tsvs(second)
-    assert len(_tsvs(first)) == 6
-    for image in first.rglob("*.nii.gz"):
-        assert image.read_bytes() == (second / image.relative_to(first)).read_bytes()
+    # participants, 5 phenotype tables, 3 sessions files, the label look-up table
+    assert len(_tsvs(first)) == 10
+    images = sorted(p.relative_to(first) for p in first.rglob("*.nii.gz"))
+    assert images == sorted(p.relative_to(second) for p in second.rglob("*.nii.gz"))
+    assert len(images) == 2
+    for image in images:
+        assert (first / image).read_bytes() == (second / image).read_bytes()
 
 
 def test_import_creates_inactive_raters_and_missing_sites(study: Any, tmp_path: Path) -> None:
@@ -190,6 +211,22 @@ BROKEN_CELLS = [
         "3",
         "A grade is 0 (no band)",
     ),
+    (
+        "sub-EDM0001/sub-EDM0001_sessions.tsv",
+        "ses-V2",
+        "acq_time",
+        "1999-01-01T00:00:00",
+        "Differs from the session's date in phenotype/visits.tsv",
+    ),
+    (
+        "sub-TOR0002/sub-TOR0002_sessions.tsv",
+        "ses-V3",
+        "status",
+        "completed",
+        "Differs from the session's status",
+    ),
+    ("sub-EDM0003/sub-EDM0003_sessions.tsv", "ses-V1", "acq_time", "soon", "BIDS date-time"),
+    ("sub-EDM0003/sub-EDM0003_sessions.tsv", "ses-V2", "session_id", "ses-V7", "Unknown session"),
 ]
 
 
@@ -232,11 +269,14 @@ def test_unreadable_image_rejects_the_bundle_and_removes_stored_images(
     study: Any, tmp_path: Path, media_root: Path
 ) -> None:
     root = _populated_bundle(study, tmp_path)
-    labels = root / "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_dseg.nii.gz"
+    labels = (
+        root
+        / "derivatives/labels/sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_desc-aparcaseg_dseg.nii.gz"
+    )
     labels.write_bytes(b"\x1f\x8b not a gzip nifti at all")
     counts, files = table_counts(), media_files(media_root)
     result = bundle.import_bundle(root)
-    problems = [p for p in result.problems if p.file.endswith("_dseg.nii.gz")]
+    problems = [p for p in result.problems if p.file == labels.relative_to(root).as_posix()]
     assert problems and problems[0].column == "file"
     assert problems[0].value == labels.name
     # The SWI of the same session was stored before the label map failed: it must be gone.
@@ -282,6 +322,77 @@ def test_missing_column_and_unknown_participant_are_reported(study: Any, tmp_pat
     assert any(p.column == "participant_id" and p.value == "sub-NOBODY" for p in result.problems)
 
 
+def _to_layout_1(root: Path) -> None:
+    """Rewrite a layout 2 bundle as contract version 1 wrote it: _swi and _dseg images in the
+    raw anat folders, no sessions files, no derivatives/labels, no .bidsignore."""
+    for path in sorted(root.glob("sub-*/ses-*/anat/*_acq-swi_T2starw.*")):
+        path.rename(path.with_name(path.name.replace("_acq-swi_T2starw", "_swi")))
+    labels = root / bundle.LABELS_DIR
+    for path in sorted(labels.glob("sub-*/ses-*/anat/*_desc-aparcaseg_dseg.nii.gz")):
+        target = root / path.relative_to(labels)
+        shutil.move(path, target.with_name(target.name.replace("_desc-aparcaseg_dseg", "_dseg")))
+    shutil.rmtree(labels)
+    for path in (*root.glob("sub-*/sub-*_sessions.tsv"), root / "sessions.json"):
+        path.unlink()
+    (root / bundle.BIDSIGNORE).unlink()
+    description = json.loads((root / bundle.DESCRIPTION).read_text())
+    bundle.write_json(root / bundle.DESCRIPTION, {**description, "BIDSVersion": "1.9.0"})
+
+
+def test_a_version_1_bundle_still_imports(study: dict[str, Any], tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    bundle.export_bundle(first)
+    scans = dict(Scan.objects.values_list("kind", "sha256"))
+    reads = Read.objects.count()
+    _wipe_study()
+    _to_layout_1(first)
+    assert sorted(p.name for p in (first / "sub-EDM0001/ses-V1/anat").iterdir()) == [
+        "sub-EDM0001_ses-V1_dseg.nii.gz",
+        "sub-EDM0001_ses-V1_swi.json",
+        "sub-EDM0001_ses-V1_swi.nii.gz",
+    ]
+    result = bundle.import_bundle(first)
+    assert result.ok, result.problems
+    assert dict(Scan.objects.values_list("kind", "sha256")) == scans
+    assert Read.objects.count() == reads == 2
+    swi = Scan.objects.get(kind="swi")
+    assert (swi.field_strength, swi.manufacturer, swi.scanner_model) == (3.0, "Siemens", "Prisma")
+    # Exported again, it is a layout 2 bundle.
+    bundle.export_bundle(second)
+    assert bundle.layout_problems(second) == []
+    assert (second / "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz").is_file()
+
+
+def test_a_label_map_in_both_layouts_is_refused(study: Any, tmp_path: Path) -> None:
+    root = _populated_bundle(study, tmp_path)
+    derived = (
+        root
+        / "derivatives/labels/sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_desc-aparcaseg_dseg.nii.gz"
+    )
+    shutil.copy(derived, root / "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_dseg.nii.gz")
+    result = bundle.import_bundle(root)
+    assert not result.ok
+    assert any(
+        p.file.endswith("_dseg.nii.gz") and p.column in ("file", "kind") for p in result.problems
+    ), result.problems
+
+
+def test_images_with_other_names_are_reported(study: Any, tmp_path: Path) -> None:
+    root = _populated_bundle(study, tmp_path)
+    anat = root / "sub-EDM0001/ses-V1/anat"
+    shutil.move(
+        anat / "sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz", anat / "sub-EDM0001_ses-V1_T2w.nii.gz"
+    )
+    result = bundle.import_bundle(root)
+    assert [(p.file, p.column, p.value) for p in result.problems if p.column == "file"] == [
+        (
+            "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_T2w.nii.gz",
+            "file",
+            "sub-EDM0001_ses-V1_T2w.nii.gz",
+        )
+    ]
+
+
 def test_export_refuses_a_non_empty_folder(study: Any, tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(CommandError, match="not empty"):
@@ -292,6 +403,12 @@ def test_layout_checks_catch_misnamed_images(study: Any, tmp_path: Path) -> None
     root = tmp_path / "bundle"
     bundle.export_bundle(root)
     anat = root / "sub-EDM0001/ses-V1/anat"
-    shutil.move(anat / "sub-EDM0001_ses-V1_swi.nii.gz", anat / "sub-EDM0001_V1_swi.nii.gz")
+    shutil.move(
+        anat / "sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz", anat / "sub-EDM0001_V1_T2starw.nii.gz"
+    )
     problems = bundle.layout_problems(root)
-    assert any("sub-EDM0001_V1_swi.nii.gz" in p for p in problems)
+    assert any("sub-EDM0001_V1_T2starw.nii.gz" in p for p in problems)
+    # The sidecar lost its image, and a version 1 name is no longer written.
+    assert any("sub-EDM0001_ses-V1_acq-swi_T2starw.json" in p for p in problems)
+    shutil.move(anat / "sub-EDM0001_V1_T2starw.nii.gz", anat / "sub-EDM0001_ses-V1_swi.nii.gz")
+    assert any("sub-EDM0001_ses-V1_swi.nii.gz" in p for p in bundle.layout_problems(root))

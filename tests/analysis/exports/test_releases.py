@@ -115,7 +115,10 @@ def test_bids_release_holds_the_bundle(study: Any, users: Any, media_root: Path)
     release = releases.release_create(user=users["admin"], fmt="bids")
     paths = {f["path"] for f in release.manifest["files"]}
     assert "participants.tsv" in paths
-    assert "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_swi.nii.gz" in paths
+    assert "sub-EDM0001/ses-V1/anat/sub-EDM0001_ses-V1_acq-swi_T2starw.nii.gz" in paths
+    with zipfile.ZipFile(Path(media_root) / release.archive) as archive:
+        ignore = archive.read(".bidsignore")
+    assert ignore.decode().endswith("/manifest.json\n")
     assert release.algorithm_versions["band_in_release"] == [band.ALGORITHM_VERSION]
 
 
