@@ -22,7 +22,8 @@ from cohort import scales
 from cohort.models import AlsfrsR, ClinicalEvent, UmnExam, Visit, VisitStatus
 from core import roles
 from core.roles import Acting
-from imaging.models import Measurement, Read, RunStatus, Scan, ScanKind, Segment
+from imaging import selectors as imaging_selectors
+from imaging.models import Measurement, QcStatus, QuantificationRun, Read, Scan, ScanKind, Segment
 
 #: Days per year for ages (mean Gregorian year).
 YEAR_DAYS = 365.25
@@ -74,6 +75,7 @@ ANALYSIS_COLUMNS = (
     "band_extent",
     "laminar_contrast",
     "algorithm_version",
+    "band_excluded",
 )
 
 #: Baseline (V1) covariates that ``event_frame`` carries for each subject.
@@ -201,6 +203,7 @@ def analysis_frame(
     frame = frame.merge(swi, on="visit_id", how="left")
     band, version = _band(visits_qs)
     frame = frame.merge(band, on="visit_id", how="left")
+    frame = frame.merge(_band_exclusions(visits_qs, version), on="visit_id", how="left")
     frame["algorithm_version"] = np.where(
         frame["band_contrast_L"].notna() | frame["band_contrast_R"].notna(),
         version,
@@ -291,8 +294,8 @@ def _band(visits_qs: Any) -> tuple[pd.DataFrame, str | None]:
     ]
     rows = pd.DataFrame.from_records(
         Measurement.objects.filter(
+            imaging_selectors.usable_run_q("run__"),
             segment=Segment.WHOLE,
-            run__status=RunStatus.DONE,
             run__scan__kind=ScanKind.SWI,
             run__scan__visit__in=visits_qs,
         ).values(*columns),
@@ -318,11 +321,54 @@ def _band(visits_qs: Any) -> tuple[pd.DataFrame, str | None]:
     return wide.reset_index(), version
 
 
+def _band_exclusions(visits_qs: Any, version: str | None) -> pd.DataFrame:
+    """Why a visit's SWI band values are left out (``band_excluded``), where they are.
+
+    A scan counts through its most recent usable run of the study's method version
+    (``imaging.selectors.usable_run_q``); a scan without one is excluded for the reason its scan
+    QC or its latest run gives (failed QC, needs review, failed, not finished). A scan with no
+    run at all is not excluded: it is not measured yet (the answers count it as missing).
+    """
+    columns = ["visit_id", "band_excluded"]
+    scans = list(
+        Scan.objects.filter(visit__in=visits_qs, kind=ScanKind.SWI).values(
+            "id", "visit_id", "qc_status"
+        )
+    )
+    if not scans:
+        return pd.DataFrame(columns=columns)
+    runs = QuantificationRun.objects.filter(scan__in=[s["id"] for s in scans])
+    if version is not None:
+        runs = runs.filter(algorithm_version=version)
+    usable = set(runs.filter(imaging_selectors.usable_run_q()).values_list("scan_id", flat=True))
+    latest: dict[int, dict[str, Any]] = {}
+    for values in runs.order_by("created_at", "pk").values(
+        "scan_id", "status", "qc_status", "checks"
+    ):
+        latest[values["scan_id"]] = dict(values)
+    rows = []
+    for scan in scans:
+        if scan["id"] in usable:
+            continue
+        run = latest.get(scan["id"])
+        reason = imaging_selectors.run_exclusion_reason(
+            scan_qc=scan["qc_status"],
+            run_status=run["status"] if run else None,
+            run_qc=run["qc_status"] if run else None,
+            flagged=[c["name"] for c in (run or {}).get("checks") or [] if not c.get("passed")],
+        )
+        if reason is not None:
+            rows.append((scan["visit_id"], reason))
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _reads(visits_qs: Any) -> pd.DataFrame:
     """Consensus MBS grades per visit from the current blinded reads of its scans."""
     columns = ["scan__visit_id", "left_grade", "right_grade"]
     reads = pd.DataFrame.from_records(
-        Read.objects.filter(is_current=True, scan__visit__in=visits_qs).values(*columns),
+        Read.objects.filter(is_current=True, scan__visit__in=visits_qs)
+        .exclude(scan__qc_status=QcStatus.FAIL)  # a failed scan's reads leave the analyses too
+        .values(*columns),
         columns=columns,
     )
     out_columns = ["visit_id", "mbs_left", "mbs_right", "mbs", "mbs_score"]
@@ -345,6 +391,18 @@ def _harmonize(frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     """
     features = list(BAND_HEMISPHERE_COLUMNS)
     complete = frame[[*features, "scanner", *HARMONIZE_COVARIATES]].notna().all(axis=1)
+    # A scanner seen on too few complete visits has no estimable scale: it is left out of the
+    # harmonized analysis, named, instead of failing ComBat for the whole study.
+    counts = frame.loc[complete, "scanner"].value_counts()
+    small = counts[counts < harmonize.MIN_ROWS_PER_BATCH]
+    if len(small):
+        complete &= ~frame["scanner"].isin(small.index)
+        warnings.append(
+            "Scanner group(s) too small for ComBat to estimate their effect, left out of the "
+            "harmonized analysis: "
+            + ", ".join(f"{name} ({n} visit{'s' if n != 1 else ''})" for name, n in small.items())
+            + f"; ComBat needs at least {harmonize.MIN_ROWS_PER_BATCH} complete visits per scanner."
+        )
     harmonized = harmonize.combat(
         frame.loc[complete].assign(**{f: frame.loc[complete, f].astype(float) for f in features}),
         features=features,
@@ -360,8 +418,8 @@ def _harmonize(frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     frame.loc[~complete, features] = np.nan
     if dropped:
         warnings.append(
-            f"{dropped} visit(s) with an incomplete band measurement or unknown scanner were left "
-            "out of the harmonized analysis"
+            f"{dropped} visit(s) with an incomplete band measurement, an unknown scanner or a "
+            "scanner too small to harmonize were left out of the harmonized analysis"
         )
     return frame
 
@@ -389,9 +447,10 @@ def event_inputs(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(subjects, events)`` as ``analysis.stats.survival.time_to_event`` expects them.
 
-    ``subjects``: ``subject``, ``v1_date``, ``last_date`` (last completed visit or last event,
-    whichever is later) for subjects with a completed V1; ``events``: ``subject``, ``kind``,
-    ``date``.
+    ``subjects``: ``subject``, ``v1_date``, ``last_date`` (the latest of the last completed visit,
+    the last event and the last vital status check, ``last_known_alive``) and
+    ``vital_status_checked`` (whether ``last_known_alive`` is recorded) for subjects with a
+    completed V1; ``events``: ``subject``, ``kind``, ``date``.
     """
     visits_qs = _analyst_visits(user)
     if sites:
@@ -414,10 +473,25 @@ def event_inputs(
     last_visit = visits.groupby("subject")["date"].max()
     last_event = events.groupby("subject")["date"].max()
     subjects = pd.DataFrame({"subject": v1.index, "v1_date": v1.to_numpy()})
+    alive = pd.Series(
+        dict(
+            visits_qs.exclude(subject__last_known_alive=None)
+            .values_list("subject__study_id", "subject__last_known_alive")
+            .distinct()
+        ),
+        dtype="datetime64[ns]",
+    )
     last = pd.concat(
-        [subjects["subject"].map(last_visit), subjects["subject"].map(last_event)], axis=1
+        [
+            subjects["subject"].map(last_visit),
+            subjects["subject"].map(last_event),
+            subjects["subject"].map(alive),
+        ],
+        axis=1,
     ).max(axis=1)
     subjects["last_date"] = last
+    subjects["last_visit_date"] = subjects["subject"].map(last_visit)
+    subjects["vital_status_checked"] = subjects["subject"].isin(alive.index)
     return subjects.sort_values("subject").reset_index(drop=True), events
 
 
@@ -455,9 +529,30 @@ def event_frame(
     )
     covariates = baseline[list(BASELINE_COVARIATES)]
     frame = covariates.merge(subjects, on="subject").merge(tte, on="subject")
+    follow_up = _follow_up_warning(frame)
     frame = _plain_missing(frame[list(EVENT_COLUMNS)].reset_index(drop=True))
     frame.attrs["excluded_before_v1"] = tte.attrs.get("excluded_before_v1", [])
+    frame.attrs["warnings"] = [follow_up] if follow_up else []
     return frame
+
+
+def _follow_up_warning(frame: pd.DataFrame) -> str | None:
+    """Say when follow-up is asymmetric: events reported after a subject's last visit count,
+    while subjects without the event and without a vital status check are censored at their last
+    visit; the event rate then comes out too high and the median too short."""
+    v1 = pd.to_datetime(frame["v1_date"])
+    last_visit = pd.to_datetime(frame["last_visit_date"])
+    event_date = v1 + pd.to_timedelta(frame["months"] * scales.MONTH_DAYS, unit="D")
+    late_events = int((frame["observed"] & (event_date > last_visit + pd.Timedelta(days=1))).sum())
+    unchecked = int((~frame["observed"] & ~frame["vital_status_checked"]).sum())
+    if not late_events or not unchecked:
+        return None
+    return (
+        f"{late_events} event(s) were reported after the subject's last visit, while {unchecked} "
+        "subject(s) without the event have no vital status check (last known alive) and are "
+        "censored at their last visit: the event rate may be overestimated and the median "
+        "underestimated. Record each subject's last known alive date."
+    )
 
 
 def subject_events(*, user: Acting, study_id: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ answer and the page showing it never disagree. Choices offered to callers live h
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,41 @@ class Report:
     extra_figures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+#: Band columns: a missing value is explained by the visit's ``band_excluded`` reason, if any.
+_BAND_COLUMNS = frozenset({*frames.BAND_HEMISPHERE_COLUMNS, *frames.BAND_MEAN_COLUMNS})
+_MISSING_LABELS = {"mbs": "no consensus read", "mbs_baseline": "no consensus read at V1"}
+
+
+def excluded(
+    frame: pd.DataFrame, columns: Sequence[str], *, unit: str, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What an analysis left out: rows of ``frame`` missing any of ``columns``, by reason.
+
+    Returns the contract's ``{count, reasons: [{reason, count}]}`` plus ``unit`` (what a count
+    counts: visits or subjects). A band value is explained by the visit's ``band_excluded``
+    (scan or run failed QC, run needs review, ...) or "no band measurement"; another value by
+    "no <column>". ``extra`` adds reasons counted elsewhere (one entry per excluded unit).
+    """
+    remaining = pd.Series(True, index=frame.index)
+    reasons: Counter[str] = Counter(extra)
+    for column in dict.fromkeys(columns):
+        missing = remaining & frame[column].isna()
+        if not missing.any():
+            continue
+        if column in _BAND_COLUMNS:
+            why = frame.loc[missing, "band_excluded"].fillna("no band measurement")
+            reasons.update(why.tolist())
+        else:
+            label = _MISSING_LABELS.get(column, f"no {column.replace('_', ' ')}")
+            reasons[label] += int(missing.sum())
+        remaining &= ~missing
+    return {
+        "count": sum(reasons.values()),
+        "unit": unit,
+        "reasons": [{"reason": r, "count": n} for r, n in reasons.most_common()],
+    }
+
+
 def _frame(user: Acting, filters: Filters) -> pd.DataFrame:
     return frames.analysis_frame(
         user=user,
@@ -115,6 +151,7 @@ def progression_report(
     """Slopes per level of ``outcome ~ months * level`` (random intercept and slope, REML)."""
     frame = _frame(user, filters)
     result = progression.fit_progression(frame, outcome=outcome, by=by, levels=_levels(by, filters))
+    result["excluded"] = excluded(frame, [outcome, by], unit="visits")
     result["filters"] = filters.as_dict()
     result["harmonized"] = filters.harmonize
     result["warnings"] = [*result.get("warnings", []), *frame.attrs.get("warnings", [])]
@@ -183,8 +220,14 @@ def survival_report(
         "cox_events": cox["events"],
         "covariates": terms[1:],
         "excluded_before_v1": frame.attrs.get("excluded_before_v1", []),
+        "excluded": excluded(
+            frame,
+            [by],
+            unit="subjects",
+            extra=["event before V1"] * len(frame.attrs.get("excluded_before_v1", [])),
+        ),
         "filters": filters.as_dict(),
-        "warnings": [*cox.get("warnings", []), *notes],
+        "warnings": [*frame.attrs.get("warnings", []), *cox.get("warnings", []), *notes],
     }
     data = frame[["subject", "site", "group", by, "months", "observed", *terms]].loc[
         :, lambda d: ~d.columns.duplicated()
@@ -258,6 +301,9 @@ def diagnostic_report(
         negative_groups=list(negative),
         continuous=continuous,
     )
+    studied = data[data["group"].isin([*positive, *negative])]
+    result["excluded"] = excluded(frame.loc[studied.index], [column], unit="subjects")
+    result["warnings"] = [*result.get("warnings", []), *frame.attrs.get("warnings", [])]
     result["marker"] = marker
     result["positive_groups"] = list(positive)
     result["negative_groups"] = list(negative)
@@ -282,7 +328,22 @@ def band_umn_report(*, user: Acting, filters: Filters, figure: bool = False) -> 
             value = {"n": len(rows), "rho": None, "ci_low": None, "ci_high": None, "p": None}
             value["detail"] = str(exc)
         correlations.append({"hemisphere": hemisphere, **value})
-    result = {"correlations": correlations, "filters": filters.as_dict()}
+    long = pd.concat(
+        [
+            frame.assign(
+                contralateral_umn=frame[f"contralateral_umn_{h}"],
+                band_contrast=frame[f"band_contrast_{h}"],
+            )
+            for h in frames.HEMISPHERES
+        ],
+        ignore_index=True,
+    )
+    result = {
+        "correlations": correlations,
+        "excluded": excluded(long, ["contralateral_umn", "band_contrast"], unit="hemispheres"),
+        "warnings": list(frame.attrs.get("warnings", [])),
+        "filters": filters.as_dict(),
+    }
     report = Report(result=result, data=data)
     if figure:
         report.figure = plots.band_umn_scatter(frame)

@@ -120,6 +120,12 @@ class SubjectForm(forms.Form):
     )
     diagnosis_date = forms.DateField(widget=DATE, required=False, label="Diagnosis date")
     enrolled_on = forms.DateField(widget=DATE, label="Enrolled on")
+    last_known_alive = forms.DateField(
+        widget=DATE,
+        required=False,
+        label="Last known alive",
+        help_text="Date of the last vital status check (survival censors here).",
+    )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
     def __init__(self, *args: Any, sites: QuerySet[Site], **kwargs: Any) -> None:

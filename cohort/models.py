@@ -162,6 +162,12 @@ class Subject(models.Model):
     )
     diagnosis_date = models.DateField(null=True, blank=True)
     enrolled_on = models.DateField()
+    last_known_alive = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When vital status was last checked and the subject was alive; survival "
+        "analyses censor subjects without the event here (or at their last visit, if later).",
+    )
     comment = models.TextField(blank=True, default="")
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -221,6 +227,19 @@ class Subject(models.Model):
                 errors["diagnosis_date"] = "Diagnosis is more than a year after enrolment."
         if self.enrolled_on and self.enrolled_on > dt.date.today():
             errors["enrolled_on"] = "Enrolment date cannot be in the future."
+        if self.last_known_alive:
+            if self.last_known_alive > dt.date.today():
+                errors["last_known_alive"] = "A vital status check cannot be in the future."
+            elif self.enrolled_on and self.last_known_alive < self.enrolled_on:
+                errors["last_known_alive"] = (
+                    f"The vital status check cannot be before enrolment ({self.enrolled_on})."
+                )
+            elif self.pk:
+                death = self.death_date()
+                if death and self.last_known_alive > death:
+                    errors["last_known_alive"] = (
+                        f"The subject died on {death}: they cannot be known alive after it."
+                    )
         if self.pk and self.enrolled_on:
             first_event = self.events.order_by("date").first()
             if first_event and first_event.date < self.enrolled_on:
@@ -491,6 +510,15 @@ class ClinicalEvent(models.Model):
         death = others.filter(kind=EventKind.DEATH).first()
         if death and self.date and self.date > death.date:
             errors["date"] = f"No event can follow the subject's death ({death.date})."
+        # Read from the database: the caller's subject object may predate the last check.
+        alive = (
+            Subject.objects.filter(pk=subject.pk).values_list("last_known_alive", flat=True).first()
+        )
+        if self.kind == EventKind.DEATH and self.date and alive and self.date < alive:
+            errors["date"] = (
+                f"The subject was known alive on {alive} (last vital status check): death "
+                "cannot be before it."
+            )
         if self.kind == EventKind.DEATH and self.date:
             after = (
                 subject.visits.filter(date__gt=self.date)

@@ -40,6 +40,7 @@ SUBJECT_FIELDS = (
     "onset_region",
     "diagnosis_date",
     "enrolled_on",
+    "last_known_alive",
     "comment",
 )
 VISIT_FIELDS = ("visit_code", "date", "status", "comment")

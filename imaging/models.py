@@ -38,9 +38,25 @@ QUANTIFIABLE_KINDS: dict[str, Literal["swi", "qsm"]] = {
 
 
 class QcStatus(models.TextChoices):
-    PASSED = "passed", "Passed"
-    WARNING = "warning", "Passed with warnings"
-    FAILED = "failed", "Failed"
+    """A person's quality-control decision on a scan or a run (as in LORIS and XNAT)."""
+
+    PENDING = "pending", "Pending review"
+    PASS = "pass", "Passed"
+    FAIL = "fail", "Failed"
+
+
+class QcDecision(models.Model):
+    """Who decided a scan's or run's QC, when and why (the audit trail keeps every change)."""
+
+    qc_status = models.CharField(max_length=10, choices=QcStatus.choices, default=QcStatus.PENDING)
+    qc_reason = models.TextField(blank=True, default="")
+    qc_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    qc_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
 
 
 def scan_upload_to(instance: Scan, filename: str) -> str:
@@ -48,7 +64,7 @@ def scan_upload_to(instance: Scan, filename: str) -> str:
     return f"scans/{instance.code[4:6]}/{instance.code}/{filename}"
 
 
-class Scan(models.Model):
+class Scan(QcDecision):
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scans")
     kind = models.CharField(max_length=16, choices=ScanKind.choices)
     code = models.CharField(max_length=16, unique=True, default=new_scan_code, editable=False)
@@ -62,8 +78,9 @@ class Scan(models.Model):
     manufacturer = models.CharField(max_length=100, blank=True, default="")
     scanner_model = models.CharField(max_length=100, blank=True, default="")
     echo_time = models.FloatField(null=True, blank=True, help_text="Milliseconds")
-    qc_status = models.CharField(max_length=10, choices=QcStatus.choices, default=QcStatus.PASSED)
-    qc_notes = models.TextField(blank=True, default="")
+    qc_notes = models.TextField(
+        blank=True, default="", help_text="What the upload's automatic checks found."
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -88,6 +105,7 @@ class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
+    NEEDS_REVIEW = "needs_review", "Needs review"
     FAILED = "failed", "Failed"
 
 
@@ -95,7 +113,7 @@ def qc_upload_to(instance: QuantificationRun, filename: str) -> str:
     return f"qc/{instance.scan.code}/{filename}"
 
 
-class QuantificationRun(models.Model):
+class QuantificationRun(QcDecision):
     """One run of the band quantification of a scan with its label map, under one method version."""
 
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="runs")
@@ -104,8 +122,18 @@ class QuantificationRun(models.Model):
     parameters = models.JSONField(default=dict)
     parameters_hash = models.CharField(max_length=64, editable=False)
     input_kind = models.CharField(max_length=8, default="swi")
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     error = models.TextField(blank=True, default="")
+    checks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{name, passed, value, limit, message}] (imaging.checks).",
+    )
+    registration = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="{method, metric, displacement_mm}; null: world coordinates.",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -22,7 +22,7 @@ from django.db.models import Max, QuerySet
 
 from core import records, roles
 from core.roles import Acting, StudyUser
-from imaging.models import Read, ReadAssignment, Scan, ScanKind
+from imaging.models import QcStatus, Read, ReadAssignment, Scan, ScanKind
 
 #: Scan kinds that are read (domain.md: the band is graded on SWI).
 READ_KINDS = (ScanKind.SWI,)
@@ -315,6 +315,7 @@ def reading_queue(*, rater: Acting) -> list[QueueItem]:
     read_ids = dict(Read.objects.filter(rater=rater, is_current=True).values_list("scan_id", "pk"))
     rows = (
         ReadAssignment.objects.filter(rater=rater)
+        .exclude(scan__qc_status=QcStatus.FAIL)  # a scan that failed QC is not read
         .order_by("position")
         .values_list("scan_id", "scan__code", "position")
     )
@@ -335,7 +336,7 @@ def queued_scan(*, rater: Acting, code: str) -> Scan:
     user = roles.study_user(rater)
     if user is None or not roles.is_rater(rater):
         raise Scan.DoesNotExist("not a rater")
-    return Scan.objects.get(code=code, assignments__rater=user)
+    return Scan.objects.exclude(qc_status=QcStatus.FAIL).get(code=code, assignments__rater=user)
 
 
 def current_read(*, rater: Acting, scan: Scan) -> Read | None:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from cohort.models import Visit, VisitStatus
 from core import records, roles
 from core.roles import Acting
-from imaging import band
+from imaging import band, checks
 from imaging.models import (
     QUANTIFIABLE_KINDS,
     Measurement,
@@ -271,7 +271,6 @@ def scan_upload(
             manufacturer=manufacturer or meta.get("manufacturer") or "",
             scanner_model=scanner_model or meta.get("model") or "",
             echo_time=meta.get("echo_time"),
-            qc_status=QcStatus.WARNING if warnings else QcStatus.PASSED,
             qc_notes="\n".join(warnings),
             uploaded_by=roles.history_user(user),
         )
@@ -337,6 +336,11 @@ def run_request(
     if parameters is None:
         parameters = band.Parameters(input_kind=input_kind)
     params = parameters.as_dict()
+    anatomy = Scan.objects.filter(visit_id=scan.visit_id, kind=ScanKind.T1).first()
+    if anatomy is not None and input_kind == "swi":
+        # The label map's anatomy is registered to the magnitude (imaging.band.register); a new
+        # or replaced T1 makes a new run. QSM maps have too little cortical contrast for it.
+        params[ANATOMY_PARAMETER] = anatomy.sha256
     digest = parameters_hash(params)
     runs_fail_stale()
     with transaction.atomic():
@@ -387,11 +391,32 @@ def _claim(run_id: int) -> bool:
     )
 
 
+#: Recorded with a run's parameters when it registers the visit's T1: the T1's sha256.
+ANATOMY_PARAMETER = "anatomy_sha256"
+
+
 def parameters_from_dict(values: dict[str, Any]) -> band.Parameters:
     """The run's recorded parameters back as the engine's Parameters."""
     values = dict(values)
+    values.pop(ANATOMY_PARAMETER, None)
     values["segment_fractions"] = band.SegmentFractions(**values["segment_fractions"])
     return band.Parameters(**values)
+
+
+def _run_anatomy(run: QuantificationRun) -> str | None:
+    """The stored T1 a run registers (None: world coordinates); refuse if it has gone."""
+    sha256 = run.parameters.get(ANATOMY_PARAMETER)
+    if not sha256:
+        return None
+    anatomy = Scan.objects.filter(
+        visit_id=run.scan.visit_id, kind=ScanKind.T1, sha256=sha256
+    ).first()
+    if anatomy is None:
+        raise band.VolumeError(
+            "The T1 this run was asked to register has been deleted or replaced; ask for the "
+            "quantification again."
+        )
+    return anatomy.file.path
 
 
 def run_execute(run_id: int) -> QuantificationRun:
@@ -401,7 +426,10 @@ def run_execute(run_id: int) -> QuantificationRun:
     run = QuantificationRun.objects.select_related("scan", "labels").get(pk=run_id)
     try:
         params = parameters_from_dict(run.parameters)
-        result = band.quantify_files(run.scan.file.path, run.labels.file.path, params)
+        anatomy = _run_anatomy(run)
+        result = band.quantify_files(
+            run.scan.file.path, run.labels.file.path, params, anatomy=anatomy
+        )
         png = band.render_qc_png(
             result.swi_crop, result.deep_mask, result.band_mask, result.crop_affine
         )
@@ -413,6 +441,12 @@ def run_execute(run_id: int) -> QuantificationRun:
         )
         run.refresh_from_db()
         return run
+    run_checks = checks.run_checks(
+        result.measurements,
+        input_kind=run.input_kind,
+        registration=getattr(result, "registration", None),
+    )
+    flagged = checks.failed(run_checks)
     with transaction.atomic():
         run.measurements.all().delete()
         Measurement.objects.bulk_create(
@@ -426,9 +460,89 @@ def run_execute(run_id: int) -> QuantificationRun:
         if run.qc_image.name:
             run.qc_image.storage.delete(run.qc_image.name)
         run.qc_image.save(f"run-{run.pk}.png", ContentFile(png), save=False)
-        run.status, run.error, run.finished_at = RunStatus.DONE, "", timezone.now()
-        run.save(update_fields=["qc_image", "status", "error", "finished_at"])
+        run.status = RunStatus.NEEDS_REVIEW if flagged else RunStatus.DONE
+        run.error = (
+            "Needs review: " + " ".join(c.message for c in run_checks if not c.passed)
+            if flagged
+            else ""
+        )
+        run.finished_at = timezone.now()
+        run.checks = [c.as_dict() for c in run_checks]
+        run.registration = getattr(result, "registration", None)
+        run.save(
+            update_fields=["qc_image", "status", "error", "finished_at", "checks", "registration"]
+        )
     return run
+
+
+# --- quality control by a person ---------------------------------------------------------------
+
+QC_REASON_MAX_LENGTH = 1000
+
+
+def _qc_decision(
+    record: Scan | QuantificationRun, *, user: Acting, status: str, reason: str
+) -> str:
+    """Validate a QC decision; set it on the record; return the audit reason."""
+    if status not in QcStatus.values:
+        raise ValidationError(
+            {"status": f"Unknown QC status '{status}'; choose one of {', '.join(QcStatus.values)}."}
+        )
+    reason = (reason or "").strip()
+    if status == QcStatus.FAIL and not reason:
+        raise ValidationError({"reason": "Say why it fails QC (it leaves every analysis)."})
+    if len(reason) > QC_REASON_MAX_LENGTH:
+        raise ValidationError(
+            {"reason": f"Keep the reason under {QC_REASON_MAX_LENGTH} characters."}
+        )
+    actor = roles.actor_of(user)
+    site_id = (
+        record.visit.subject.site_id
+        if isinstance(record, Scan)
+        else record.scan.visit.subject.site_id
+    )
+    if not actor.may_write_site(site_id):
+        raise ValidationError({"status": "Your study role cannot decide QC at this site."})
+    record.qc_status = status
+    record.qc_reason = reason
+    record.qc_by = actor.user
+    record.qc_at = timezone.now()
+    return f"QC {status}" + (f": {reason}" if reason else "")
+
+
+@transaction.atomic
+def scan_qc_set(
+    scan: Scan,
+    *,
+    user: Acting,
+    status: str,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Scan:
+    """A person's QC decision on a scan (pending, pass or fail, with a reason to fail; audited).
+
+    A failed scan leaves every analysis, its runs included, and every rater's reading queue.
+    """
+    scan = records.lock(scan, expected_version=expected_version)
+    audit = _qc_decision(scan, user=user, status=status, reason=reason)
+    return records.save(scan, user=user, reason=audit)
+
+
+@transaction.atomic
+def run_qc_set(
+    run: QuantificationRun, *, user: Acting, status: str, reason: str = ""
+) -> QuantificationRun:
+    """A person's QC decision on a run (pending, pass or fail, with a reason to fail; audited).
+
+    A run that needs review counts in analyses once it passes; a failed run never does.
+    """
+    run = records.lock(run)
+    if run.status not in (RunStatus.DONE, RunStatus.NEEDS_REVIEW):
+        raise ValidationError(
+            {"status": f"This run is {run.status}: only a finished run can be reviewed."}
+        )
+    audit = _qc_decision(run, user=user, status=status, reason=reason)
+    return records.save(run, user=user, reason=audit)
 
 
 MEASUREMENT_COLUMNS = {
@@ -465,7 +579,8 @@ def runs_to_do(scan_ids: Iterable[int] | None = None) -> list[Scan]:
         scans = scans.filter(pk__in=list(scan_ids))
     done = set(
         QuantificationRun.objects.filter(
-            algorithm_version=band.ALGORITHM_VERSION, status=RunStatus.DONE
+            algorithm_version=band.ALGORITHM_VERSION,
+            status__in=[RunStatus.DONE, RunStatus.NEEDS_REVIEW],
         ).values_list("scan_id", flat=True)
     )
     return [s for s in scans.distinct().order_by("pk") if s.pk not in done]

@@ -29,10 +29,11 @@ from cohort.forms import add_service_errors
 from cohort.models import Visit, VisitStatus
 from cohort.views import clinical_reader_required, is_xhr, require_write, visit_in_scope
 from core import roles
+from core.records import ConcurrencyError
 from imaging import reading, selectors, services
 from imaging.band.deidentify import deidentified_nifti
 from imaging.forms import CorrectionForm, ImageForm, ReadForm, ScanUploadForm
-from imaging.models import QUANTIFIABLE_KINDS, Read, Scan, ScanKind
+from imaging.models import QUANTIFIABLE_KINDS, QcStatus, Read, Scan, ScanKind
 
 #: minIP slabs offered by the viewer (mm).
 MINIP_SLABS_MM = (4, 8, 16)
@@ -198,6 +199,7 @@ def _visit_context(
         upload_form = ScanUploadForm(kinds=_upload_kinds(existing_kinds))
     return {
         **context,
+        "qc_choices": QcStatus.choices,
         "scans": _scans(request, visit),
         "upload_form": upload_form,
         "can_upload": can_write and visit.status == VisitStatus.COMPLETED,
@@ -258,12 +260,15 @@ def scan_upload(request: HttpRequest, study_id: str, visit_code: str) -> HttpRes
         # The whole list again: a new label map makes the visit's intensity scans quantifiable.
         html = render_to_string(
             "cohort/_scan_list.html",
-            {"scans": _scans(request, visit), "can_write": True},
+            {"scans": _scans(request, visit), "can_write": True, "qc_choices": QcStatus.choices},
             request=request,
         )
         return JsonResponse({"scan": _scan_json(scan), "html": html}, status=201)
     if scan is not None:
-        messages.success(request, f"Scan {scan.code} ({scan.kind}) uploaded: QC {scan.qc_status}.")
+        notes = f" ({scan.qc_notes})" if scan.qc_notes else ""
+        messages.success(
+            request, f"Scan {scan.code} ({scan.kind}) uploaded{notes}; QC pending review."
+        )
         return redirect("visit-detail", study_id=study_id, visit_code=visit_code)
     form.fields["kind"].choices = _upload_kinds(existing)  # type: ignore[attr-defined]
     context = _visit_context(request, visit, upload_form=form)
@@ -292,3 +297,59 @@ def scan_quantify(
         else:
             messages.success(request, f"Quantification of {scan.code}: {run.status}.")
     return redirect(reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}")
+
+
+def _scan_in_visit(request: HttpRequest, visit: Visit, scan_code: str) -> Scan:
+    return get_object_or_404(selectors.scan_list(user=request.user), visit=visit, code=scan_code)
+
+
+def _qc_post(
+    request: HttpRequest, study_id: str, visit_code: str, decide: Callable[[Visit], str]
+) -> HttpResponse:
+    """Apply a QC decision from the visit page; the service's words become the page's message."""
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    try:
+        done = decide(visit)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    except ConcurrencyError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done)
+    return redirect(reverse("visit-detail", args=[study_id, visit_code]))
+
+
+@clinical_reader_required
+@require_POST
+def scan_qc(request: HttpRequest, study_id: str, visit_code: str, scan_code: str) -> HttpResponse:
+    def decide(visit: Visit) -> str:
+        scan = services.scan_qc_set(
+            _scan_in_visit(request, visit, scan_code),
+            user=request.user,
+            status=request.POST.get("status", ""),
+            reason=request.POST.get("reason", ""),
+        )
+        return f"Scan {scan.code}: QC {scan.get_qc_status_display().lower()}."
+
+    return _qc_post(request, study_id, visit_code, decide)
+
+
+@clinical_reader_required
+@require_POST
+def run_qc(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str, run_id: int
+) -> HttpResponse:
+    def decide(visit: Visit) -> str:
+        scan = _scan_in_visit(request, visit, scan_code)
+        run = get_object_or_404(selectors.run_list(user=request.user), scan=scan, pk=run_id)
+        run = services.run_qc_set(
+            run,
+            user=request.user,
+            status=request.POST.get("status", ""),
+            reason=request.POST.get("reason", ""),
+        )
+        return f"Run {run.pk} of {scan.code}: QC {run.get_qc_status_display().lower()}."
+
+    return _qc_post(request, study_id, visit_code, decide)

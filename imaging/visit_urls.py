@@ -9,4 +9,6 @@ urlpatterns = [
     path(VISIT, views.visit_detail, name="visit-detail"),
     path(f"{VISIT}scans/", views.scan_upload, name="scan-upload"),
     path(f"{VISIT}scans/<str:scan_code>/quantify/", views.scan_quantify, name="scan-quantify"),
+    path(f"{VISIT}scans/<str:scan_code>/qc/", views.scan_qc, name="scan-qc"),
+    path(f"{VISIT}scans/<str:scan_code>/runs/<int:run_id>/qc/", views.run_qc, name="run-qc"),
 ]

@@ -189,7 +189,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # One name for the study groups wherever they appear (subjects, exports, analysis filters).
-    "ENUM_NAME_OVERRIDES": {"GroupEnum": "cohort.models.Group"},
+    "ENUM_NAME_OVERRIDES": {
+        "GroupEnum": "cohort.models.Group",
+        "QcStatusEnum": "imaging.models.QcStatus",
+        "RunStatusEnum": "imaging.models.RunStatus",
+    },
 }
 
 # Task queue: without a broker, tasks run in-process (the embedded default of `make run`).

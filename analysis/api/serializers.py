@@ -24,6 +24,11 @@ class SlopeDifferenceSerializer(serializers.Serializer):
 
 
 class ProgressionAnswer(serializers.Serializer):
+    excluded = serializers.DictField(
+        required=False,
+        help_text="What the analysis left out: {count, unit, reasons: [{reason, count}]} "
+        "(failed or unreviewed scans and runs, missing values).",
+    )
     outcome = serializers.CharField()
     by = serializers.CharField()
     n_subjects = serializers.IntegerField()
@@ -62,6 +67,11 @@ class CoxTermSerializer(serializers.Serializer):
 
 
 class SurvivalAnswer(serializers.Serializer):
+    excluded = serializers.DictField(
+        required=False,
+        help_text="What the analysis left out: {count, unit, reasons: [{reason, count}]} "
+        "(failed or unreviewed scans and runs, missing values).",
+    )
     event = serializers.CharField()
     by = serializers.CharField()
     groups = SurvivalGroupSerializer(many=True)
@@ -89,6 +99,11 @@ class EstimateSerializer(serializers.Serializer):
 
 
 class DiagnosticAnswer(serializers.Serializer):
+    excluded = serializers.DictField(
+        required=False,
+        help_text="What the analysis left out: {count, unit, reasons: [{reason, count}]} "
+        "(failed or unreviewed scans and runs, missing values).",
+    )
     marker = serializers.CharField()
     groups = ProportionSerializer(many=True)
     sensitivity = EstimateSerializer()

@@ -102,6 +102,7 @@ class SubjectSerializer(VersionedSerializer):
             "onset_region",
             "diagnosis_date",
             "enrolled_on",
+            "last_known_alive",
             "version",
             "reason",
         ]

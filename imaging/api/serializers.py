@@ -11,7 +11,7 @@ from rest_framework import serializers
 from cohort.api.serializers import ScopedPrimaryKeyRelatedField, visit_scope
 from core import roles
 from core.roles import Acting
-from imaging.models import Measurement, QuantificationRun, Read, Scan, ScanKind
+from imaging.models import Measurement, QcStatus, QuantificationRun, Read, Scan, ScanKind
 
 
 class ScanSerializer(serializers.ModelSerializer):
@@ -29,6 +29,9 @@ class ScanSerializer(serializers.ModelSerializer):
         help_text="Echo (1-based) to keep from a multi-echo series or 4-D file.",
     )
     download = serializers.SerializerMethodField(help_text="URL of the stored volume.")
+    qc_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Who decided the QC status."
+    )
 
     class Meta:
         model = Scan
@@ -50,6 +53,9 @@ class ScanSerializer(serializers.ModelSerializer):
             "scanner_model",
             "echo_time",
             "qc_status",
+            "qc_reason",
+            "qc_by",
+            "qc_at",
             "qc_notes",
             "uploaded_at",
         ]
@@ -62,6 +68,8 @@ class ScanSerializer(serializers.ModelSerializer):
             "voxel_size",
             "echo_time",
             "qc_status",
+            "qc_reason",
+            "qc_at",
             "qc_notes",
             "uploaded_at",
         ]
@@ -96,9 +104,36 @@ class MeasurementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CheckSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    passed = serializers.BooleanField()
+    value = serializers.FloatField(allow_null=True)
+    limit = serializers.FloatField(allow_null=True)
+    message = serializers.CharField()
+
+
+class RegistrationSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    metric = serializers.FloatField(allow_null=True)
+    displacement_mm = serializers.FloatField(allow_null=True)
+
+
 class QuantificationSerializer(serializers.ModelSerializer):
     qc_image = serializers.SerializerMethodField(help_text="URL of the QC picture (PNG).")
     measurements = MeasurementSerializer(many=True, read_only=True)
+    checks = CheckSerializer(
+        many=True,
+        read_only=True,
+        help_text="Fit checks (imaging.checks); any failed one: needs_review.",
+    )
+    registration = RegistrationSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Null: the label map was used in world coordinates.",
+    )
+    qc_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Who decided the QC status."
+    )
 
     class Meta:
         model = QuantificationRun
@@ -114,6 +149,12 @@ class QuantificationSerializer(serializers.ModelSerializer):
             "attempts",
             "created_at",
             "finished_at",
+            "checks",
+            "registration",
+            "qc_status",
+            "qc_reason",
+            "qc_by",
+            "qc_at",
             "qc_image",
             "measurements",
         ]
@@ -133,7 +174,7 @@ def queued_scan_scope(*, user: Acting) -> QuerySet[Scan]:
     rater = roles.study_user(user)
     if rater is None or not roles.is_rater(user):
         return Scan.objects.none()
-    return Scan.objects.filter(assignments__rater=rater)
+    return Scan.objects.filter(assignments__rater=rater).exclude(qc_status=QcStatus.FAIL)
 
 
 GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band."
@@ -191,4 +232,16 @@ class QueueItemSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["pending", "submitted"])
     read = serializers.IntegerField(
         source="read_id", allow_null=True, help_text="Your current read's id, once submitted."
+    )
+
+
+class QcDecisionSerializer(serializers.Serializer):
+    """A person's QC decision on a scan or a run."""
+
+    status = serializers.ChoiceField(choices=QcStatus.choices)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text="Why (required to fail: a failed scan or run leaves every analysis).",
     )

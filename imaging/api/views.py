@@ -6,20 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core import roles
 from core.api.permissions import ClinicalReadWrite
 from core.api.schema import StudyAutoSchema
-from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet
+from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet, validation_error_detail
 from imaging import reading, selectors, services
 from imaging.api.permissions import RaterOnly, ReadAccess
 from imaging.api.serializers import (
+    QcDecisionSerializer,
     QuantificationSerializer,
     QueueItemSerializer,
     ReadCorrectionSerializer,
@@ -82,9 +85,35 @@ class ScanViewSet(StudyModelViewSet[Scan]):
             status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
         )
 
-    def check_write(self, scan: Scan) -> bool:
-        from core import roles
+    @extend_schema(
+        request=QcDecisionSerializer,
+        responses={200: ScanSerializer},
+        summary="Decide the scan's QC (pending, pass, fail with a reason); a failed scan leaves "
+        "every analysis and every reading queue",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[JSONParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def qc(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        scan = self.get_object()
+        if not self.check_write(scan):
+            return Response(status=status.HTTP_404_NOT_FOUND)
+        decision = QcDecisionSerializer(data=request.data)
+        decision.is_valid(raise_exception=True)
+        scan = services.scan_qc_set(
+            scan,
+            user=request.user,
+            status=decision.validated_data["status"],
+            reason=decision.validated_data.get("reason", ""),
+            expected_version=self.expected_version(),
+        )
+        return Response(ScanSerializer(scan, context=self.get_serializer_context()).data)
 
+    def check_write(self, scan: Scan) -> bool:
         return roles.can_write_site(self.request.user, scan.visit.subject.site_id)
 
     @extend_schema(
@@ -113,6 +142,37 @@ class QuantificationViewSet(
 
     def get_queryset(self) -> Any:
         return selectors.run_list(user=self.request.user)
+
+    @extend_schema(
+        request=QcDecisionSerializer,
+        responses={200: QuantificationSerializer},
+        summary="Decide the run's QC: a run that needs review counts once it passes; a failed "
+        "run never does",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[JSONParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def qc(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        run = self.get_object()
+        if not roles.can_write_site(request.user, run.scan.visit.subject.site_id):
+            return Response(status=status.HTTP_404_NOT_FOUND)
+        decision = QcDecisionSerializer(data=request.data)
+        decision.is_valid(raise_exception=True)
+        try:
+            run = services.run_qc_set(
+                run,
+                user=request.user,
+                status=decision.validated_data["status"],
+                reason=decision.validated_data.get("reason", ""),
+            )
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(validation_error_detail(exc)) from exc
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(QuantificationSerializer(run, context=self.get_serializer_context()).data)
 
     @extend_schema(responses={(200, "image/png"): OpenApiResponse(description="QC picture.")})
     @action(

@@ -38,22 +38,31 @@ from imaging.band.measure import (  # noqa: E402
 )
 from imaging.band.phantom import Phantom, make_phantom, make_qsm_phantom  # noqa: E402
 from imaging.band.qc_png import render_qc_png  # noqa: E402
+from imaging.band.register import (  # noqa: E402
+    MAX_DISPLACEMENT_MM,
+    Registration,
+    carry_labels,
+    register_anatomy,
+)
 from imaging.band.resample import crop_affine, motor_crop, resample_labels  # noqa: E402
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "MAX_DISPLACEMENT_MM",
     "MEASUREMENT_FIELDS",
     "MIN_SEGMENT_COVERAGE",
     "SEGMENTS",
     "Parameters",
     "Phantom",
     "QuantResult",
+    "Registration",
     "SegmentFractions",
     "SegmentFrame",
     "StoredIntensities",
     "Volume",
     "VolumeError",
     "band_measurement",
+    "carry_labels",
     "check_intensity_kind",
     "check_label_map",
     "check_overlap",
@@ -69,6 +78,7 @@ __all__ = [
     "quantify",
     "quantify_files",
     "read_intensities",
+    "register_anatomy",
     "render_qc_png",
     "resample_labels",
     "segment_frame",

@@ -13,11 +13,16 @@ import numpy.typing as npt
 from imaging.band import io
 from imaging.band import labels as fs
 from imaging.band.depth import cortical_depth
+from imaging.band.register import Registration, carry_labels, register_anatomy, swi_region
 from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop, resample_labels
 
 InputKind = io.IntensityKind
 QsmUnit = Literal["ppm", "ppb"]
 Segment = Literal["whole", "leg", "hand", "face"]
+
+#: The anatomical image a label map was made from, as (data, voxel-to-world RAS+ affine), or a
+#: loaded :class:`io.Volume`.
+Anatomy = tuple[npt.NDArray[Any], npt.NDArray[np.float64]] | io.Volume
 
 SEGMENTS: Final[tuple[Segment, ...]] = ("whole", "leg", "hand", "face")
 INPUT_KINDS: Final[tuple[str, ...]] = ("swi", "qsm")
@@ -162,6 +167,10 @@ class QuantResult:
     parameters : dict
         :meth:`Parameters.as_dict`.
     algorithm_version : str
+    registration_detail : Registration or None
+        The rigid registration of the label map's anatomical image to the SWI, with its
+        ``transform`` (anatomy world to SWI world, RAS+ mm; the label map was carried by it)
+        for the QC picture; None where world coordinates were trusted (no anatomy given).
     """
 
     measurements: list[dict[str, Any]]
@@ -174,6 +183,13 @@ class QuantResult:
     band_mask: npt.NDArray[np.bool_]
     parameters: dict[str, Any]
     algorithm_version: str
+    registration_detail: Registration | None = None
+
+    @property
+    def registration(self) -> dict[str, Any] | None:
+        """``{method, metric, displacement_mm}`` of the registration, or None without one."""
+        detail = self.registration_detail
+        return None if detail is None else detail.as_dict()
 
 
 def _null_measurement(
@@ -809,6 +825,7 @@ def _result(
     params: Parameters,
     *,
     name: str,
+    registration: Registration | None = None,
 ) -> QuantResult:
     # Imported here: the package module defines the version and imports this module.
     from imaging.band import ALGORITHM_VERSION
@@ -835,6 +852,7 @@ def _result(
         band_mask=band_mask,
         parameters=params.as_dict(),
         algorithm_version=ALGORITHM_VERSION,
+        registration_detail=registration,
     )
 
 
@@ -846,8 +864,14 @@ def quantify(
     params: Parameters | None = None,
     *,
     motor: npt.NDArray[np.bool_] | None = None,
+    anatomy: Anatomy | None = None,
 ) -> QuantResult:
     """Quantify the motor band sign of one SWI (or QSM) volume with its label map.
+
+    With ``anatomy`` (the image the label map was made from), that image is first registered
+    rigidly to the SWI (:func:`register.register_anatomy`) and the label map follows the
+    transform (its affine becomes ``transform @ label_affine``); without it world coordinates
+    are trusted, and the result's ``registration`` is None.
 
     Parameters
     ----------
@@ -865,11 +889,16 @@ def quantify(
         Defaults to :class:`Parameters()`.
     motor : ndarray of bool, shape (U, V, W), optional
         ``labels.motor_mask(label_data)`` where the caller has it already.
+    anatomy : (ndarray, ndarray) or Volume, optional
+        The anatomical image the label map was made on (FreeSurfer ``norm.mgz``/``T1.mgz``, a
+        T1w NIfTI), as (data of shape (A, B, C), voxel-to-world RAS+ affine), in the label map's
+        world. Registration needs a magnitude image as ``swi_data``.
 
     Returns
     -------
     QuantResult
-        Eight measurements (L/R × whole/leg/hand/face) plus the crop and masks for the QC image.
+        Eight measurements (L/R × whole/leg/hand/face) plus the crop and masks for the QC image,
+        and the registration where ``anatomy`` was given.
 
     Raises
     ------
@@ -877,16 +906,41 @@ def quantify(
         Wrong dimensions, no motor labels, an image that misses the motor strip (coverage) or
         the label map altogether, intensities that do not fit ``params.input_kind`` (a negative
         or phase-like "SWI", a QSM map in the other unit), or NaN in the measured ribbon or the
-        reference region.
+        reference region; with ``anatomy``, any refusal of :func:`register.register_anatomy`
+        (no overlap with the SWI, a failed or diverged registration).
     """
     params = params or Parameters()
     swi_data = _as_3d("SWI", swi_data)
     label_data = _as_3d("label map", label_data)
     swi_affine = np.asarray(swi_affine, dtype=np.float64)
     label_affine = np.asarray(label_affine, dtype=np.float64)
+    registration = None
+    if anatomy is not None:
+        anatomy_data, anatomy_affine = _anatomy_arrays(anatomy)
+        registration = register_anatomy(
+            swi_data,
+            swi_affine,
+            anatomy_data,
+            anatomy_affine,
+            label_data,
+            label_affine,
+            motor=motor,
+        )
+        label_affine = carry_labels(label_affine, registration)
     geometry = _label_geometry(label_data, label_affine, swi_affine, swi_data.shape, params, motor)
     swi_crop = np.asarray(swi_data[geometry.crop], dtype=np.float32)
-    return _result(swi_crop, geometry, params, name=params.input_kind.upper())
+    return _result(
+        swi_crop, geometry, params, name=params.input_kind.upper(), registration=registration
+    )
+
+
+def _anatomy_arrays(anatomy: Anatomy) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """(data, affine) of the anatomical image, 3-D."""
+    if isinstance(anatomy, io.Volume):
+        data, affine = anatomy.data, anatomy.affine
+    else:
+        data, affine = anatomy
+    return _as_3d("anatomical image", data), np.asarray(affine, dtype=np.float64)
 
 
 def quantify_files(
@@ -895,6 +949,7 @@ def quantify_files(
     params: Parameters | None = None,
     *,
     echo: int | None = None,
+    anatomy: Path | str | None = None,
 ) -> QuantResult:
     """Load, validate and quantify an SWI (or QSM) file with its label map file.
 
@@ -905,6 +960,10 @@ def quantify_files(
     params : Parameters, optional
     echo : int, optional
         Echo to take from a 4-D multi-echo SWI/T2* file.
+    anatomy : path to a .nii, .nii.gz or .mgz file, optional
+        The anatomical image the label map was made from (FreeSurfer ``mri/norm.mgz`` or
+        ``mri/T1.mgz``, or the T1w NIfTI): registered rigidly to the SWI first, and the label
+        map follows (see :func:`quantify`). Without it world coordinates are trusted.
 
     Returns
     -------
@@ -913,7 +972,7 @@ def quantify_files(
     Raises
     ------
     VolumeError
-        Any validation failure of either file, or any refusal of :func:`quantify`.
+        Any validation failure of any file, or any refusal of :func:`quantify`.
     """
     params = params or Parameters()
     swi_affine, swi_shape = io.volume_geometry(swi_path, echo=echo)
@@ -927,11 +986,27 @@ def quantify_files(
             # One pass over the full label map serves the check, the overlap test and the crop.
             motor = fs.motor_mask(labels.data)
             io.check_label_map(labels, name=Path(labels_path).name, motor=motor)
+            label_affine = labels.affine
+            registration = None
+            if anatomy is not None:
+                anatomy_volume = io.load_volume(anatomy)
+                # Only the registration's crop of the SWI is converted to float32.
+                region = swi_region(labels.data, label_affine, swi_affine, swi_shape, motor=motor)
+                registration = register_anatomy(
+                    swi_future.result().as_float32(region),
+                    crop_affine(swi_affine, region),
+                    anatomy_volume.data,
+                    anatomy_volume.affine,
+                    labels.data,
+                    label_affine,
+                    motor=motor,
+                )
+                label_affine = carry_labels(label_affine, registration)
             geometry = _label_geometry(
-                labels.data, labels.affine, swi_affine, swi_shape, params, motor
+                labels.data, label_affine, swi_affine, swi_shape, params, motor
             )
         except BaseException:
             swi_future.cancel()
             raise
         swi_crop = swi_future.result().as_float32(geometry.crop)
-    return _result(swi_crop, geometry, params, name=Path(swi_path).name)
+    return _result(swi_crop, geometry, params, name=Path(swi_path).name, registration=registration)

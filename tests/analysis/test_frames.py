@@ -205,3 +205,35 @@ def test_last_date_is_a_later_event(users, sites):
     )
     subjects, _ = frames.event_inputs(user=users["investigator"])
     assert subjects.iloc[0]["last_date"] == pd.Timestamp(ENROLLED + dt.timedelta(days=300))
+
+
+def test_a_one_visit_scanner_is_left_out_of_combat_not_the_whole_study(users, cohort, sites):
+    """One visit on a scanner of its own (as a DICOM upload with a model name the others lack
+    made happen) used to fail ComBat for everyone; now it is left out, by name."""
+    subject = make_subject(study_id="EDM-0099", site=sites["EDM"])
+    visit = make_visit(subject, "V1", ENROLLED + dt.timedelta(days=3))
+    add_band(visit, 0.1, 0.11, manufacturer="Siemens", model="MAGNETOM Prisma Fit")
+    frame = frames.analysis_frame(user=users["investigator"], harmonize=True)
+    assert frame.attrs["harmonized"]
+    lone = frame[frame["subject"] == "EDM-0099"].iloc[0]
+    assert pd.isna(lone["band_contrast_L"])
+    assert frame[frame["subject"] != "EDM-0099"]["band_contrast_L"].notna().all()
+    (warning,) = [w for w in frame.attrs["warnings"] if "too small for ComBat" in w]
+    assert "Siemens MAGNETOM Prisma Fit (1 visit)" in warning
+
+
+def test_answers_say_what_they_left_out(users, cohort, api):
+    """A missing band measurement is counted with its reason in the progression answer."""
+    from imaging.models import Scan
+
+    scan = Scan.objects.filter(kind="swi").order_by("pk").first()
+    scan.qc_status = "fail"
+    scan.save()
+    body = (
+        api("investigator")
+        .get("/api/v1/analysis/progression/", {"outcome": "band_contrast"})
+        .json()
+    )
+    assert body["excluded"]["unit"] == "visits"
+    assert {"reason": "scan failed QC", "count": 1} in body["excluded"]["reasons"]
+    assert body["excluded"]["count"] == sum(r["count"] for r in body["excluded"]["reasons"])

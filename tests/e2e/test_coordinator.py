@@ -158,7 +158,7 @@ def test_coordinator_enters_a_full_visit_and_uploads_a_scan(
     message = page.locator("#upload-message")
     expect(message).to_contain_text("64 × 64 × 64")
     expect(message).to_contain_text("3 T")
-    expect(message).to_contain_text("QC passed")
+    expect(message).to_contain_text("QC pending review")
     expect(page.locator("#scan-list article.scan")).to_have_count(1)
     screenshot("coordinator-scan-uploaded")
     _upload(page, "labels", phantom["labels"])

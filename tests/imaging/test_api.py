@@ -35,7 +35,7 @@ def test_upload_quantify_and_read_results(
     assert response.status_code == 201, response.json()
     swi = response.json()
     assert (
-        swi["shape"] == [64, 64, 64] and swi["qc_status"] == "passed" and len(swi["sha256"]) == 64
+        swi["shape"] == [64, 64, 64] and swi["qc_status"] == "pending" and len(swi["sha256"]) == 64
     )
     assert post_scan(client, edm_visit, "labels", phantom_files["labels"]).status_code == 201
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,210 @@
+"""Fit checks of a quantification run: what must hold before its numbers count in an analysis.
+
+A run whose checks all pass is ``done``; one that fails any check is ``needs_review`` and waits
+for a person (``imaging.services.run_qc_set``): analyses leave it out until it passes review.
+Each check is recorded with the run as ``{name, passed, value, limit, message}``. The limits:
+
+- ``whole_gyrus_measured``: both hemispheres' whole precentral gyrus must carry a value. A missing
+  one means no labels, too few deep voxels, or too little of the gyrus inside the image.
+- ``motor_coverage`` (``MIN_MOTOR_COVERAGE`` = the band engine's minimum segment coverage, 0.8):
+  the share of each hemisphere's labelled precentral voxels inside the image's field of view. A
+  slab that cuts the top of the gyrus measures what remains, which is not the gyrus.
+- ``band_contrast_plausible`` (SWI and T2*-weighted magnitude, ``MAX_ABS_BAND_CONTRAST`` = 0.5):
+  published motor band contrasts lie between 0 and about 0.3 (a true 10% darkening reads about
+  0.06); |contrast| beyond 0.5 means the labels sample other tissue (wrong space or subject).
+- ``susceptibility_difference_plausible`` (QSM, ``MAX_ABS_DIFFERENCE_PPB`` = 150 ppb): cortical
+  iron raises deep-layer susceptibility by tens of ppb; beyond 150 ppb the labels sample veins,
+  air or bone.
+- ``reference_homogeneity`` (SWI, ``MAX_REFERENCE_CV`` = 0.35): the deep postcentral reference is
+  one tissue; a coefficient of variation above 0.35 means it straddles tissues or background, as a
+  label map from another person or space does.
+- ``registration``: informational. With a ``t1`` the run records the rigid registration of the
+  label map's anatomy to the SWI; without one it says the world coordinates were used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from imaging.band.measure import MIN_SEGMENT_COVERAGE
+
+MIN_MOTOR_COVERAGE = MIN_SEGMENT_COVERAGE
+MAX_ABS_BAND_CONTRAST = 0.5
+MAX_ABS_DIFFERENCE_PPB = 150.0
+MAX_REFERENCE_CV = 0.35
+HEMISPHERE_NAMES = {"L": "left", "R": "right"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One fit check of a run, as recorded with it (contract: ``checks``)."""
+
+    name: str
+    passed: bool
+    value: float | None
+    limit: float | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _whole_rows(measurements: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {m["hemisphere"]: m for m in measurements if m.get("segment") == "whole"}
+
+
+def _measured(row: Mapping[str, Any] | None, input_kind: str) -> bool:
+    key = "deep_minus_reference_ppb" if input_kind == "qsm" else "band_contrast"
+    return row is not None and row.get(key) is not None
+
+
+def run_checks(
+    measurements: Sequence[Mapping[str, Any]],
+    *,
+    input_kind: str,
+    registration: Mapping[str, Any] | None = None,
+) -> list[Check]:
+    """The fit checks of one run's measurements (the band engine's rows), in a fixed order."""
+    whole = _whole_rows(measurements)
+    checks: list[Check] = []
+
+    missing = [h for h in ("L", "R") if not _measured(whole.get(h), input_kind)]
+    checks.append(
+        Check(
+            "whole_gyrus_measured",
+            not missing,
+            float(2 - len(missing)),
+            2.0,
+            "Both hemispheres' precentral gyri were measured."
+            if not missing
+            else "Not measured: "
+            + "; ".join(
+                f"{HEMISPHERE_NAMES[h]} precentral gyrus ({(whole.get(h) or {}).get('reason') or 'no row'})"
+                for h in missing
+            )
+            + ".",
+        )
+    )
+
+    coverages: dict[str, float] = {
+        h: float(row["coverage"]) for h, row in whole.items() if row.get("coverage") is not None
+    }
+    lowest = min(coverages.values()) if coverages else None
+    if lowest is None:
+        checks.append(
+            Check(
+                "motor_coverage",
+                False,
+                None,
+                MIN_MOTOR_COVERAGE,
+                "The coverage of the precentral gyrus by the image is unknown.",
+            )
+        )
+    else:
+        worst = min(coverages, key=lambda h: coverages[h])
+        checks.append(
+            Check(
+                "motor_coverage",
+                lowest >= MIN_MOTOR_COVERAGE,
+                round(float(lowest), 4),
+                MIN_MOTOR_COVERAGE,
+                f"The image covers {lowest:.0%} of the {HEMISPHERE_NAMES[worst]} precentral gyrus "
+                f"(at least {MIN_MOTOR_COVERAGE:.0%} needed)."
+                if lowest < MIN_MOTOR_COVERAGE
+                else f"The image covers at least {lowest:.0%} of each precentral gyrus.",
+            )
+        )
+
+    if input_kind == "qsm":
+        values = [
+            abs(float(m["deep_minus_reference_ppb"]))
+            for m in measurements
+            if m.get("deep_minus_reference_ppb") is not None
+        ]
+        largest = max(values) if values else None
+        checks.append(
+            Check(
+                "susceptibility_difference_plausible",
+                largest is None or largest <= MAX_ABS_DIFFERENCE_PPB,
+                None if largest is None else round(largest, 3),
+                MAX_ABS_DIFFERENCE_PPB,
+                f"A deep-minus-reference difference of {largest:.0f} ppb is beyond what cortical "
+                "iron gives: the labels probably sample veins, air or bone (wrong space?)."
+                if largest is not None and largest > MAX_ABS_DIFFERENCE_PPB
+                else "Susceptibility differences lie within the plausible range.",
+            )
+        )
+    else:
+        values = [
+            abs(float(m["band_contrast"]))
+            for m in measurements
+            if m.get("band_contrast") is not None
+        ]
+        largest = max(values) if values else None
+        checks.append(
+            Check(
+                "band_contrast_plausible",
+                largest is None or largest <= MAX_ABS_BAND_CONTRAST,
+                None if largest is None else round(largest, 4),
+                MAX_ABS_BAND_CONTRAST,
+                f"A band contrast of {largest:.2f} is beyond any published motor band: the labels "
+                "probably sample other tissue (label map of another subject or space?)."
+                if largest is not None and largest > MAX_ABS_BAND_CONTRAST
+                else "Band contrasts lie within the plausible range.",
+            )
+        )
+        cvs = {
+            h: float(row["reference_sd"]) / float(row["reference_mean"])
+            for h, row in whole.items()
+            if row.get("reference_sd") is not None and row.get("reference_mean")
+        }
+        worst_cv = max(cvs.values()) if cvs else None
+        checks.append(
+            Check(
+                "reference_homogeneity",
+                worst_cv is None or worst_cv <= MAX_REFERENCE_CV,
+                None if worst_cv is None else round(worst_cv, 4),
+                MAX_REFERENCE_CV,
+                f"The postcentral reference varies by {worst_cv:.0%} of its mean: it straddles "
+                "tissues or background, as a label map from another subject or space does."
+                if worst_cv is not None and worst_cv > MAX_REFERENCE_CV
+                else "The postcentral reference is homogeneous.",
+            )
+        )
+
+    if registration:
+        displacement = registration.get("displacement_mm")
+        checks.append(
+            Check(
+                "registration",
+                True,
+                None if displacement is None else float(displacement),
+                None,
+                f"The label map was registered to the image ({registration.get('method', 'rigid')}"
+                + (f"; it moved {float(displacement):.1f} mm" if displacement is not None else "")
+                + ").",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "registration",
+                True,
+                None,
+                None,
+                "The label map was used in world coordinates: the visit has no T1 to register.",
+            )
+        )
+    return checks
+
+
+def failed(checks: Iterable[Check | Mapping[str, Any]]) -> list[str]:
+    """Names of the failed checks."""
+    names = []
+    for check in checks:
+        data = check.as_dict() if isinstance(check, Check) else check
+        if not data["passed"]:
+            names.append(str(data["name"]))
+    return names
