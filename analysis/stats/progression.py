@@ -6,12 +6,13 @@ import contextlib
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from statsmodels.regression.linear_model import OLS
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
@@ -34,8 +35,24 @@ MIN_SHARE_WITH_REPEATS = 0.5
 OPTIMIZERS = ("lbfgs", "powell")
 #: Iteration limit per optimizer; generous because an early stop is a failed fit.
 MAXITER = 2000
-#: Two-sided 95% normal quantile for Wald intervals.
-Z_95 = float(stats.norm.ppf(0.975))
+#: Two-sided level of the intervals (95%) and tests.
+ALPHA = 0.05
+#: Degrees of freedom of the slopes (see fit_progression's Notes).
+DF_METHOD = (
+    "Satterthwaite per level slope (observed REML information of the level's variance "
+    "parameters); Welch-Satterthwaite for differences of independent level slopes"
+)
+#: Fixed effects of one level's model (intercept and slope): the conservative df is the number of
+#: subjects of the level minus these.
+SLOPE_FIXED_EFFECTS = 2
+#: Smallest df used for a t quantile (Satterthwaite can fall below 1 on a near-boundary fit).
+MIN_DF = 1.0
+#: Relative step of the numerical derivatives of the Satterthwaite df (per variance parameter).
+SATTERTHWAITE_STEP = 1e-4
+#: A dropout association with p below this adds a warning.
+DROPOUT_ALPHA = 0.05
+#: The dropout association needs at least this many dropouts and completers with a slope.
+MIN_PER_PATTERN = 2
 #: A random-effects correlation closer to ±1 than this (or a variance this small relative to the
 #: residual variance) is a degenerate covariance: the random-slope model is not identified.
 DEGENERATE_TOLERANCE = 1e-6
@@ -62,6 +79,8 @@ ENGINE_VECTORIZED = "vectorized"
 
 MODEL_RANDOM_SLOPE = "random_intercept_slope"
 MODEL_RANDOM_INTERCEPT = "random_intercept"
+#: A level whose outcome is constant: no model is fitted, its slope is 0 by construction.
+MODEL_CONSTANT = "constant"
 
 
 def delta_fs(total_at_v1: float | None, months_from_onset_to_v1: float | None) -> float | None:
@@ -113,6 +132,11 @@ def fit_progression(
 ) -> dict[str, Any]:
     """Fit ``outcome ~ months * level`` with a random intercept and slope per subject (REML).
 
+    The random-effects covariance and the residual variance are specific to each level (ALS
+    slopes vary far more between subjects than controls'), intervals use t quantiles with
+    Satterthwaite degrees of freedom, every pair of levels is compared, equal slopes are tested
+    jointly, and dropout is described and checked for an association with the rate of change.
+
     Parameters
     ----------
     frame : DataFrame
@@ -128,30 +152,42 @@ def fit_progression(
         Column names of the subject id and of the time in months.
     levels : sequence, optional
         Levels to analyse, in order. Rows at other levels are left out. ``slope_difference`` is
-        ``levels[1] − levels[0]`` (with more than two levels it compares the first two). Default:
-        all levels with at least 3 subjects, sorted; so for ``mbs_baseline`` with levels
-        ``"negative"``/``"positive"`` the default order already gives positive minus negative,
-        and passing ``levels=["negative", "positive"]`` makes it explicit.
+        ``levels[1] − levels[0]``; ``slope_differences`` holds every pair ``levels[j] −
+        levels[i]`` (i < j). Default: all levels with at least 3 subjects, sorted; so for
+        ``mbs_baseline`` with levels ``"negative"``/``"positive"`` the default order already
+        gives positive minus negative, and passing ``levels=["negative", "positive"]`` makes it
+        explicit.
     reference : optional
-        Reference level of the treatment coding of the fixed effects (default ``levels[0]``). It
-        changes the parametrization only: slopes and the difference do not depend on it beyond
-        the optimizer's tolerance.
+        Reference level of the treatment coding (default ``levels[0]``). Validated and kept for
+        callers; since the variance parameters are level-specific the fixed effects of each
+        level are estimated from that level's subjects, so it does not change any number.
     engine : {"auto", "statsmodels", "vectorized"}
-        ``"statsmodels"`` fits with statsmodels MixedLM; ``"vectorized"`` optimizes the same
-        profiled REML criterion on batched per-subject algebra (same optimum, Wald covariance
-        ``scale · (X'V⁻¹X)⁻¹``). ``"auto"`` uses statsmodels up to 2,000 subjects and the
-        vectorized engine above, where statsmodels' per-subject loop takes many seconds.
+        ``"statsmodels"`` fits each level with statsmodels MixedLM; ``"vectorized"`` optimizes
+        the same profiled REML criterion on batched per-subject algebra (same optimum, Wald
+        covariance ``scale · (X'V⁻¹X)⁻¹``). ``"auto"`` uses statsmodels up to 2,000 subjects
+        (all levels together) and the vectorized engine above.
 
     Returns
     -------
     dict
-        ``{outcome, by, n_subjects, n_observations, slopes: [{level, slope, ci_low, ci_high}],
-        slope_difference: {levels: [a, b], estimate, ci_low, ci_high, p}, model, converged,
-        engine, warnings}``. Slopes are in outcome units per month with Wald 95% intervals from the
-        fixed-effects covariance; ``p`` is the two-sided Wald test of the difference. ``model`` is
-        ``"random_intercept_slope"`` or, when that fit does not converge cleanly,
-        ``"random_intercept"``, and ``warnings`` then says why. ``converged`` is always True: a
-        fit that converges with neither structure raises.
+        ``{outcome, by, n_subjects, n_observations,
+        slopes: [{level, slope, ci_low, ci_high}],
+        slope_difference: {levels: [a, b], estimate, ci_low, ci_high, p},
+        slope_differences: [{levels: [a, b], estimate, ci_low, ci_high, p, se, df}],
+        slope_test: {statistic, df: [numerator, denominator], p, method},
+        df: {method, slopes: [{level, se, df}], slope_difference: {levels, se, df}},
+        random_effects: [{level, model, n_subjects, n_observations, intercept_sd, slope_sd,
+        correlation, residual_sd}],
+        dropout: {definition, per_level: [{level, n, dropped_out}], association: {...},
+        sensitivity: {...}},
+        model, converged, engine, warnings}``.
+        Slopes are in outcome units per month with 95% intervals ``slope ± t(df) · SE``; the
+        differences' ``p`` are two-sided t tests with Welch–Satterthwaite df. ``model`` is
+        ``"random_intercept_slope"`` when every level kept its random slope, else
+        ``"random_intercept"`` with ``warnings`` naming the level and the reason
+        (``random_effects`` gives each level's structure). ``converged`` is always True: a level
+        that converges with neither structure raises. See Notes for ``slope_test`` and
+        ``dropout``.
 
     Raises
     ------
@@ -159,21 +195,62 @@ def fit_progression(
         If a named column or level or the reference is unknown, or a subject has several levels.
     InsufficientDataError
         If fewer than two levels have 3 subjects with data, a requested level has fewer, most
-        subjects have a single observation, or neither model converges.
+        subjects have a single observation, or neither model converges for a level.
     DegenerateModelError
         (a subclass of InsufficientDataError) before any fit when the outcome is constant or an
         exact linear function of months and level (no residual variance); after the fits when the
-        between-subject variance is zero even with a random intercept alone, or the linear algebra
-        of the fit fails (a singular matrix). A level whose outcome is constant is kept and named
-        in ``warnings``.
+        between-subject variance of a level is zero even with a random intercept alone, or the
+        linear algebra of the fit fails (a singular matrix). A level whose outcome is constant is
+        kept (slope 0, no interval) and named in ``warnings``.
 
     Notes
     -----
+    Variance model. Subjects are nested in levels and the fixed effects are fully interacted,
+    so letting the random-effects covariance and the residual variance differ by level makes
+    the REML likelihood a product of one REML likelihood per level: each level is fitted alone
+    (``outcome ~ months``, random intercept and slope). A single shared covariance pools the
+    slope variance of all levels and understates the ALS slope's SE when ALS slopes vary more
+    than controls' (coverage 85% in the trial statistician's simulation). Cluster-robust
+    (sandwich) SEs would fix the pooling too, but are biased downward with a handful of subjects
+    per level and are only valid under completely-random dropout once the working covariance is
+    wrong, whereas the likelihood with the right covariance stays valid when dropout depends on
+    observed values. On complete balanced data the per-level REML interval is exactly the
+    one-sample t interval of the subjects' own least-squares slopes.
+
+    Degrees of freedom. Satterthwaite's approximation for each slope: ``df = 2 V² / (∇V' A ∇V)``
+    with ``V`` the slope's variance as a function of the variance parameters and ``A`` the
+    inverse observed REML information of those parameters (numerical derivatives on the
+    standardized problem); on complete balanced data it gives ``n − 1`` (n subjects of the
+    level). It is capped at ``n − 1``: a level's slope is learnt from its n subjects, and without
+    the cap a slope variance estimated at or near zero (or a level that fell back to a random
+    intercept) would borrow the many within-subject df of the residual variance; in simulation
+    (8 subjects per level, bench/bench_coverage.py) the uncapped df gave controls, whose slopes
+    barely vary, 84% coverage in the studies where their slope variance hit zero. Where it cannot
+    be computed (a non-positive-definite information), the conservative ``n − 2`` (subjects of
+    the level minus its two fixed effects) is used and said in ``warnings``. Slopes of different levels are independent, so a difference uses the
+    Welch–Satterthwaite df ``(V_a + V_b)² / (V_a²/df_a + V_b²/df_b)``, and ``slope_test`` is
+    Welch's (1951) heteroscedastic F test of equal slopes (the joint Wald test on the per-level
+    slopes with small-sample df; with two levels it is the square of the difference's t).
+
+    Dropout. Times are put on the grid of the median interval between a subject's visits; a
+    subject ``dropped_out`` when its last observation lies on an earlier grid point than the
+    latest follow-up observed in the analysis (so a data cut before a subject's last planned
+    visit also counts). ``association`` regresses each subject's own least-squares slope
+    (subjects with two or more times) on the level and a dropout indicator, with HC3 standard
+    errors and a t test: ``estimate`` is how much faster (in outcome units per month)
+    dropouts changed than completers of the same level. A p below 0.05 adds a sentence to
+    ``warnings``: the mixed model weighs completers more and assumes dropout at random given the
+    observed values, so it is biased when fast progressors leave. ``sensitivity`` is a
+    pattern-mixture estimate by dropout pattern (completers, dropouts): the mean of the
+    subjects' own slopes per pattern, weighted by the pattern's share of the level's subjects
+    with a slope, with a t interval.
+
     Convergence rule (domain.md, Statistics): the optimizers are passed explicitly
     (``OPTIMIZERS``, ``MAXITER``), ``result.converged`` is checked together with statsmodels'
     convergence warnings and the positive definiteness of the fixed-effects covariance and of the
-    random-effects covariance; a failed random-slope fit falls back to a random intercept only.
-    statsmodels starts from the vectorized engine's optimum, so it only confirms it.
+    random-effects covariance; a failed random-slope fit of a level falls back to a random
+    intercept only for that level. statsmodels starts from the vectorized engine's optimum, so it
+    only confirms it.
     """
     if engine not in ("auto", ENGINE_STATSMODELS, ENGINE_VECTORIZED):
         raise ParameterError(f"unknown engine {engine!r}")
@@ -204,42 +281,44 @@ def fit_progression(
         raise ParameterError(f"reference level {reference!r} is not among the levels {chosen!r}")
     _check_repeated_observations(data, chosen)
 
-    exog, contrasts = _design(data, chosen, reference, by)
-    _check_outcome_variance(data, exog, outcome, by, notes)
-    endog = data["y"].to_numpy(dtype=float)
-    groups = data["subject"].to_numpy()
-    months = data["months"].to_numpy(dtype=float)
+    exog, _ = _design(data, chosen, reference, by)
+    constant_levels = _check_outcome_variance(data, exog, outcome, by, notes)
+    if engine == "auto":
+        n_subjects = data["subject"].nunique()
+        engine = ENGINE_STATSMODELS if n_subjects <= STATSMODELS_MAX_SUBJECTS else ENGINE_VECTORIZED
 
-    model_name = MODEL_RANDOM_SLOPE
-    exog_re = np.column_stack([np.ones_like(months), months])
-    fit, problems = _fit_mixed(endog, exog, groups, exog_re, engine)
-    if problems:
-        notes.append(
-            "the random intercept and slope model did not converge cleanly ("
-            + "; ".join(problems)
-            + "); fitted a random intercept model instead, which assumes the same rate of change "
-            "for every subject of a level"
+    fits = [
+        _fit_level(
+            data[data["level"] == level],
+            level,
+            constant=level in constant_levels,
+            outcome=outcome,
+            by=by,
+            engine=engine,
+            notes=notes,
         )
-        model_name = MODEL_RANDOM_INTERCEPT
-        fit, problems = _fit_mixed(endog, exog, groups, exog_re[:, :1], engine)
-        if problems:
-            raise _not_estimable(outcome, problems)
-    assert fit is not None  # for mypy: no problems means a fit
-    beta, cov_fe = fit.fe_params, fit.cov_fe
+        for level in chosen
+    ]
 
     slopes = []
-    for level in chosen:
-        estimate, ci_low, ci_high, _ = _wald(contrasts[level], beta, cov_fe)
+    df_slopes = []
+    for fit in fits:
+        estimate, ci_low, ci_high, _ = _t_interval(fit.slope, fit.variance, fit.df)
         slopes.append(
+            {"level": _plain(fit.level), "slope": estimate, "ci_low": ci_low, "ci_high": ci_high}
+        )
+        df_slopes.append(
             {
-                "level": _plain(level),
-                "slope": estimate,
-                "ci_low": ci_low,
-                "ci_high": ci_high,
+                "level": _plain(fit.level),
+                "se": None if fit.variance is None else as_float(math.sqrt(fit.variance)),
+                "df": as_float(fit.df),
             }
         )
-    first, second = chosen[0], chosen[1]
-    estimate, ci_low, ci_high, p = _wald(contrasts[second] - contrasts[first], beta, cov_fe)
+    differences = [
+        _difference(fits[i], fits[j]) for i in range(len(fits)) for j in range(i + 1, len(fits))
+    ]
+    first = differences[0]
+    dropout = _dropout(data, chosen, by, outcome, notes)
     return {
         "outcome": outcome,
         "by": by,
@@ -247,23 +326,429 @@ def fit_progression(
         "n_observations": len(data),
         "slopes": slopes,
         "slope_difference": {
-            "levels": [_plain(first), _plain(second)],
+            key: first[key] for key in ("levels", "estimate", "ci_low", "ci_high", "p")
+        },
+        "slope_differences": differences,
+        "slope_test": _equal_slopes_test(fits),
+        "df": {
+            "method": DF_METHOD,
+            "slopes": df_slopes,
+            "slope_difference": {key: first[key] for key in ("levels", "se", "df")},
+        },
+        "random_effects": [fit.random_effects() for fit in fits],
+        "dropout": dropout,
+        "model": (
+            MODEL_RANDOM_SLOPE
+            if all(fit.model in (MODEL_RANDOM_SLOPE, MODEL_CONSTANT) for fit in fits)
+            else MODEL_RANDOM_INTERCEPT
+        ),
+        "converged": True,
+        "engine": engine,
+        "warnings": notes,
+    }
+
+
+@dataclass(frozen=True)
+class _LevelFit:
+    """One level's REML fit: its slope, the slope's variance and Satterthwaite df."""
+
+    level: Any
+    model: str
+    slope: float
+    variance: float | None  # of the slope estimate, (outcome units per month)²
+    df: float | None
+    n_subjects: int
+    n_observations: int
+    cov_re: np.ndarray | None  # random-effects covariance in outcome units and months
+    residual_variance: float | None
+
+    def random_effects(self) -> dict[str, Any]:
+        """Return the level's variance structure as plain JSON values."""
+        intercept_sd = slope_sd = correlation = None
+        if self.cov_re is not None:
+            intercept_sd = as_float(math.sqrt(max(self.cov_re[0, 0], 0.0)))
+            if self.cov_re.shape[0] > 1:
+                slope_sd = as_float(math.sqrt(max(self.cov_re[1, 1], 0.0)))
+                denominator = math.sqrt(max(self.cov_re[0, 0] * self.cov_re[1, 1], 0.0))
+                if denominator > 0:
+                    correlation = as_float(self.cov_re[0, 1] / denominator)
+        residual_sd = None
+        if self.residual_variance is not None:
+            residual_sd = as_float(math.sqrt(max(self.residual_variance, 0.0)))
+        return {
+            "level": _plain(self.level),
+            "model": self.model,
+            "n_subjects": self.n_subjects,
+            "n_observations": self.n_observations,
+            "intercept_sd": intercept_sd,
+            "slope_sd": slope_sd,
+            "correlation": correlation,
+            "residual_sd": residual_sd,
+        }
+
+
+def _fit_level(
+    rows: pd.DataFrame,
+    level: Any,
+    *,
+    constant: bool,
+    outcome: str,
+    by: str,
+    engine: str,
+    notes: list[str],
+) -> _LevelFit:
+    """Fit ``outcome ~ months`` with a random intercept and slope to one level's subjects."""
+    n_subjects = int(rows["subject"].nunique())
+    if constant:
+        return _LevelFit(level, MODEL_CONSTANT, 0.0, None, None, n_subjects, len(rows), None, None)
+    months = rows["months"].to_numpy(dtype=float)
+    exog = pd.DataFrame({"Intercept": np.ones_like(months), "months": months}, index=rows.index)
+    endog = rows["y"].to_numpy(dtype=float)
+    groups = rows["subject"].to_numpy()
+    exog_re = np.column_stack([np.ones_like(months), months])
+    model_name = MODEL_RANDOM_SLOPE
+    fit, problems = _fit_mixed(endog, exog, groups, exog_re, engine)
+    if problems:
+        notes.append(
+            f"At {by} = {level} the random intercept and slope model did not converge cleanly ("
+            + "; ".join(problems)
+            + "); fitted a random intercept model instead, which assumes the same rate of change "
+            "for every subject of that level"
+        )
+        model_name = MODEL_RANDOM_INTERCEPT
+        fit, problems = _fit_mixed(endog, exog, groups, exog_re[:, :1], engine)
+        if problems:
+            raise _not_estimable(outcome, [f"{by} = {level}: {p}" for p in problems])
+    assert fit is not None  # for mypy: no problems means a fit
+    df = fit.slope_df
+    if df is None:
+        df = float(n_subjects - SLOPE_FIXED_EFFECTS)
+        notes.append(
+            f"At {by} = {level} the Satterthwaite degrees of freedom could not be computed (the "
+            "information of the variance parameters is not positive definite); the slope's "
+            f"interval uses the conservative {df:g} (subjects minus fixed effects of the level)"
+        )
+    # The slope is learnt from the level's subjects: never more df than between subjects, even
+    # where the random-slope variance sits at or near its boundary (or was dropped there), when
+    # Satterthwaite borrows the many within-subject df of the residual variance.
+    df = min(df, float(n_subjects - 1))
+    return _LevelFit(
+        level=level,
+        model=model_name,
+        slope=float(fit.fe_params[1]),
+        variance=float(fit.cov_fe[1, 1]),
+        df=max(df, MIN_DF),
+        n_subjects=n_subjects,
+        n_observations=len(rows),
+        cov_re=fit.cov_re_unscaled * fit.scale,
+        residual_variance=fit.scale,
+    )
+
+
+def _t_interval(
+    estimate: float | None, variance: float | None, df: float | None
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """Return estimate, 95% t interval and two-sided t-test p of an estimate with its variance."""
+    if estimate is None or variance is None or df is None:
+        return as_float(estimate), None, None, None
+    if not math.isfinite(variance) or variance <= 0 or not df > 0:
+        return as_float(estimate), None, None, None
+    se = math.sqrt(variance)
+    quantile = float(stats.t.ppf(1 - ALPHA / 2, df))
+    p = 2 * stats.t.sf(abs(estimate) / se, df)
+    return (
+        as_float(estimate),
+        as_float(estimate - quantile * se),
+        as_float(estimate + quantile * se),
+        as_float(p),
+    )
+
+
+def _welch_df(variances: Sequence[float], dfs: Sequence[float]) -> float:
+    """Welch–Satterthwaite df of a sum of independent variance estimates."""
+    return float(sum(variances) ** 2 / sum(v * v / d for v, d in zip(variances, dfs, strict=True)))
+
+
+def _difference(first: _LevelFit, second: _LevelFit) -> dict[str, Any]:
+    """Return ``second − first`` with a Welch–Satterthwaite t interval and p."""
+    estimate = second.slope - first.slope
+    variance = df = None
+    if None not in (first.variance, second.variance, first.df, second.df):
+        assert first.variance is not None and second.variance is not None  # for mypy
+        assert first.df is not None and second.df is not None
+        variance = first.variance + second.variance
+        df = _welch_df([first.variance, second.variance], [first.df, second.df])
+    value, ci_low, ci_high, p = _t_interval(estimate, variance, df)
+    return {
+        "levels": [_plain(first.level), _plain(second.level)],
+        "estimate": value,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "p": p,
+        "se": None if variance is None else as_float(math.sqrt(variance)),
+        "df": as_float(df),
+    }
+
+
+def _equal_slopes_test(fits: Sequence[_LevelFit]) -> dict[str, Any]:
+    """Welch's (1951) heteroscedastic F test that all levels share one slope.
+
+    ``F = [Σ w_g (b_g − b̄)² / (k − 1)] / [1 + 2 (k − 2) / (k² − 1) · Σ h_g]`` with
+    ``w_g = 1 / V_g``, ``b̄`` the ``w``-weighted mean slope, ``h_g = (1 − w_g / Σw)² / df_g``,
+    on ``k − 1`` and ``(k² − 1) / (3 Σ h_g)`` df: the joint Wald test of the ``k − 1`` slope
+    contrasts (which is ``Σ w_g (b_g − b̄)²``) with a small-sample F reference.
+    """
+    answer: dict[str, Any] = {
+        "statistic": None,
+        "df": None,
+        "p": None,
+        "method": "Welch heteroscedastic F test of equal slopes (joint Wald test of the slope "
+        "contrasts with Satterthwaite-type denominator df)",
+    }
+    if any(fit.variance is None or fit.df is None for fit in fits):
+        answer["reason"] = "a level has no slope variance (constant outcome)"
+        return answer
+    slopes = np.array([fit.slope for fit in fits])
+    weights = 1 / np.array([fit.variance for fit in fits], dtype=float)
+    dfs = np.array([fit.df for fit in fits], dtype=float)
+    k = len(fits)
+    mean = float(weights @ slopes / weights.sum())
+    wald = float(weights @ (slopes - mean) ** 2)
+    h = float(np.sum((1 - weights / weights.sum()) ** 2 / dfs))
+    statistic = wald / (k - 1) / (1 + 2 * (k - 2) / (k * k - 1) * h)
+    df_denominator = (k * k - 1) / (3 * h)
+    answer.update(
+        statistic=as_float(statistic),
+        df=[k - 1, as_float(df_denominator)],
+        p=as_float(stats.f.sf(statistic, k - 1, df_denominator)),
+    )
+    return answer
+
+
+def _subject_summary(data: pd.DataFrame) -> pd.DataFrame:
+    """Per subject: level, number of distinct times, last time (months) and own OLS slope."""
+    grouped = data.groupby("subject", sort=True)
+    summary = pd.DataFrame(
+        {
+            "level": grouped["level"].first(),
+            "n_times": grouped["months"].nunique(),
+            "last": grouped["months"].max(),
+        }
+    )
+    centred = data.assign(
+        t=data["months"] - grouped["months"].transform("mean"),
+        u=data["y"] - grouped["y"].transform("mean"),
+    )
+    sums = (
+        centred.assign(tt=centred["t"] ** 2, tu=centred["t"] * centred["u"])
+        .groupby("subject", sort=True)[["tt", "tu"]]
+        .sum()
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        summary["slope"] = np.where(sums["tt"] > 0, sums["tu"] / sums["tt"], np.nan)
+    return summary
+
+
+def _dropout(
+    data: pd.DataFrame, levels: list[Any], by: str, outcome: str, notes: list[str]
+) -> dict[str, Any]:
+    """Count dropouts per level and test whether dropping out goes with the rate of change."""
+    subjects = _subject_summary(data)
+    ordered = data.sort_values(["subject", "months"])
+    gaps = ordered.groupby("subject")["months"].diff()
+    gaps = gaps[gaps > 0]
+    interval = float(gaps.median()) if len(gaps) else float("nan")
+    if math.isfinite(interval) and interval > 0:
+        grid_last = np.round(subjects["last"].to_numpy(dtype=float) / interval)
+        subjects["dropped"] = grid_last < grid_last.max()
+    else:
+        subjects["dropped"] = False
+    per_level = []
+    for level in levels:
+        rows = subjects[subjects["level"] == level]
+        per_level.append(
+            {"level": _plain(level), "n": len(rows), "dropped_out": int(rows["dropped"].sum())}
+        )
+    association = _dropout_association(subjects, levels)
+    if association["p"] is not None and association["p"] < DROPOUT_ALPHA:
+        notes.append(
+            f"Dropout is associated with the rate of change of {outcome!r}: subjects who dropped "
+            f"out changed by {association['estimate']:+.3g} per month relative to completers of "
+            f"the same {by} (p = {association['p']:.2g}). The mixed model assumes dropout at "
+            "random given the observed values and gives completers more weight, so its slopes "
+            "and their difference may be biased; compare with dropout.sensitivity (pattern "
+            "mixture by dropout pattern)."
+        )
+    return {
+        "definition": (
+            "dropped_out: the subject's last observation lies on an earlier point of the visit "
+            f"grid (median interval between visits, {interval:.3g} months) than the latest "
+            "follow-up observed in the analysis"
+            if math.isfinite(interval)
+            else "dropped_out: no subject has two distinct visit times"
+        ),
+        "visit_interval_months": as_float(interval),
+        "per_level": per_level,
+        "association": association,
+        "sensitivity": _pattern_mixture(subjects, levels),
+    }
+
+
+def _dropout_association(subjects: pd.DataFrame, levels: list[Any]) -> dict[str, Any]:
+    """Regress subjects' own slopes on level and dropout (HC3 errors, t test)."""
+    with_slope = subjects[subjects["slope"].notna()]
+    dropped = with_slope["dropped"].to_numpy(dtype=bool)
+    answer: dict[str, Any] = {
+        "method": "OLS of each subject's own least-squares slope on the level and a dropout "
+        "indicator, HC3 standard errors, t test",
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p": None,
+        "n_dropped_with_slope": int(dropped.sum()),
+        "n_completers_with_slope": int((~dropped).sum()),
+        "reason": None,
+    }
+    if dropped.sum() < MIN_PER_PATTERN or (~dropped).sum() < MIN_PER_PATTERN:
+        answer["reason"] = (
+            f"fewer than {MIN_PER_PATTERN} dropouts or completers with two or more visits"
+        )
+        return answer
+    columns = [np.ones(len(with_slope))]
+    columns += [(with_slope["level"] == level).to_numpy(dtype=float) for level in levels[1:]]
+    columns.append(dropped.astype(float))
+    design = np.column_stack(columns)
+    if np.linalg.matrix_rank(design) < design.shape[1] or len(design) <= design.shape[1] + 1:
+        answer["reason"] = "dropout cannot be separated from the level (all or none per level)"
+        return answer
+    result = OLS(with_slope["slope"].to_numpy(dtype=float), design).fit(cov_type="HC3", use_t=True)
+    estimate = float(result.params[-1])
+    ci_low, ci_high = (float(v) for v in np.asarray(result.conf_int(alpha=ALPHA))[-1])
+    answer.update(
+        estimate=as_float(estimate),
+        ci_low=as_float(ci_low),
+        ci_high=as_float(ci_high),
+        p=as_float(result.pvalues[-1]),
+    )
+    return answer
+
+
+def _pattern_mixture(subjects: pd.DataFrame, levels: list[Any]) -> dict[str, Any]:
+    """Pattern-mixture slope per level: pattern means of own slopes weighted by pattern shares."""
+    rows_out = []
+    estimates: dict[Any, tuple[float, float | None, int]] = {}
+    for level in levels:
+        rows = subjects[(subjects["level"] == level) & subjects["slope"].notna()]
+        patterns = {}
+        for name, member in (("completers", ~rows["dropped"]), ("dropouts", rows["dropped"])):
+            chosen = rows.loc[member, "slope"]
+            patterns[name] = {
+                "n": len(chosen),
+                "slope": as_float(chosen.mean()) if len(chosen) else None,
+            }
+        values = rows["slope"].to_numpy(dtype=float)
+        n = len(values)
+        # Pattern means weighted by the patterns' shares = the mean of the subjects' slopes.
+        slope = float(values.mean()) if n else float("nan")
+        variance = float(values.var(ddof=1)) / n if n > 1 else None
+        estimate, ci_low, ci_high, _ = _t_interval(slope, variance, n - 1 if n > 1 else None)
+        estimates[level] = (slope, variance, n)
+        rows_out.append(
+            {
+                "level": _plain(level),
+                **patterns,
+                "slope": estimate,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+            }
+        )
+    (a, (slope_a, var_a, n_a)), (b, (slope_b, var_b, n_b)) = list(estimates.items())[:2]
+    variance = df = None
+    if var_a is not None and var_b is not None and var_a + var_b > 0:
+        variance = var_a + var_b
+        df = _welch_df([var_a, var_b], [n_a - 1, n_b - 1])
+    estimate, ci_low, ci_high, p = _t_interval(slope_b - slope_a, variance, df)
+    return {
+        "method": "pattern mixture by dropout pattern (completers, dropouts): mean of the "
+        "subjects' own least-squares slopes per pattern, weighted by the pattern's share of the "
+        "level's subjects with two or more visits; t interval (n − 1 df), Welch for the difference",
+        "slopes": rows_out,
+        "slope_difference": {
+            "levels": [_plain(a), _plain(b)],
             "estimate": estimate,
             "ci_low": ci_low,
             "ci_high": ci_high,
             "p": p,
         },
-        "model": model_name,
-        "converged": fit.converged,
-        "engine": fit.engine,
-        "warnings": notes,
     }
+
+
+def _satterthwaite_df(
+    statistics: _SufficientStatistics, psi: np.ndarray, contrast: np.ndarray
+) -> float | None:
+    """Satterthwaite df of ``contrast' β̂`` at the REML optimum with relative covariance ``psi``.
+
+    The variance parameters are ``θ = (σ², lower triangle of D = σ² Ψ)``; ``df = 2 f² /
+    (∇f' H⁻¹ ∇f)`` with ``f(θ) = σ² c' (X'V⁻¹X)⁻¹ c`` and ``H`` the Hessian of the negative REML
+    log-likelihood in θ. Invariant to the parametrization at an interior optimum, so it is
+    computed on the standardized problem. Returns None where H is not positive definite.
+    """
+    q = psi.shape[0]
+    rows, cols = np.tril_indices(q)
+    n_free = statistics.n_obs - statistics.k_fe
+    try:
+        xtvix, xtviy, ytviy, _ = statistics.terms(psi)
+        beta = np.linalg.solve(xtvix, xtviy)
+    except np.linalg.LinAlgError:
+        return None
+    sigma2 = float(ytviy - beta @ xtviy) / n_free
+    if not sigma2 > 0:
+        return None
+    covariance = sigma2 * psi
+    theta = np.concatenate([[sigma2], covariance[rows, cols]])
+
+    def unpack(values: np.ndarray) -> tuple[float, np.ndarray]:
+        lower = np.zeros((q, q))
+        lower[rows, cols] = values[1:]
+        full = lower + np.tril(lower, -1).T
+        return float(values[0]), full / values[0]
+
+    def negative_loglik(values: np.ndarray) -> float:
+        s2, relative = unpack(values)
+        xtvix, xtviy, ytviy, logdet = statistics.terms(relative)
+        beta = np.linalg.solve(xtvix, xtviy)
+        _, logdet_xtvix = np.linalg.slogdet(xtvix)
+        quadratic = float(ytviy - beta @ xtviy)
+        return 0.5 * (n_free * math.log(s2) + logdet + float(logdet_xtvix) + quadratic / s2)
+
+    def variance(values: np.ndarray) -> float:
+        s2, relative = unpack(values)
+        xtvix = statistics.terms(relative)[0]
+        return s2 * float(contrast @ np.linalg.solve(xtvix, contrast))
+
+    diagonal = np.concatenate([[sigma2], np.diag(covariance)[rows]])
+    other = np.concatenate([[sigma2], np.diag(covariance)[cols]])
+    steps = SATTERTHWAITE_STEP * np.maximum(np.sqrt(np.abs(diagonal * other)), 1e-8 * sigma2)
+    try:
+        hessian = _numerical_hessian(negative_loglik, theta, steps)
+        gradient = _numerical_gradient(variance, theta, steps)
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        if not np.all(np.isfinite(hessian)) or eigenvalues.min() <= 0:
+            return None
+        spread = float(gradient @ np.linalg.solve(hessian, gradient))
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+        return None
+    value = variance(theta)
+    if not spread > 0 or not math.isfinite(spread):
+        return None
+    return float(min(2 * value * value / spread, n_free))
 
 
 def _check_outcome_variance(
     data: pd.DataFrame, exog: pd.DataFrame, outcome: str, by: str, notes: list[str]
-) -> None:
-    """Refuse an outcome without variance to model; note levels whose outcome is constant.
+) -> set[Any]:
+    """Refuse an outcome without variance to model; note and return levels whose outcome is
+    constant.
 
     Checked before any fit because both engines otherwise spend from milliseconds (vectorized) to
     minutes (statsmodels, measured: 5 minutes on 60 subjects) before failing on a singular matrix.
@@ -288,15 +773,18 @@ def _check_outcome_variance(
             "identified; such values are usually computed or imputed rather than measured: check "
             "how they were entered."
         )
+    constant = set()
     for level, rows in data.groupby("level", sort=True):
         level_values = rows["y"].to_numpy(dtype=float)
         if float(level_values.std()) <= CONSTANT_TOLERANCE * magnitude:
+            constant.add(level)
             notes.append(
                 f"The outcome {outcome!r} is {level_values[0]:g} in every observation at "
-                f"{by} = {level}, so its slope is 0 by construction and its interval only "
-                "reflects the variance of the other levels; read it as a ceiling or floor of the "
-                "scale, not as a measured absence of change."
+                f"{by} = {level}, so its slope is 0 by construction, without an interval, and "
+                "its differences from other levels have no interval or p either; read it as a "
+                "ceiling or floor of the scale, not as a measured absence of change."
             )
+    return constant
 
 
 def _not_estimable(outcome: str, problems: list[str]) -> InsufficientDataError:
@@ -432,8 +920,10 @@ class _MixedFit:
     fe_params: np.ndarray
     cov_fe: np.ndarray
     cov_re_unscaled: np.ndarray
+    scale: float  # residual variance
     converged: bool
     engine: str
+    slope_df: float | None = None  # Satterthwaite df of fe_params[slope_column]
 
 
 def _fit_mixed(
@@ -442,8 +932,12 @@ def _fit_mixed(
     groups: np.ndarray,
     exog_re: np.ndarray,
     engine: str,
+    slope_column: int = 1,
 ) -> tuple[_MixedFit | None, list[str]]:
-    """Fit one REML mixed model; return the fit and the reasons it cannot be trusted."""
+    """Fit one REML mixed model; return the fit and the reasons it cannot be trusted.
+
+    The fit carries the Satterthwaite df of the fixed effect in ``slope_column`` (the months
+    column, whose standardized version is the same effect times a constant)."""
     design = exog.to_numpy(dtype=float)
     statistics = _SufficientStatistics.build(endog, design, exog_re, groups)
     standardized, to_original = _standardized(endog, exog, exog_re, groups)
@@ -473,6 +967,12 @@ def _fit_mixed(
             if not np.all(np.isfinite(fit.cov_fe)) or np.linalg.eigvalsh(fit.cov_fe).min() <= 0:
                 problems.append("the fixed-effects covariance is not positive definite")
             problems.extend(_degenerate_random_effects(fit.cov_re_unscaled, exog_re))
+            if not problems:
+                inverse = np.linalg.inv(to_original)
+                psi_standard = inverse @ fit.cov_re_unscaled @ inverse.T
+                contrast = np.zeros(exog.shape[1])
+                contrast[slope_column] = 1.0
+                fit = replace(fit, slope_df=_satterthwaite_df(standardized, psi_standard, contrast))
     except np.linalg.LinAlgError as exc:
         return None, [f"the linear algebra of the fit failed ({exc})"]
     return fit, list(dict.fromkeys(problems))
@@ -516,6 +1016,7 @@ def _fit_statsmodels(
         fe_params=np.asarray(result.fe_params, dtype=float),
         cov_fe=np.asarray(result.cov_params(), dtype=float)[:k_fe, :k_fe],
         cov_re_unscaled=np.asarray(result.cov_re_unscaled, dtype=float),
+        scale=float(result.scale),
         converged=bool(result.converged),
         engine=ENGINE_STATSMODELS,
     )
@@ -561,6 +1062,7 @@ def _fit_vectorized(
         fe_params=beta,
         cov_fe=scale * np.linalg.inv(xtvix),
         cov_re_unscaled=factor @ factor.T,
+        scale=scale,
         converged=converged,
         engine=ENGINE_VECTORIZED,
     )
@@ -637,7 +1139,11 @@ class _SufficientStatistics:
         k_re = self.ztz.shape[1]
         factor = np.zeros((k_re, k_re))
         factor[np.tril_indices(k_re)] = packed
-        psi = factor @ factor.T
+        return self.terms(factor @ factor.T)
+
+    def terms(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Return X'V⁻¹X, X'V⁻¹y, y'V⁻¹y and Σ log|V_i| for Ψ itself (q × q, symmetric)."""
+        k_re = self.ztz.shape[1]
         inner = np.eye(k_re) + psi @ self.ztz  # (G, q, q)
         adjust = np.linalg.solve(inner, np.broadcast_to(psi, inner.shape))  # (I + ΨZ'Z)⁻¹Ψ
         adjust_zx = adjust @ self.ztx
@@ -752,19 +1258,29 @@ def _convert_packed(standard_packed: np.ndarray, mapping: np.ndarray) -> np.ndar
     return np.asarray(np.linalg.cholesky(_psi(standard_packed, mapping))[tril], dtype=float)
 
 
-def _numerical_gradient(function: Any, point: np.ndarray, step: float = 1e-6) -> np.ndarray:
-    """Return the central-difference gradient of a scalar function."""
-    basis = np.eye(len(point)) * step
+def _numerical_gradient(
+    function: Any, point: np.ndarray, step: float | np.ndarray = 1e-6
+) -> np.ndarray:
+    """Return the central-difference gradient of a scalar function (one step per coordinate)."""
+    steps = np.broadcast_to(np.asarray(step, dtype=float), (len(point),))
+    basis = np.diag(steps)
     return np.array(
-        [(function(point + e) - function(point - e)) / (2 * step) for e in basis], dtype=float
+        [
+            (function(point + e) - function(point - e)) / (2 * h)
+            for e, h in zip(basis, steps, strict=True)
+        ],
+        dtype=float,
     )
 
 
-def _numerical_hessian(function: Any, point: np.ndarray, step: float = 1e-4) -> np.ndarray:
+def _numerical_hessian(
+    function: Any, point: np.ndarray, step: float | np.ndarray = 1e-4
+) -> np.ndarray:
     """Return the central-difference Hessian of a scalar function (a handful of parameters)."""
     size = len(point)
+    steps = np.broadcast_to(np.asarray(step, dtype=float), (size,))
     hessian = np.zeros((size, size))
-    basis = np.eye(size) * step
+    basis = np.diag(steps)
     for i in range(size):
         for j in range(i, size):
             value = (
@@ -772,7 +1288,7 @@ def _numerical_hessian(function: Any, point: np.ndarray, step: float = 1e-4) -> 
                 - function(point + basis[i] - basis[j])
                 - function(point - basis[i] + basis[j])
                 + function(point - basis[i] - basis[j])
-            ) / (4 * step * step)
+            ) / (4 * steps[i] * steps[j])
             hessian[i, j] = hessian[j, i] = value
     return hessian
 
@@ -780,24 +1296,6 @@ def _numerical_hessian(function: Any, point: np.ndarray, step: float = 1e-4) -> 
 def _norm(vector: np.ndarray) -> float:
     """Euclidean norm as a float."""
     return float(np.sqrt(np.sum(vector**2)))
-
-
-def _wald(
-    contrast: np.ndarray, beta: np.ndarray, cov: np.ndarray
-) -> tuple[float | None, float | None, float | None, float | None]:
-    """Return estimate, 95% Wald interval and two-sided p of a linear combination of effects."""
-    estimate = float(contrast @ beta)
-    variance = float(contrast @ cov @ contrast)
-    if not math.isfinite(variance) or variance <= 0:
-        return as_float(estimate), None, None, None
-    se = math.sqrt(variance)
-    p = 2 * stats.norm.sf(abs(estimate) / se)
-    return (
-        as_float(estimate),
-        as_float(estimate - Z_95 * se),
-        as_float(estimate + Z_95 * se),
-        as_float(p),
-    )
 
 
 def _plain(value: Any) -> Any:
