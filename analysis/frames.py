@@ -23,7 +23,16 @@ from cohort.models import AlsfrsR, ClinicalEvent, UmnExam, Visit, VisitStatus
 from core import roles
 from core.roles import Acting
 from imaging import selectors as imaging_selectors
-from imaging.models import Measurement, QcStatus, QuantificationRun, Read, Scan, ScanKind, Segment
+from imaging.models import (
+    Adjudication,
+    Measurement,
+    QcStatus,
+    QuantificationRun,
+    Read,
+    Scan,
+    ScanKind,
+    Segment,
+)
 
 #: Days per year for ages (mean Gregorian year).
 YEAR_DAYS = 365.25
@@ -374,10 +383,23 @@ def _reads(visits_qs: Any) -> pd.DataFrame:
     out_columns = ["visit_id", "mbs_left", "mbs_right", "mbs", "mbs_score"]
     if reads.empty:
         return pd.DataFrame(columns=out_columns)
+    final_grades = {
+        visit_id: (left, right)
+        for visit_id, left, right in Adjudication.objects.filter(scan__visit__in=visits_qs)
+        .exclude(scan__qc_status=QcStatus.FAIL)
+        .values_list("scan__visit_id", "left_grade", "right_grade")
+    }
     rows = []
     for visit_id, visit_reads in reads.groupby("scan__visit_id"):
-        left = agreement.consensus_grade(visit_reads["left_grade"].tolist())
-        right = agreement.consensus_grade(visit_reads["right_grade"].tolist())
+        # An adjudicator's final read replaces the consensus; raters two grades apart without
+        # one have no consensus (never their median).
+        settled = final_grades.get(visit_id)
+        left = agreement.settled_grade(
+            visit_reads["left_grade"].tolist(), settled[0] if settled else None
+        )
+        right = agreement.settled_grade(
+            visit_reads["right_grade"].tolist(), settled[1] if settled else None
+        )
         score = None if left is None or right is None else left + right
         rows.append((visit_id, left, right, agreement.mbs_positive(left, right), score))
     return pd.DataFrame(rows, columns=out_columns)

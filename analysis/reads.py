@@ -15,16 +15,17 @@ from django.db.models import QuerySet
 
 from analysis.stats import agreement
 from analysis.stats.errors import InsufficientDataError
-from imaging.models import Read, Scan
-from imaging.reading import HEMISPHERE_FIELDS
-
-#: A hemisphere whose raters' grades differ by more than this goes to adjudication.
-ADJUDICATION_SPREAD = 1
+from imaging.models import Adjudication, Read, Scan
+from imaging.reading import ADJUDICATION_SPREAD, HEMISPHERE_FIELDS
 
 
 @dataclass
 class ScanConsensus:
-    """Consensus of the current reads of one scan (domain.md: median over raters per hemisphere)."""
+    """Consensus of the current reads of one scan (domain.md: median over raters per hemisphere).
+
+    Raters more than one grade apart in a hemisphere have no consensus there: it waits for an
+    adjudicator's final read, which then replaces the consensus of the whole scan.
+    """
 
     scan_id: int
     scan_code: str
@@ -34,10 +35,15 @@ class ScanConsensus:
     mbs_positive: bool | None = None
     left_spread: int = 0
     right_spread: int = 0
+    adjudication: dict[str, Any] | None = None
 
     @property
     def needs_adjudication(self) -> bool:
         return max(self.left_spread, self.right_spread) > ADJUDICATION_SPREAD
+
+    @property
+    def awaiting_adjudication(self) -> bool:
+        return self.needs_adjudication and self.adjudication is None
 
 
 def _current_reads(scans: QuerySet[Scan] | None = None) -> QuerySet[Read]:
@@ -62,11 +68,30 @@ def consensus_list(scans: QuerySet[Scan] | None = None) -> list[ScanConsensus]:
                 "comment": read.comment,
             }
         )
+    final = {
+        a.scan_id: a
+        for a in Adjudication.objects.filter(scan_id__in=list(by_scan)).select_related(
+            "adjudicator"
+        )
+    }
     for entry in by_scan.values():
         lefts = [r["left_grade"] for r in entry.reads]
         rights = [r["right_grade"] for r in entry.reads]
-        entry.left = agreement.consensus_grade(lefts)
-        entry.right = agreement.consensus_grade(rights)
+        adjudication = final.get(entry.scan_id)
+        if adjudication is not None:
+            entry.adjudication = {
+                "id": adjudication.pk,
+                "left_grade": adjudication.left_grade,
+                "right_grade": adjudication.right_grade,
+                "adjudicator": adjudication.adjudicator.get_username(),
+                "comment": adjudication.comment,
+            }
+        entry.left = agreement.settled_grade(
+            lefts, adjudication.left_grade if adjudication else None
+        )
+        entry.right = agreement.settled_grade(
+            rights, adjudication.right_grade if adjudication else None
+        )
         entry.mbs_positive = agreement.mbs_positive(entry.left, entry.right)
         entry.left_spread = max(lefts) - min(lefts)
         entry.right_spread = max(rights) - min(rights)
@@ -80,8 +105,9 @@ def scan_consensus(scan: Scan) -> ScanConsensus:
 
 
 def adjudication_queue() -> list[ScanConsensus]:
-    """Scans whose raters disagree by more than one grade in a hemisphere."""
-    return [entry for entry in consensus_list() if entry.needs_adjudication]
+    """Scans whose raters disagree by more than one grade in a hemisphere and that have no final
+    read yet."""
+    return [entry for entry in consensus_list() if entry.awaiting_adjudication]
 
 
 def reads_frame(scans: QuerySet[Scan] | None = None) -> pd.DataFrame:

@@ -9,4 +9,5 @@ app_name = "review"
 urlpatterns = [
     path("agreement/", views.agreement_page, name="agreement"),
     path("adjudication/", views.adjudication_page, name="adjudication"),
+    path("adjudication/<str:code>/", views.adjudicate, name="adjudicate"),
 ]

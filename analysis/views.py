@@ -18,11 +18,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import etag, require_GET
+from django.views.decorators.http import etag, require_GET, require_POST
 
 from analysis import forms, reads, reports
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
+from imaging import reading
+from imaging.models import Read, Scan, ScanKind
 
 #: Seconds browsers may keep Plotly.js (it changes only with the installed plotly package).
 PLOTLY_MAX_AGE = 7 * 24 * 3600
@@ -277,7 +279,46 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
 
 @reviewer_required
 def adjudication_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "analysis/adjudication.html", {"entries": reads.adjudication_queue()})
+    return render(
+        request,
+        "analysis/adjudication.html",
+        {
+            "entries": reads.adjudication_queue(),
+            "adjudicated": [c for c in reads.consensus_list() if c.adjudication],
+            "grades": Read.GRADE_CHOICES,
+        },
+    )
+
+
+@reviewer_required
+@require_POST
+def adjudicate(request: HttpRequest, code: str) -> HttpResponse:
+    """Record the final read of a scan from the adjudication page."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import get_object_or_404, redirect
+
+    scan = get_object_or_404(Scan, code=code, kind=ScanKind.SWI)
+    try:
+        reading.adjudication_save(
+            user=request.user,
+            scan=scan,
+            left_grade=_grade(request.POST.get("left_grade")),
+            right_grade=_grade(request.POST.get("right_grade")),
+            comment=request.POST.get("comment", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, f"{scan.code}: {message}")
+    else:
+        messages.success(request, f"Final read of {scan.code} recorded; it replaces the consensus.")
+    return redirect("review:adjudication")
+
+
+def _grade(value: str | None) -> Any:
+    """A posted grade as an integer (anything else is left for the service to refuse)."""
+    return int(value) if value is not None and value.isdigit() else value
 
 
 # --- exports (data managers and admins) ----------------------------------------------------------

@@ -252,6 +252,31 @@ class Read(models.Model):
         return f"read of {self.scan.code} by {self.rater}"
 
 
+class Adjudication(models.Model):
+    """The final read of a scan whose raters disagree by more than one grade in a hemisphere.
+
+    It replaces the raters' consensus for that scan (domain.md, "Blinded reads"); until it
+    exists, such a hemisphere has no consensus and the scan's MBS status is undetermined.
+    """
+
+    scan = models.OneToOneField(Scan, on_delete=models.PROTECT, related_name="adjudication")
+    left_grade = models.PositiveSmallIntegerField(choices=Read.GRADE_CHOICES)
+    right_grade = models.PositiveSmallIntegerField(choices=Read.GRADE_CHOICES)
+    comment = models.TextField(blank=True, default="")
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["scan"]
+
+    def __str__(self) -> str:
+        return f"final read of {self.scan.code}"
+
+
 class ReadAssignment(models.Model):
     """A scan in a rater's queue, in a randomized order."""
 

@@ -22,7 +22,7 @@ from django.db.models import Max, QuerySet
 
 from core import records, roles
 from core.roles import Acting, StudyUser
-from imaging.models import QcStatus, Read, ReadAssignment, Scan, ScanKind
+from imaging.models import Adjudication, QcStatus, Read, ReadAssignment, Scan, ScanKind
 
 #: Scan kinds that are read (domain.md: the band is graded on SWI).
 READ_KINDS = (ScanKind.SWI,)
@@ -33,6 +33,8 @@ CONFIDENCE_MIN, CONFIDENCE_MAX = 1, 3
 COMMENT_MAX_LENGTH = 2000
 REASON_MAX_LENGTH = 300
 HEMISPHERE_FIELDS = {"L": "left_grade", "R": "right_grade"}
+#: Raters more than this many grades apart in a hemisphere need an adjudicator's final read.
+ADJUDICATION_SPREAD = 1
 
 
 class ReadStatus:
@@ -290,6 +292,70 @@ def read_correct(
     )
     new = Read(scan=old.scan, rater=rater, supersedes=old, reason=reason, **values)
     return records.save(new, user=rater, reason=f"correction: {reason}", exclude=["supersedes"])
+
+
+# --- adjudication -------------------------------------------------------------------------------
+
+
+def disagreement(scan: Scan) -> dict[str, int]:
+    """Spread (highest minus lowest grade) of the current reads of a scan, per hemisphere."""
+    grades = list(
+        Read.objects.filter(scan=scan, is_current=True).values_list("left_grade", "right_grade")
+    )
+    return {
+        hemisphere: (max(g[i] for g in grades) - min(g[i] for g in grades)) if grades else 0
+        for i, hemisphere in enumerate(HEMISPHERE_FIELDS)
+    }
+
+
+@transaction.atomic
+def adjudication_save(
+    *,
+    user: Acting,
+    scan: Scan,
+    left_grade: int,
+    right_grade: int,
+    comment: str = "",
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Adjudication:
+    """Record (or correct, with a reason) the final read of a scan whose raters disagree by more
+    than one grade; it replaces their consensus. Investigators, data managers and admins only
+    (they are unblinded); the adjudicator is whoever records it."""
+    if not roles.can_review_reads(user):
+        raise ValidationError(
+            "Only investigators, data managers and administrators adjudicate reads."
+        )
+    adjudicator = roles.study_user(user)
+    if adjudicator is None:
+        raise ValidationError("An adjudication needs a signed-in adjudicator.")
+    values = _validated(
+        left_grade=left_grade, right_grade=right_grade, confidence=CONFIDENCE_MAX, comment=comment
+    )
+    Scan.objects.select_for_update().get(pk=scan.pk)  # one adjudication at a time per scan
+    spread = disagreement(scan)
+    if max(spread.values()) <= ADJUDICATION_SPREAD:
+        raise ValidationError(
+            {
+                "scan": f"Scan {scan.code}'s raters do not disagree by more than "
+                f"{ADJUDICATION_SPREAD} grade: their consensus stands, no adjudication is needed."
+            }
+        )
+    existing = Adjudication.objects.filter(scan=scan).first()
+    if existing is None:
+        adjudication = Adjudication(scan=scan, adjudicator=adjudicator)
+        audit = "adjudicated"
+    else:
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationError({"reason": "Say why the final read changes (audit trail)."})
+        adjudication = records.lock(existing, expected_version=expected_version)
+        adjudication.adjudicator = adjudicator
+        audit = f"correction: {reason}"
+    adjudication.left_grade = values["left_grade"]
+    adjudication.right_grade = values["right_grade"]
+    adjudication.comment = values["comment"]
+    return records.save(adjudication, user=user, reason=audit)
 
 
 # --- what a blinded rater sees ------------------------------------------------------------------

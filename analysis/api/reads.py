@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
@@ -15,9 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import reads
+from core import roles
 from core.api.schema import StudyAutoSchema
-from core.api.viewsets import AUTHENTICATION_CLASSES
-from imaging.api.permissions import ReadReviewer
+from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet
+from imaging import reading
+from imaging.api.permissions import Adjudicator, ReadReviewer
+from imaging.models import Adjudication, Scan, ScanKind
 
 
 class KappaPairSerializer(serializers.Serializer):
@@ -80,7 +85,97 @@ class ConsensusSerializer(serializers.Serializer):
     mbs_positive = serializers.BooleanField(allow_null=True)
     left_spread = serializers.IntegerField(help_text="Highest minus lowest left grade.")
     right_spread = serializers.IntegerField(help_text="Highest minus lowest right grade.")
+    awaiting_adjudication = serializers.BooleanField(
+        help_text="Raters more than one grade apart and no final read yet: no consensus."
+    )
+    adjudication = serializers.DictField(
+        allow_null=True, help_text="The final read that replaces the consensus, if any."
+    )
     reads = ConsensusReadSerializer(many=True)
+
+
+GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band."
+
+
+class AdjudicationSerializer(serializers.ModelSerializer):
+    """The final read of a scan whose raters disagree by more than one grade (contract:
+    ``adjudications/``); it replaces the consensus for that scan."""
+
+    scan: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        queryset=Scan.objects.filter(kind=ScanKind.SWI), help_text="The scan's id."
+    )
+    scan_code = serializers.CharField(source="scan.code", read_only=True)
+    left_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    right_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    adjudicator = serializers.CharField(source="adjudicator.username", read_only=True)
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Why a final read changes (required to correct one).",
+    )
+
+    class Meta:
+        model = Adjudication
+        fields = [
+            "id",
+            "scan",
+            "scan_code",
+            "left_grade",
+            "right_grade",
+            "comment",
+            "adjudicator",
+            "created_at",
+            "version",
+            "reason",
+        ]
+        read_only_fields = ["created_at", "version"]
+
+
+class FinalReadViewSet(StudyModelViewSet[Adjudication]):
+    """Final reads of scans whose raters disagree by more than one grade in a hemisphere
+    (investigators, data managers and admins, who are unblinded). Correct one with a reason."""
+
+    serializer_class = AdjudicationSerializer
+    permission_classes = [Adjudicator]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[Adjudication]:
+        if not roles.can_review_reads(self.request.user):
+            return Adjudication.objects.none()
+        return Adjudication.objects.select_related("scan", "adjudicator").order_by("pk")
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Adjudication:
+        return reading.adjudication_save(
+            user=self.request.user,
+            scan=data["scan"],
+            left_grade=data["left_grade"],
+            right_grade=data["right_grade"],
+            comment=data.get("comment", ""),
+        )
+
+    def update_record(
+        self,
+        instance: Adjudication,
+        data: dict[str, Any],
+        *,
+        reason: str,
+        expected_version: int | None,
+    ) -> Adjudication:
+        if data.get("scan", instance.scan) != instance.scan:
+            raise DjangoValidationError({"scan": "A final read stays with its scan."})
+        return reading.adjudication_save(
+            user=self.request.user,
+            scan=instance.scan,
+            left_grade=data.get("left_grade", instance.left_grade),
+            right_grade=data.get("right_grade", instance.right_grade),
+            comment=data.get("comment", instance.comment),
+            reason=reason,
+            expected_version=expected_version,
+        )
 
 
 class AgreementView(APIView):
@@ -98,8 +193,8 @@ class AgreementView(APIView):
 
 
 class AdjudicationViewSet(viewsets.GenericViewSet):
-    """Scans whose raters disagree by more than one grade in a hemisphere, with every current read
-    and the consensus (median) grades. Investigators, data managers and admins."""
+    """Scans waiting for adjudication: raters more than one grade apart in a hemisphere and no
+    final read yet, with every current read. Investigators, data managers and admins."""
 
     serializer_class = ConsensusSerializer
     permission_classes = [ReadReviewer]

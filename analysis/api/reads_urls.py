@@ -10,6 +10,7 @@ app_name = "reads-review-api"
 router = SimpleRouter()
 router.register("adjudication", reads.AdjudicationViewSet, basename="adjudication")
 router.register("consensus", reads.ConsensusViewSet, basename="consensus")
+router.register("adjudications", reads.FinalReadViewSet, basename="adjudications")
 
 urlpatterns = [
     *router.urls,

@@ -37,6 +37,25 @@ def consensus_grade(grades: Iterable[float | None]) -> float | None:
     return float(np.median(present))
 
 
+#: A hemisphere whose raters' grades differ by more than this waits for adjudication.
+ADJUDICATION_SPREAD = 1
+
+
+def settled_grade(grades: Iterable[float | None], adjudicated: float | None = None) -> float | None:
+    """Return the grade of one hemisphere that counts: the adjudicator's, or the raters' median.
+
+    Raters more than ``ADJUDICATION_SPREAD`` grades apart (0 and 2) have no consensus: their
+    median (1) would call the hemisphere positive with nobody having seen a partial band, so the
+    hemisphere waits for adjudication (None) unless an adjudicated grade is given.
+    """
+    if adjudicated is not None:
+        return float(adjudicated)
+    present = [float(g) for g in grades if g is not None and not math.isnan(float(g))]
+    if present and max(present) - min(present) > ADJUDICATION_SPREAD:
+        return None
+    return consensus_grade(present)
+
+
 def mbs_positive(left_consensus: float | None, right_consensus: float | None) -> bool | None:
     """Return whether a scan is MBS-positive: a hemisphere's consensus grade at least 1.
 

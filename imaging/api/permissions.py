@@ -34,3 +34,11 @@ class ReadReviewer(RolePermission):
     read_roles = frozenset(roles.READ_REVIEWERS)
     write_roles = frozenset()
     message = "Agreement and adjudication are open to investigators, data managers and admins."
+
+
+class Adjudicator(RolePermission):
+    """Final reads of disagreeing scans: reviewers (unblinded) read and record them."""
+
+    read_roles = frozenset(roles.READ_REVIEWERS)
+    write_roles = frozenset(roles.READ_REVIEWERS)
+    message = "Adjudication is open to investigators, data managers and admins."

@@ -121,6 +121,9 @@ def test_mbs_consensus_from_current_reads(users, sites):
     add_read(scan_v1, raters[0], 2, 0, current=False)  # superseded: ignored
     add_read(scan_v1, raters[0], 1, 0)
     add_read(scan_v1, raters[1], 2, 0)
+    scan_v3 = add_band(make_visit(subject, "V3"), 0.1, 0.1).scan
+    add_read(scan_v3, raters[0], 0, 0)
+    add_read(scan_v3, raters[1], 2, 0)  # two grades apart: no consensus until adjudicated
     add_read(scan_v2, raters[0], 0, 0)
     untouched = make_subject(study_id="EDM-0301")
     add_band(make_visit(untouched, "V1"), 0.1, 0.1)
@@ -134,6 +137,15 @@ def test_mbs_consensus_from_current_reads(users, sites):
     assert follow_up["mbs"] is False
     assert follow_up["mbs_baseline"] == "positive"  # V1's status on every row
     assert frame.loc[("EDM-0301", "V1"), "mbs_baseline"] is None
+    disputed = frame.loc[("EDM-0300", "V3")]
+    assert pd.isna(disputed["mbs_left"]) and disputed["mbs"] is None
+
+    from imaging import reading
+
+    reading.adjudication_save(user=users["investigator"], scan=scan_v3, left_grade=2, right_grade=0)
+    frame = frames.analysis_frame(user=users["investigator"]).set_index(["subject", "visit_code"])
+    settled = frame.loc[("EDM-0300", "V3")]
+    assert settled["mbs_left"] == 2.0 and settled["mbs"] is True
 
 
 def test_scope_and_filters(users, cohort):

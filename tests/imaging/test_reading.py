@@ -183,7 +183,7 @@ def test_a_correction_supersedes_the_read_with_an_audited_reason(raters, scans):
 # --- consensus and adjudication -----------------------------------------------------------------
 
 
-def test_consensus_is_the_median_per_hemisphere(raters, scans):
+def test_consensus_is_the_median_per_hemisphere_unless_raters_disagree(raters, scans, users):
     for rater in raters:
         reading.read_assignments_create(user=None, rater=rater, scans=scans[:3])
     for rater, (left, right) in zip(raters, [(0, 0), (1, 0), (2, 1)], strict=True):
@@ -193,8 +193,9 @@ def test_consensus_is_the_median_per_hemisphere(raters, scans):
     submit(raters[0], scans[2], 1, 0)
     submit(raters[1], scans[2], 2, 0)
     got = {c.scan_id: c for c in reads.consensus_list()}
-    assert (got[scans[0].pk].left, got[scans[0].pk].right) == (1.0, 0.0)
-    assert got[scans[0].pk].mbs_positive is True
+    # Left 0, 1 and 2: two grades apart, no consensus (not the median 1) until adjudicated.
+    assert (got[scans[0].pk].left, got[scans[0].pk].right) == (None, 0.0)
+    assert got[scans[0].pk].mbs_positive is None
     assert (got[scans[1].pk].left, got[scans[1].pk].right, got[scans[1].pk].mbs_positive) == (
         0.0,
         0.0,
@@ -206,6 +207,37 @@ def test_consensus_is_the_median_per_hemisphere(raters, scans):
     queue = reads.adjudication_queue()
     assert [c.scan_id for c in queue] == [scans[0].pk]
     assert queue[0].left_spread == 2 and len(queue[0].reads) == 3
+    # The adjudicator's final read replaces the consensus and empties the queue.
+    final = reading.adjudication_save(
+        user=users["investigator"], scan=scans[0], left_grade=2, right_grade=0
+    )
+    settled = reads.scan_consensus(scans[0])
+    assert (settled.left, settled.right, settled.mbs_positive) == (2.0, 0.0, True)
+    assert settled.adjudication["adjudicator"] == "investigator"
+    assert reads.adjudication_queue() == []
+    with pytest.raises(ValidationError, match="Say why"):
+        reading.adjudication_save(
+            user=users["investigator"], scan=scans[0], left_grade=1, right_grade=0
+        )
+    corrected = reading.adjudication_save(
+        user=users["data_manager"], scan=scans[0], left_grade=1, right_grade=0, reason="recheck"
+    )
+    assert corrected.pk == final.pk and corrected.version == 2
+    assert corrected.history.latest().history_change_reason == "correction: recheck"
+
+
+def test_adjudication_is_refused_without_disagreement_or_role(raters, scans, users):
+    for rater in raters[:2]:
+        reading.read_assignments_create(user=None, rater=rater, scans=scans[:1])
+    submit(raters[0], scans[0], 1, 0)
+    submit(raters[1], scans[0], 2, 0)
+    with pytest.raises(ValidationError, match="their consensus stands"):
+        reading.adjudication_save(
+            user=users["investigator"], scan=scans[0], left_grade=2, right_grade=0
+        )
+    for who in ("rater", "coordinator"):
+        with pytest.raises(ValidationError, match="Only investigators"):
+            reading.adjudication_save(user=users[who], scan=scans[0], left_grade=2, right_grade=0)
 
 
 # --- agreement ----------------------------------------------------------------------------------

@@ -377,16 +377,39 @@ def test_reviewers_see_every_read_agreement_and_adjudication(blinded_world, api)
     assert agreement["n_scans"] == 1 and agreement["n_raters"] == 2
     (pair,) = agreement["pairs"]
     assert pair["n"] == 2 and pair["percent_agreement"] == 50.0
-    # Left grades 2 and 0: more than one grade apart → adjudication.
+    # Left grades 2 and 0: more than one grade apart → adjudication, and no consensus until then.
     adjudication = client.get(f"{API}adjudication/").json()
     assert adjudication["count"] == 1
     entry = adjudication["results"][0]
     assert (entry["scan_code"], entry["left_spread"], entry["left_consensus"]) == (
         scan.code,
         2,
-        1.0,
+        None,
     )
-    assert entry["mbs_positive"] is True and len(entry["reads"]) == 2
+    assert entry["awaiting_adjudication"] is True and len(entry["reads"]) == 2
+    assert api("rater").post(f"{API}adjudications/", {}, format="json").status_code == 403
+    assert api("coordinator").get(f"{API}adjudications/").status_code == 403
+    final = client.post(
+        f"{API}adjudications/",
+        {"scan": scan.pk, "left_grade": 2, "right_grade": 1, "comment": "band on both"},
+        format="json",
+    )
+    assert final.status_code == 201, final.content
+    assert final.json()["adjudicator"] == "investigator"
+    assert client.get(f"{API}adjudication/").json()["count"] == 0
+    settled = client.get(f"{API}consensus/").json()["results"][0]
+    assert (settled["left_consensus"], settled["right_consensus"]) == (2.0, 1.0)
+    assert settled["adjudication"]["comment"] == "band on both"
+    again = client.patch(
+        f"{API}adjudications/{final.json()['id']}/", {"left_grade": 1}, format="json"
+    )
+    assert again.status_code == 400 and "reason" in again.json()
+    again = client.patch(
+        f"{API}adjudications/{final.json()['id']}/",
+        {"left_grade": 1, "reason": "second look"},
+        format="json",
+    )
+    assert again.status_code == 200 and again.json()["version"] == 2
     consensus = client.get(f"{API}consensus/").json()["results"]
     assert [c["scan"] for c in consensus] == [scan.pk]
     web = Client()
@@ -394,7 +417,7 @@ def test_reviewers_see_every_read_agreement_and_adjudication(blinded_world, api)
     page = web.get("/reading/agreement/").content.decode()
     assert "Cohen" in page and "rater_other" in page
     page = web.get("/reading/adjudication/").content.decode()
-    assert scan.code in page and OTHER_COMMENT in page
+    assert scan.code in page and "Final reads recorded" in page
 
 
 def test_the_api_locks_a_read_and_corrects_it_with_a_reason(blinded_world, api):
