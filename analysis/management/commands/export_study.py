@@ -6,11 +6,11 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from analysis.exports import bundle, trial
+from analysis.exports import bundle, redcap, trial
 from analysis.exports import deidentify as deid
 from core.commands import StudyCommand
 
-FORMATS = ("bids", *trial.FORMATS)
+FORMATS = ("bids", *trial.FORMATS, "redcap")
 
 
 class Command(StudyCommand):
@@ -18,7 +18,8 @@ class Command(StudyCommand):
         "Write the study bundle (--format bids, the default: a BIDS dataset the official validator "
         "accepts, with phenotype TSVs, label maps in derivatives/labels and band measurements in "
         "derivatives/motorband) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "
-        "wide and event tables with a data dictionary), optionally de-identified."
+        "wide and event tables with a data dictionary) or a REDCap project (redcap: dictionary, "
+        "events, instrument-event mapping and data files), optionally de-identified."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,7 +28,7 @@ class Command(StudyCommand):
         parser.add_argument(
             "--deidentify",
             action="store_true",
-            help="Pseudonymous codes, no free text, birth date as age (trial formats only).",
+            help="Pseudonymous codes, no free text, birth date as age (trial and redcap formats).",
         )
         parser.add_argument(
             "--dates",
@@ -67,6 +68,21 @@ class Command(StudyCommand):
             self.stdout.write(f"Wrote {len(files)} files to {options['directory']}.")
             if problems:
                 raise CommandError(f"{len(problems)} BIDS layout problem(s).")
+            return
+        if fmt == "redcap":
+            written, project = redcap.export_redcap(
+                options["directory"],
+                sites=options["site"],
+                groups=options["group"],
+                deidentify=options["deidentify"],
+                date_mode=options["dates"],
+                site_mode=options["sites"],
+            )
+            self.stdout.write(
+                f"Wrote {', '.join(p.name for p in written)} to {options['directory']} "
+                f"({project.records} records, {len(project.rows)} record-event rows, "
+                f"{len(project.fields)} fields)."
+            )
             return
         files, tables = trial.export_trial(
             options["directory"],
