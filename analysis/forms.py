@@ -84,6 +84,12 @@ class ProgressionForm(FiltersForm):
 
 class SurvivalForm(FiltersForm):
     query_class = parameters.SurvivalQuery
+    groups = forms.MultipleChoiceField(
+        required=False,
+        label="Groups",
+        choices=_choices(reports.GROUPS),
+        help_text="None: the patients (ALS, PLS); controls have no disease events.",
+    )
     event = forms.ChoiceField(choices=_choices(reports.EVENTS))
     by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), label="By")
     covariates = forms.MultipleChoiceField(

@@ -144,6 +144,17 @@ class SurvivalQuery(FiltersQuery):
         help_text="Extra Cox covariates (baseline values), comma-separated.",
     )
 
+    def defaults_to_patients(self) -> bool:
+        return True
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if self.defaults_to_patients() and not attrs.get("groups"):
+            # Death, tracheostomy and ventilation belong to the disease: over controls a model by
+            # group separates completely. The default population is the patients.
+            attrs["groups"] = reports.DEFAULT_SURVIVAL_GROUPS
+        return attrs
+
 
 class DiagnosticQuery(FiltersQuery):
     #: Diagnostic accuracy takes one row per subject, so one visit.
@@ -186,6 +197,9 @@ class PlotQuery(SurvivalQuery, DiagnosticQuery, ProgressionQuery):
 
     def takes_one_visit(self) -> bool:
         return self.context.get("plot") == "roc"
+
+    def defaults_to_patients(self) -> bool:
+        return self.context.get("plot") in ("km", "forest")
 
     by = choice("by", reports.BY_CHOICES, "group", "Grouping (spaghetti, km, forest).")
     subject = serializers.CharField(

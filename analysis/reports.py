@@ -54,6 +54,8 @@ CATEGORICAL = frozenset({"sex", "site", "group", "onset_region", "mbs_baseline"}
 MARKERS = ("mbs_read", "band_contrast")
 GROUPS = tuple(Group.values)
 DEFAULT_POSITIVE = ("ALS", "PLS")
+#: Survival's default population: the patients (controls have no disease events).
+DEFAULT_SURVIVAL_GROUPS = ("ALS", "PLS")
 DEFAULT_NEGATIVE = ("CONTROL",)
 #: For mbs_baseline the first level is the reference: differences are positive minus negative.
 MBS_LEVELS = (frames.MBS_NEGATIVE, frames.MBS_POSITIVE)
@@ -182,6 +184,10 @@ def survival_report(
         harmonize=filters.harmonize,
     )
     levels = _levels(by, filters)
+    if levels is not None and by in ("group", "site"):
+        # Named levels without any subject (PLS in a study without PLS) are not curves.
+        present = set(frame[by].dropna())
+        levels = [level for level in levels if level in present] or None
     km = survival.kaplan_meier(frame, by=by, levels=levels)
     notes: list[str] = []
     # The curves stand on their own: a test or model that cannot be estimated (no event, or

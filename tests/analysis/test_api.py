@@ -111,7 +111,9 @@ def test_anonymous_is_401(client_for, cohort):
 
 
 def test_survival_answers_the_contract_and_matches_direct_calls(client_for, users, cohort):
-    response = get(client_for("investigator"), "survival/", event="death", by="site")
+    response = get(
+        client_for("investigator"), "survival/", event="death", by="site", groups="ALS,CONTROL"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert {"event", "by", "groups", "logrank_p", "cox"} <= set(body)
@@ -134,7 +136,9 @@ def test_survival_answers_the_contract_and_matches_direct_calls(client_for, user
 def test_survival_without_events_still_answers_the_curves(client_for, cohort):
     # No event at all: the curves are flat; the test and the model are missing (with the
     # reason), never NaN nor an error.
-    response = get(client_for("investigator"), "survival/", event="gastrostomy")
+    response = get(
+        client_for("investigator"), "survival/", event="gastrostomy", groups="ALS,CONTROL"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert [g["events"] for g in body["groups"]] == [0, 0]
@@ -148,7 +152,14 @@ def test_survival_with_too_few_subjects_is_422(client_for, cohort):
 
 
 def test_survival_with_covariates(client_for, users, cohort):
-    response = get(client_for("admin"), "survival/", event="death", by="site", covariates="age")
+    response = get(
+        client_for("admin"),
+        "survival/",
+        event="death",
+        by="site",
+        covariates="age",
+        groups="ALS,CONTROL",
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["covariates"] == ["age"]
@@ -207,7 +218,7 @@ def test_diagnostic_refuses_overlapping_groups(client_for, cohort):
     ("name", "params", "n_traces"),
     [
         ("spaghetti", {"outcome": "umn_total"}, 4),  # subjects + mean per group
-        ("km", {"event": "death"}, 6),  # band + curve per group, at-risk row per group
+        ("km", {"event": "death", "groups": "ALS,CONTROL"}, 6),  # band + curve + at-risk per group
         ("forest", {"event": "death", "by": "site"}, 1),
         ("roc", {}, 3),  # curve, operating point, chance
         ("scatter", {}, 4),  # two groups × two hemispheres
@@ -245,7 +256,9 @@ def test_schema_documents_the_parameters(client_for, cohort):
 
 
 def test_survival_answer_holds_the_time_varying_band_model(client_for, users, cohort):
-    response = get(client_for("investigator"), "survival/", event="death", by="site")
+    response = get(
+        client_for("investigator"), "survival/", event="death", by="site", groups="ALS,CONTROL"
+    )
     body = response.json()
     tte = frames.event_frame(user=users["investigator"], event="death")
     visits = frames.analysis_frame(user=users["investigator"])
@@ -258,3 +271,10 @@ def test_survival_answer_holds_the_time_varying_band_model(client_for, users, co
     direct = survival.cox_time_varying(long, covariates=["band_contrast_per_0.1"])
     assert body["cox_time_varying"] == direct["terms"]
     assert body["cox_time_varying"][0]["term"] == "band_contrast_per_0.1"
+
+
+def test_survival_defaults_to_the_patients(client_for, cohort):
+    """Controls cannot die of ALS: by default the answer is about the patients, and says so."""
+    body = get(client_for("investigator"), "survival/", event="death").json()
+    assert body["filters"]["groups"] == ["ALS", "PLS"]
+    assert [(g["level"], g["n"]) for g in body["groups"]] == [("ALS", 6)]

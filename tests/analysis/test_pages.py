@@ -149,7 +149,7 @@ def test_default_survival_page_shows_no_degenerate_model_as_a_finding(browser, c
     and never renders an interval as "( to )"."""
     from html import unescape
 
-    response = browser("investigator").get(reverse("analysis:survival"))
+    response = browser("investigator").get(reverse("analysis:survival"), {"groups": "ALS,CONTROL"})
     assert response.status_code == 200
     page = unescape(response.content.decode())
     assert "( to )" not in page and " to )" not in page and "( to " not in page
