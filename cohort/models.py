@@ -485,6 +485,15 @@ class ClinicalEvent(models.Model):
     class Meta:
         ordering = ["subject__study_id", "date"]
         indexes = [models.Index(fields=["kind", "date"])]
+        constraints = [
+            # clean() says it in words; the database keeps it under concurrent requests too.
+            models.UniqueConstraint(
+                fields=["subject", "kind"],
+                name="one_event_of_a_kind_per_subject",
+                violation_error_message="The subject already has an event of this kind (each "
+                "kind is recorded once per subject): reload the subject and correct that event.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject.study_id} {self.kind} {self.date}"

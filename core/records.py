@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from core.roles import Acting, history_user
 
@@ -112,14 +112,32 @@ def save(
     if not creating and versioned:
         setattr(instance, VERSION_FIELD, getattr(instance, VERSION_FIELD) + 1)
     _mark(instance, user=user, reason=reason)
-    if update_fields is not None:
-        fields = list(update_fields)
-        if versioned and not creating:
-            fields.append(VERSION_FIELD)
-        instance.save(update_fields=fields)
-    else:
-        instance.save()
+    try:
+        # A savepoint: a refused row leaves the caller's transaction usable.
+        with transaction.atomic():
+            if update_fields is not None:
+                fields = list(update_fields)
+                if versioned and not creating:
+                    fields.append(VERSION_FIELD)
+                instance.save(update_fields=fields)
+            else:
+                instance.save()
+    except IntegrityError as error:
+        raise _conflict(instance, error) from error
     return instance
+
+
+def _conflict(instance: models.Model, error: IntegrityError) -> ValidationError:
+    """A uniqueness rule another request satisfied first (the database refused the row): the
+    model's own validation now names it; otherwise say so in general words."""
+    try:
+        instance.full_clean()
+    except ValidationError as named:
+        return named
+    return ValidationError(
+        f"This {instance._meta.verbose_name} conflicts with one saved at the same moment by "
+        f"someone else ({error.__class__.__name__}); reload and check before saving again."
+    )
 
 
 @transaction.atomic

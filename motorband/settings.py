@@ -90,8 +90,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a writer rather than failing at once when the in-process worker holds the lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Wait for a writer rather than failing at once when the in-process worker holds the lock, and
+    # take the write lock when a transaction begins: a transaction that read first and then tries
+    # to write would otherwise fail at once with "database is locked" (SQLite cannot upgrade it
+    # while another writer waits). WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
     # A file, not memory: worker processes forked by tests must see the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-motorband.sqlite3")}
 

@@ -30,10 +30,20 @@ MAX_VOXEL_SIZE_MM: Final[float] = 10.0
 #: Accepted matrix size per spatial axis.
 MIN_DIM: Final[int] = 2
 MAX_DIM: Final[int] = 2048
-#: Largest decoded image MotorBand accepts (bytes, as declared by the header).
-MAX_DATA_BYTES: Final[int] = 4 * 1024**3
+#: Largest decoded image MotorBand accepts (bytes, as declared by the header): a 512 x 512 x 512
+#: float64 volume; a brain MRI at 0.5 mm isotropic in float32 is a fifth of it.
+MAX_DATA_BYTES: Final[int] = 1024**3
 #: Deflate cannot compress better than about 1032:1, so a gzip file declaring more is lying.
 MAX_DEFLATE_RATIO: Final[int] = 1032
+#: Compression ratio beyond which a compressed intensity image is refused before it is inflated:
+#: MRI magnitudes, phases and susceptibility maps compress 2-20:1 (50:1 with a large masked
+#: background); a file far beyond that is mostly constant, i.e. a decompression bomb. Label maps
+#: (mostly background) compress much better: FreeSurfer's aparc+aseg.mgz about 170:1.
+MAX_INTENSITY_RATIO: Final[int] = 100
+MAX_LABEL_RATIO: Final[int] = MAX_DEFLATE_RATIO
+#: The ratio is judged from this decoded size up: a small constant image (a mask, a test
+#: phantom) compresses as well as a bomb but costs nothing to inflate.
+BOMB_MIN_BYTES: Final[int] = 64 * 1024**2
 #: Smallest |det| of an affine's 3x3 part over the product of its column norms.
 MIN_AFFINE_DET: Final[float] = 1e-6
 
@@ -181,8 +191,29 @@ def _open_image(path: Path) -> nib.spatialimages.SpatialImage:
     return img
 
 
-def _check_declared_size(path: Path, img: nib.spatialimages.SpatialImage) -> None:
-    """Refuse headers that declare more data than the file can hold (truncated or forged)."""
+def _check_voxel_sizes(path: Path, img: nib.spatialimages.SpatialImage) -> None:
+    """Refuse headers without voxel sizes: nibabel would silently read them as 1 mm."""
+    if isinstance(img, nib.MGHImage):
+        sizes = np.asarray(img.header["delta"], dtype=np.float64)
+    else:
+        # The header as written: nibabel's loader replaces zero voxel sizes with 1 mm.
+        header_class: Any = type(img.header)
+        with nib.openers.ImageOpener(str(path)) as handle:
+            written = header_class.from_fileobj(handle, check=False)
+        sizes = np.asarray(written["pixdim"][1:4], dtype=np.float64)
+    if not (np.all(np.isfinite(sizes)) and np.all(sizes > 0)):
+        raise VolumeError(
+            f"{path.name}: the header gives no voxel size ({', '.join(f'{s:g}' for s in sizes)} "
+            "mm); it cannot be measured in millimetres. Export the image again with its voxel "
+            "sizes."
+        )
+
+
+def _check_declared_size(
+    path: Path, img: nib.spatialimages.SpatialImage, *, max_ratio: int = MAX_DEFLATE_RATIO
+) -> None:
+    """Refuse headers that declare more data than the file can hold (truncated or forged), and
+    compressed files that would inflate beyond ``max_ratio`` of their size (bombs)."""
     shape = tuple(int(n) for n in img.shape)
     itemsize = np.dtype(img.get_data_dtype()).itemsize
     declared = math.prod(shape) * itemsize
@@ -204,6 +235,13 @@ def _check_declared_size(path: Path, img: nib.spatialimages.SpatialImage) -> Non
         raise VolumeError(
             f"{path.name}: the header declares {declared} bytes of image data, more than a "
             f"compressed file of {file_size} bytes can hold"
+        )
+    if declared >= BOMB_MIN_BYTES and (offset + declared) > file_size * max_ratio:
+        raise VolumeError(
+            f"{path.name}: a {file_size / 1024**2:.1f} MiB compressed file declaring "
+            f"{declared / 1024**2:.0f} MiB of image data ({(offset + declared) / file_size:.0f}:1) "
+            f"is almost entirely constant: MRI images compress at most about {max_ratio}:1. "
+            "It was refused before being decompressed."
         )
     # A single-member gzip stores its uncompressed size modulo 2^32 in its last four bytes.
     if offset + declared < 2**32:
@@ -343,13 +381,14 @@ def _read_raw(
 
 
 def _open_checked(
-    path: Path | str, echo: int | None
+    path: Path | str, echo: int | None, *, max_ratio: int = MAX_INTENSITY_RATIO
 ) -> tuple[Path, nib.spatialimages.SpatialImage, int | None, tuple[float, float, float]]:
     path = Path(path)
     img = _open_image(path)
     shape = tuple(int(n) for n in img.shape)
     volume_index = _check_shape(path.name, shape, echo)
-    _check_declared_size(path, img)
+    _check_voxel_sizes(path, img)
+    _check_declared_size(path, img, max_ratio=max_ratio)
     voxel_size_mm = _check_affine(path.name, np.asarray(img.affine, dtype=np.float64))
     return path, img, volume_index, voxel_size_mm
 
@@ -637,7 +676,7 @@ def load_label_map(path: Path | str, *, check: bool = True) -> Volume:
     VolumeError
         As :func:`load_volume`, plus non-integer labels or no precentral/postcentral labels.
     """
-    path, img, volume_index, voxel_size_mm = _open_checked(path, None)
+    path, img, volume_index, voxel_size_mm = _open_checked(path, None, max_ratio=MAX_LABEL_RATIO)
     raw = _read_raw(path, img, volume_index)
     slope, inter = _scaling(img)
     if raw.dtype.kind in "iu" and slope == 1.0 and inter == 0.0:

@@ -382,3 +382,46 @@ def test_gzip_with_a_bad_checksum_is_refused(
     path.write_bytes(bytes(damaged))
     with pytest.raises(VolumeError, match="cannot be read"):
         load_volume(path)
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(tmp_path):
+    """128 MiB of zeros gzip to about 130 kB: refused from the header and the file size, with
+    no 128 MiB allocation (the check runs before any data is read)."""
+    import gzip
+    import time
+    import tracemalloc
+
+    header = nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)).header.copy()
+    header.set_data_shape((512, 512, 512))
+    header.set_data_dtype(np.uint8)
+    path = tmp_path / "bomb.nii.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(header.binaryblock + b"\0" * 4)  # NIfTI-1: 348-byte header + 4-byte extension
+        chunk = bytes(16 * 1024**2)
+        for _ in range(8):
+            out.write(chunk)
+    assert path.stat().st_size < 300_000
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(VolumeError, match="almost entirely constant"):
+        load_volume(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert time.perf_counter() - started < 2 and peak < 32 * 1024**2
+
+
+def test_a_label_map_may_compress_like_freesurfers(shared_data):
+    """aparc+aseg.mgz compresses about 170:1: label maps keep the physical deflate limit."""
+    labels = load_label_map(shared_data / "freesurfer-bert" / "aparc+aseg.mgz")
+    assert labels.data.shape == (256, 256, 256)
+
+
+def test_missing_voxel_sizes_are_refused_not_read_as_one_mm(tmp_path):
+    image = nib.Nifti1Image(np.ones((10, 10, 10), np.float32), None)
+    image.header["pixdim"][1:4] = 0
+    image.header.set_qform(None, code=0)
+    image.header.set_sform(None, code=0)
+    path = tmp_path / "nosize.nii"
+    nib.save(image, path)
+    with pytest.raises(VolumeError, match="gives no voxel size"):
+        load_volume(path)
