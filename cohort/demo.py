@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from cohort import scales, services
-from cohort.models import EventKind, Group, Subject, VisitStatus
+from cohort.models import ClinicalEvent, EventKind, Group, Subject, VisitStatus
 from core.roles import Acting
 
 DEFAULT_SEED = 20261125
@@ -137,10 +137,27 @@ def build_demo(
             for _ in range(size):
                 number += 1
                 _demo_subject(rng, site, group, number, anchor, user, counts)
+    _vital_status_check(anchor, user)
     for dotted in settings.MOTORBAND_DEMO_EXTENSIONS if extensions else []:
         extension: Callable[..., Any] = import_string(dotted)
         counts[dotted.rsplit(".", 1)[-1]] = extension(rng=rng, user=user)
     return counts
+
+
+def _vital_status_check(anchor: dt.date, user: Acting) -> None:
+    """The data cut: every subject still in the study was checked alive on its date, so survival
+    follows survivors to it rather than stopping at their last visit."""
+    checked = min(anchor, dt.date.today())
+    ended = ClinicalEvent.objects.filter(
+        kind__in=[EventKind.DEATH, EventKind.WITHDRAWAL]
+    ).values_list("subject_id", flat=True)
+    for subject in Subject.objects.exclude(pk__in=list(ended)).order_by("study_id"):
+        services.subject_update(
+            subject,
+            user=user,
+            data={"last_known_alive": checked},
+            reason="vital status checked at the data cut",
+        )
 
 
 def _demo_subject(

@@ -109,3 +109,15 @@ def test_load_demo_command_loads_once(capsys):
     assert "already holds" in capsys.readouterr().out
     with pytest.raises(CommandError):
         call_command("load_demo", "--clinical-only")
+
+
+def test_demo_survivors_have_a_vital_status_check():
+    """Survival follows the demo's survivors to the data cut, not to their last visit."""
+    build_demo(extensions=False)
+    ended = set(
+        ClinicalEvent.objects.filter(kind__in=["death", "withdrawal"]).values_list(
+            "subject_id", flat=True
+        )
+    )
+    for subject in Subject.objects.all():
+        assert (subject.last_known_alive is None) == (subject.pk in ended), subject.study_id
