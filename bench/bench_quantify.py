@@ -16,6 +16,7 @@ from typing import Final
 
 import nibabel as nib
 import numpy as np
+from nibabel.processing import resample_to_output
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,8 +80,10 @@ def main() -> int:
         nib.save(
             nib.Nifti1Image(np.asanyarray(labels.dataobj), shift @ labels.affine), moved_labels_path
         )
+        # A T1 as FreeSurfer's are: 1 mm isotropic (here the SWI's contrast resampled).
         t1_data = (np.asanyarray(swi.dataobj).astype(np.float32) * 1.3 + 5).astype(np.int16)
-        nib.save(nib.Nifti1Image(t1_data, shift @ swi.affine), t1_path)
+        t1 = resample_to_output(nib.Nifti1Image(t1_data, swi.affine), voxel_sizes=1.0, order=1)
+        nib.save(nib.Nifti1Image(np.asanyarray(t1.dataobj), shift @ t1.affine), t1_path)
         print(f"setup (phantom + save)        {time.perf_counter() - start:8.3f} s")
         label_data = np.asanyarray(labels.dataobj)
         motor = fs.motor_mask(label_data)
