@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from analysis.stats import agreement, harmonize, survival
 from cohort import scales
-from cohort.models import AlsfrsR, ClinicalEvent, UmnExam, Visit, VisitStatus
+from cohort.models import AlsfrsR, ClinicalEvent, EventKind, UmnExam, Visit, VisitStatus
 from core import roles
 from core.roles import Acting
 from imaging import selectors as imaging_selectors
@@ -471,7 +471,8 @@ def event_inputs(
 
     ``subjects``: ``subject``, ``v1_date``, ``last_date`` (the latest of the last completed visit,
     the last event and the last vital status check, ``last_known_alive``) and
-    ``vital_status_checked`` (whether ``last_known_alive`` is recorded) for subjects with a
+    ``vital_status_checked`` (whether ``last_known_alive`` is recorded), ``withdrawn`` (whether
+    the subject withdrew: follow-up ends there by design) for subjects with a
     completed V1; ``events``: ``subject``, ``kind``, ``date``.
     """
     visits_qs = _analyst_visits(user)
@@ -514,6 +515,9 @@ def event_inputs(
     subjects["last_date"] = last
     subjects["last_visit_date"] = subjects["subject"].map(last_visit)
     subjects["vital_status_checked"] = subjects["subject"].isin(alive.index)
+    subjects["withdrawn"] = subjects["subject"].isin(
+        events.loc[events["kind"] == EventKind.WITHDRAWAL, "subject"]
+    )
     return subjects.sort_values("subject").reset_index(drop=True), events
 
 
@@ -566,7 +570,10 @@ def _follow_up_warning(frame: pd.DataFrame) -> str | None:
     last_visit = pd.to_datetime(frame["last_visit_date"])
     event_date = v1 + pd.to_timedelta(frame["months"] * scales.MONTH_DAYS, unit="D")
     late_events = int((frame["observed"] & (event_date > last_visit + pd.Timedelta(days=1))).sum())
-    unchecked = int((~frame["observed"] & ~frame["vital_status_checked"]).sum())
+    # A withdrawn subject's follow-up ends at the withdrawal by design: not an unchecked survivor.
+    unchecked = int(
+        (~frame["observed"] & ~frame["vital_status_checked"] & ~frame["withdrawn"]).sum()
+    )
     if not late_events or not unchecked:
         return None
     return (

@@ -70,3 +70,16 @@ def test_the_api_carries_last_known_alive(api):
         url, {"last_known_alive": str(ENROLLED + dt.timedelta(days=30))}, format="json"
     )
     assert response.status_code == 200 and response.json()["last_known_alive"] == "2025-02-09"
+
+
+def test_a_withdrawn_subject_is_not_an_unchecked_survivor(users):
+    """Follow-up of a subject who withdrew ends at the withdrawal by design: no warning."""
+    dead = _followed("EDM-0011", visits=2)
+    services.event_create(
+        user=None, subject=dead, kind="death", date=ENROLLED + dt.timedelta(days=400)
+    )
+    withdrawn = _followed("EDM-0012", visits=2)
+    services.event_create(
+        user=None, subject=withdrawn, kind="withdrawal", date=ENROLLED + dt.timedelta(days=130)
+    )
+    assert frames.event_frame(user=users["investigator"], event="death").attrs["warnings"] == []
