@@ -60,6 +60,28 @@ def _measured(row: Mapping[str, Any] | None, input_kind: str) -> bool:
     return row is not None and row.get(key) is not None
 
 
+def _largest_within(
+    measurements: Sequence[Mapping[str, Any]],
+    key: str,
+    *,
+    name: str,
+    limit: float,
+    too_far: str,
+    fine: str,
+) -> Check:
+    """Whether the largest |value| of ``key`` over the rows stays within ``limit``."""
+    values = [abs(float(m[key])) for m in measurements if m.get(key) is not None]
+    largest = max(values) if values else None
+    passed = largest is None or largest <= limit
+    return Check(
+        name,
+        passed,
+        None if largest is None else round(largest, 4),
+        limit,
+        fine if passed else too_far.format(largest),
+    )
+
+
 def run_checks(
     measurements: Sequence[Mapping[str, Any]],
     *,
@@ -118,41 +140,27 @@ def run_checks(
         )
 
     if input_kind == "qsm":
-        values = [
-            abs(float(m["deep_minus_reference_ppb"]))
-            for m in measurements
-            if m.get("deep_minus_reference_ppb") is not None
-        ]
-        largest = max(values) if values else None
         checks.append(
-            Check(
-                "susceptibility_difference_plausible",
-                largest is None or largest <= MAX_ABS_DIFFERENCE_PPB,
-                None if largest is None else round(largest, 3),
-                MAX_ABS_DIFFERENCE_PPB,
-                f"A deep-minus-reference difference of {largest:.0f} ppb is beyond what cortical "
-                "iron gives: the labels probably sample veins, air or bone (wrong space?)."
-                if largest is not None and largest > MAX_ABS_DIFFERENCE_PPB
-                else "Susceptibility differences lie within the plausible range.",
+            _largest_within(
+                measurements,
+                "deep_minus_reference_ppb",
+                name="susceptibility_difference_plausible",
+                limit=MAX_ABS_DIFFERENCE_PPB,
+                too_far="A deep-minus-reference difference of {:.0f} ppb is beyond what cortical "
+                "iron gives: the labels probably sample veins, air or bone (wrong space?).",
+                fine="Susceptibility differences lie within the plausible range.",
             )
         )
     else:
-        values = [
-            abs(float(m["band_contrast"]))
-            for m in measurements
-            if m.get("band_contrast") is not None
-        ]
-        largest = max(values) if values else None
         checks.append(
-            Check(
-                "band_contrast_plausible",
-                largest is None or largest <= MAX_ABS_BAND_CONTRAST,
-                None if largest is None else round(largest, 4),
-                MAX_ABS_BAND_CONTRAST,
-                f"A band contrast of {largest:.2f} is beyond any published motor band: the labels "
-                "probably sample other tissue (label map of another subject or space?)."
-                if largest is not None and largest > MAX_ABS_BAND_CONTRAST
-                else "Band contrasts lie within the plausible range.",
+            _largest_within(
+                measurements,
+                "band_contrast",
+                name="band_contrast_plausible",
+                limit=MAX_ABS_BAND_CONTRAST,
+                too_far="A band contrast of {:.2f} is beyond any published motor band: the labels "
+                "probably sample other tissue (label map of another subject or space?).",
+                fine="Band contrasts lie within the plausible range.",
             )
         )
         cvs = {

@@ -32,6 +32,25 @@ from imaging.api.serializers import (
 from imaging.filters import QuantificationFilterSet, ReadFilterSet, ScanFilterSet
 from imaging.models import QuantificationRun, Read, Scan
 
+#: The QC actions of scans and runs: one JSON body ``{status, reason}``, no filters or pages.
+qc_action = action(
+    detail=True,
+    methods=["post"],
+    parser_classes=[JSONParser],
+    filter_backends=[],
+    pagination_class=None,
+)
+
+
+def _qc(request: Request) -> dict[str, str]:
+    """The validated QC decision of a request, as the QC services take it."""
+    decision = QcDecisionSerializer(data=request.data)
+    decision.is_valid(raise_exception=True)
+    return {
+        "status": decision.validated_data["status"],
+        "reason": decision.validated_data.get("reason", ""),
+    }
+
 
 class ScanViewSet(StudyModelViewSet[Scan]):
     """Scans of a visit: upload (multipart), read, download, delete, and ask for quantification."""
@@ -91,25 +110,13 @@ class ScanViewSet(StudyModelViewSet[Scan]):
         summary="Decide the scan's QC (pending, pass, fail with a reason); a failed scan leaves "
         "every analysis and every reading queue",
     )
-    @action(
-        detail=True,
-        methods=["post"],
-        parser_classes=[JSONParser],
-        filter_backends=[],
-        pagination_class=None,
-    )
+    @qc_action
     def qc(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         scan = self.get_object()
         if not self.check_write(scan):
             return Response(status=status.HTTP_404_NOT_FOUND)
-        decision = QcDecisionSerializer(data=request.data)
-        decision.is_valid(raise_exception=True)
         scan = services.scan_qc_set(
-            scan,
-            user=request.user,
-            status=decision.validated_data["status"],
-            reason=decision.validated_data.get("reason", ""),
-            expected_version=self.expected_version(),
+            scan, user=request.user, expected_version=self.expected_version(), **_qc(request)
         )
         return Response(ScanSerializer(scan, context=self.get_serializer_context()).data)
 
@@ -149,26 +156,13 @@ class QuantificationViewSet(
         summary="Decide the run's QC: a run that needs review counts once it passes; a failed "
         "run never does",
     )
-    @action(
-        detail=True,
-        methods=["post"],
-        parser_classes=[JSONParser],
-        filter_backends=[],
-        pagination_class=None,
-    )
+    @qc_action
     def qc(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         run = self.get_object()
         if not roles.can_write_site(request.user, run.scan.visit.subject.site_id):
             return Response(status=status.HTTP_404_NOT_FOUND)
-        decision = QcDecisionSerializer(data=request.data)
-        decision.is_valid(raise_exception=True)
         try:
-            run = services.run_qc_set(
-                run,
-                user=request.user,
-                status=decision.validated_data["status"],
-                reason=decision.validated_data.get("reason", ""),
-            )
+            run = services.run_qc_set(run, user=request.user, **_qc(request))
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(validation_error_detail(exc)) from exc
         run = self.get_queryset().get(pk=run.pk)
