@@ -107,7 +107,73 @@ class DiagnosticForm(FiltersForm):
     negative = forms.MultipleChoiceField(
         required=False, choices=_choices(reports.GROUPS), label="Non-disease groups"
     )
-    field_order = ["marker", "positive", "negative"]
+    reference = forms.ChoiceField(
+        choices=[
+            ("enrolment", "Enrolment group"),
+            ("final_diagnosis", "Final diagnosis (reference standard)"),
+        ],
+        label="Reference",
+    )
+    population = forms.ChoiceField(
+        choices=[("suspected", "Enrolled as suspected ALS"), ("all", "Whole cohort")],
+        label="Population (final diagnosis)",
+    )
+    field_order = ["marker", "reference", "population", "positive", "negative"]
+
+
+class StardForm(FiltersForm):
+    query_class = parameters.StardQuery
+    marker = forms.ChoiceField(choices=_choices(reports.MARKERS), label="Index test")
+    population = forms.ChoiceField(
+        choices=[("suspected", "Enrolled as suspected ALS"), ("all", "Whole cohort")],
+        label="Population",
+    )
+    cutoff = forms.FloatField(
+        required=False,
+        label="Band contrast cut-off",
+        help_text="Pre-specified; band contrast only.",
+    )
+    field_order = ["marker", "population", "cutoff"]
+
+
+class SampleSizeForm(forms.Form):
+    """The planner's widgets; ``analysis.parameters.SampleSizeQuery`` validates (as in the API)."""
+
+    target = forms.ChoiceField(
+        choices=[
+            ("sensitivity", "Sensitivity (Buderer)"),
+            ("specificity", "Specificity (Buderer)"),
+            ("hazard_ratio", "Hazard ratio (Schoenfeld events)"),
+            ("slope_difference", "Slope difference (simulation)"),
+        ]
+    )
+    expected = forms.FloatField(required=False, label="Expected sensitivity/specificity")
+    half_width = forms.FloatField(required=False, label="CI half-width")
+    prevalence = forms.FloatField(required=False)
+    design_effect = forms.FloatField(required=False, label="Design effect")
+    hr = forms.FloatField(required=False, label="Hazard ratio")
+    proportion = forms.FloatField(required=False, label="Proportion in one group")
+    difference = forms.FloatField(required=False, label="Slope difference per month")
+    power = forms.FloatField(required=False)
+    alpha = forms.FloatField(required=False)
+    visits = forms.IntegerField(required=False, label="Visits per subject")
+    dropout_per_visit = forms.FloatField(required=False, label="Dropout per visit")
+
+    def __init__(self, data: QueryDict | None = None) -> None:
+        super().__init__(data)
+        self.query = parameters.SampleSizeQuery(data=parameters.query_data(data or QueryDict()))
+
+    def full_clean(self) -> None:
+        self._errors = ErrorDict()
+        self.cleaned_data = {}
+        if not self.is_bound:
+            return
+        if self.query.is_valid():
+            self.cleaned_data = dict(self.query.validated_data)
+            return
+        for name, messages in self.query.errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                self.add_error(name if name in self.fields else None, str(message))
 
 
 def bound(form_class: type[QueryForm], query: QueryDict) -> QueryForm:

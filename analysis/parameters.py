@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analysis import reports
+from analysis import diagnostic_study, planning, reports
 from cohort.models import Site
 
 VISIT_CODE_RE = re.compile(r"^V[1-9][0-9]?$")
@@ -175,8 +175,33 @@ class DiagnosticQuery(FiltersQuery):
     negative = ChoiceListField(
         choices=reports.GROUPS, what="group", help_text="Non-disease groups (default CONTROL)."
     )
+    reference = choice(
+        "reference",
+        diagnostic_study.REFERENCES,
+        "enrolment",
+        "enrolment: the enrolment groups (positive vs negative); final_diagnosis: the "
+        "reference-standard diagnosis made at follow-up by a blinded assessor (target "
+        "condition ALS or PLS).",
+    )
+    population = choice(
+        "population",
+        diagnostic_study.POPULATIONS,
+        "suspected",
+        "With reference=final_diagnosis: the subjects enrolled as suspected ALS, or all.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("reference") == "final_diagnosis" and (
+            attrs.get("positive") or attrs.get("negative")
+        ):
+            raise serializers.ValidationError(
+                {
+                    "reference": [
+                        "Against the final diagnosis the target condition comes from the "
+                        "reference standard: leave positive and negative empty."
+                    ]
+                }
+            )
         attrs["positive"] = attrs.get("positive") or reports.DEFAULT_POSITIVE
         attrs["negative"] = attrs.get("negative") or reports.DEFAULT_NEGATIVE
         both = set(attrs["positive"]) & set(attrs["negative"])
@@ -187,6 +212,51 @@ class DiagnosticQuery(FiltersQuery):
         if self.takes_one_visit() and len(attrs.get("visit_code", ())) > 1:
             raise serializers.ValidationError(
                 {"visit_code": ["Diagnostic accuracy takes one visit per subject: name one."]}
+            )
+        return attrs
+
+
+class StardQuery(FiltersQuery):
+    """The STARD flow of the diagnostic study: one visit (the index test's), a binary index test."""
+
+    marker = choice(
+        "marker",
+        reports.MARKERS,
+        "mbs_read",
+        "mbs_read: the blinded read (positive as read); band_contrast: positive at or above "
+        "`cutoff`, which must then be given (pre-specified, never chosen on the same data).",
+    )
+    population = choice(
+        "population",
+        diagnostic_study.POPULATIONS,
+        "suspected",
+        "The subjects enrolled as suspected ALS, or the whole cohort.",
+    )
+    cutoff = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-10,
+        max_value=10,
+        help_text="Pre-specified band contrast cut-off (band_contrast only).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("marker") == "band_contrast" and attrs.get("cutoff") is None:
+            raise serializers.ValidationError(
+                {
+                    "cutoff": [
+                        "The flow diagram needs a positive or negative index test: give the "
+                        "pre-specified band contrast cut-off."
+                    ]
+                }
+            )
+        if attrs.get("marker") == "mbs_read" and attrs.get("cutoff") is not None:
+            raise serializers.ValidationError(
+                {"cutoff": ["A cut-off applies to band_contrast only."]}
+            )
+        if len(attrs.get("visit_code", ())) > 1:
+            raise serializers.ValidationError(
+                {"visit_code": ["The index test is read at one visit: name one."]}
             )
         return attrs
 
@@ -205,3 +275,64 @@ class PlotQuery(SurvivalQuery, DiagnosticQuery, ProgressionQuery):
     subject = serializers.CharField(
         required=False, help_text="Study id of the subject (timeline only)."
     )
+
+
+def _number(
+    help_text: str, *, min_value: float | None = None, max_value: float | None = None
+) -> serializers.FloatField:
+    return serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text=help_text,
+        min_value=min_value,
+        max_value=max_value,
+    )
+
+
+class SampleSizeQuery(serializers.Serializer):
+    """The planner's parameters; anything left out is taken from the study or a stated default."""
+
+    target = serializers.ChoiceField(
+        choices=planning.TARGETS,
+        error_messages={"invalid_choice": choice_message("target", planning.TARGETS)},
+        help_text="sensitivity or specificity (Buderer), hazard_ratio (Schoenfeld events) or "
+        "slope_difference (simulated mixed-model power).",
+    )
+    expected = _number("Expected sensitivity or specificity.", min_value=0.001, max_value=0.999)
+    half_width = _number("Half-width of the 95% CI wanted.", min_value=0.001, max_value=0.5)
+    prevalence = _number(
+        "Prevalence of the target condition among those recruited.",
+        min_value=0.001,
+        max_value=0.999,
+    )
+    alpha = _number("Two-sided significance level.", min_value=0.0001, max_value=0.5)
+    design_effect = _number("Design effect of site clustering (>= 1).", min_value=1, max_value=100)
+    cluster_size = _number("Subjects per site (for the design effect).", min_value=1, max_value=1e5)
+    icc = _number("Intraclass correlation within sites.", min_value=0, max_value=1)
+    hr = _number("Hazard ratio to detect.", min_value=0.01, max_value=100)
+    power = _number("Power wanted.", min_value=0.05, max_value=0.999)
+    proportion = _number("Proportion in one group.", min_value=0.01, max_value=0.99)
+    difference = _number("Slope difference to detect (outcome units per month).")
+    sd_intercept = _number("SD of the random intercepts.", min_value=0)
+    sd_slope = _number("SD of the random slopes.", min_value=0)
+    corr_intercept_slope = _number("Correlation of intercept and slope.", min_value=-1, max_value=1)
+    sd_residual = _number("Residual SD.", min_value=0)
+    visits = serializers.IntegerField(
+        required=False, allow_null=True, min_value=2, max_value=30, help_text="Visits per subject."
+    )
+    dropout_per_visit = _number("Share lost at each visit.", min_value=0, max_value=0.9)
+    n_sim = serializers.IntegerField(
+        required=False, allow_null=True, min_value=100, max_value=5000, help_text="Simulations."
+    )
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**32 - 1, help_text="Seed."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("hr") == 1:
+            raise serializers.ValidationError({"hr": ["A hazard ratio of 1 needs no study."]})
+        if attrs.get("difference") == 0:
+            raise serializers.ValidationError(
+                {"difference": ["A difference of 0 cannot be detected."]}
+            )
+        return attrs

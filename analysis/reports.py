@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import frames, plots
+from analysis import diagnostic_study, frames, plots, stard
 from analysis.stats import diagnostic, progression, survival
 from analysis.stats.errors import InsufficientDataError
 from cohort.models import Group
@@ -280,13 +280,27 @@ def diagnostic_report(
     negative: Sequence[str],
     filters: Filters,
     figure: bool = False,
+    reference: str = "enrolment",
+    population: str = "suspected",
 ) -> Report:
     """Prevalence per group, sensitivity and specificity (and ROC/AUC for band contrast).
 
     One row per subject: the visit named by ``visit_code`` (V1 by default; the parameters,
-    ``analysis.parameters.DiagnosticQuery``, allow one).
+    ``analysis.parameters.DiagnosticQuery``, allow one). ``reference="enrolment"`` compares the
+    enrolment groups ``positive`` and ``negative``; ``reference="final_diagnosis"`` reads the
+    index test against the reference-standard diagnosis (``analysis.diagnostic_study``) over the
+    subjects enrolled as suspected ALS or over the whole cohort (``population``).
     """
     visit_codes = filters.visit_codes or (frames.BASELINE_VISIT,)
+    if reference == "final_diagnosis":
+        return _final_diagnosis_report(
+            user=user,
+            marker=marker,
+            filters=filters,
+            visit_code=visit_codes[0],
+            population=population,
+            figure=figure,
+        )
     frame = frames.analysis_frame(
         user=user,
         sites=filters.sites or None,
@@ -309,16 +323,130 @@ def diagnostic_report(
     )
     studied = data[data["group"].isin([*positive, *negative])]
     result["excluded"] = excluded(frame.loc[studied.index], [column], unit="subjects")
-    result["warnings"] = [*result.get("warnings", []), *frame.attrs.get("warnings", [])]
+    result["warnings"] = [
+        *result.get("warnings", []),
+        *result.pop("value_warnings", []),
+        *frame.attrs.get("warnings", []),
+    ]
     result["marker"] = marker
+    result["reference"] = "enrolment"
     result["positive_groups"] = list(positive)
     result["negative_groups"] = list(negative)
     result["visit_code"] = visit_codes[0]
     result["filters"] = filters.as_dict()
+    if not continuous:
+        reads_pending = data[column].isna() & frame.loc[data.index, "subject"].isin(
+            diagnostic_study.subjects_with_reads(user, visit_codes[0])
+        )
+        result["indeterminate"] = int(
+            (reads_pending & data["group"].isin([*positive, *negative])).sum()
+        )
+    else:
+        result["indeterminate"] = 0
     report = Report(result=result, data=data.rename(columns={column: marker}))
     if figure:
         report.figure = plots.roc(result)
     return report
+
+
+def _final_diagnosis_report(
+    *,
+    user: Acting,
+    marker: str,
+    filters: Filters,
+    visit_code: str,
+    population: str,
+    figure: bool,
+) -> Report:
+    frame = diagnostic_study.diagnostic_frame(
+        user=user,
+        marker=marker,
+        population=population,
+        sites=filters.sites or None,
+        visit_code=visit_code,
+        harmonize=filters.harmonize,
+    )
+    if filters.groups:
+        frame = frame[frame["group"].isin(list(filters.groups))]
+    if frame.empty:
+        who = "enrolled as suspected ALS" if population == "suspected" else "in the cohort"
+        raise InsufficientDataError(f"no subject {who} matches the filters")
+    result = diagnostic_study.accuracy_against_reference(frame, marker=marker)
+    warnings = [
+        *result.get("warnings", []),
+        *result.pop("value_warnings", []),
+        *frame.attrs.get("warnings", []),
+    ]
+    if population == "all" and (frame["group"] == Group.CONTROL).any():
+        warnings.append(
+            "Healthy controls have no diagnosis history: they count as without the target "
+            "condition by their enrolment group."
+        )
+    result.update(
+        warnings=warnings,
+        reference="final_diagnosis",
+        population=population,
+        visit_code=visit_code,
+        filters=filters.as_dict(),
+    )
+    report = Report(result=result, data=frame.rename(columns={"index_value": marker}))
+    if figure:
+        report.figure = plots.roc(result)
+    return report
+
+
+def stard_report(
+    *,
+    user: Acting,
+    marker: str,
+    population: str,
+    filters: Filters,
+    cutoff: float | None = None,
+    withhold_identifiers: bool = False,
+) -> Report:
+    """The STARD 2015 participant flow and checklist of the diagnostic study.
+
+    ``result`` holds the contract's ``nodes`` and ``edges`` plus ``checklist`` (30 items, answered
+    from the data where it can be) and ``svg`` (the flow diagram); ``data`` is the subject-level
+    frame behind them. Raises ``ValueError`` for band contrast without a pre-specified cut-off.
+    """
+    visit_code = (filters.visit_codes or (frames.BASELINE_VISIT,))[0]
+    frame = diagnostic_study.diagnostic_frame(
+        user=user,
+        marker=marker,
+        population=population,
+        sites=filters.sites or None,
+        visit_code=visit_code,
+    )
+    if filters.groups:
+        frame = frame[frame["group"].isin(list(filters.groups))]
+    if frame.empty:
+        who = "enrolled as suspected ALS" if population == "suspected" else "in the cohort"
+        raise InsufficientDataError(f"no subject {who} matches the filters")
+    flow = stard.flow(frame, marker=marker, cutoff=cutoff)
+    warnings = list(frame.attrs.get("warnings", []))
+    accuracy: dict[str, Any] | None = None
+    try:
+        accuracy = diagnostic_study.accuracy_against_reference(frame, marker=marker)
+    except InsufficientDataError as exc:
+        warnings.append(f"Accuracy not estimated: {exc}")
+    facts = diagnostic_study.study_facts(
+        frame, user=user, population=population, withhold_identifiers=withhold_identifiers
+    )
+    checklist = stard.checklist(frame, flow, accuracy, facts=facts)
+    title = "Participant flow: " + (
+        "subjects enrolled as suspected ALS" if population == "suspected" else "whole cohort"
+    )
+    result = {
+        **flow,
+        "population": population,
+        "visit_code": visit_code,
+        "checklist": checklist,
+        "svg": stard.flow_svg(flow, title=title),
+        "warnings": warnings,
+        "filters": filters.as_dict(),
+    }
+    return Report(result=result, data=frame)
 
 
 def band_umn_report(*, user: Acting, filters: Filters, figure: bool = False) -> Report:

@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import etag, require_GET, require_POST
 
-from analysis import forms, reads, reports
+from analysis import forms, planning, reads, reports, stard
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
 from imaging import reading
@@ -51,6 +51,16 @@ PAGES = (
         "Band contrast of each hemisphere against the contralateral limbs' UMN score.",
     ),
     ("analysis:harmonization", "Harmonization", "Band contrast per site before and after ComBat."),
+    (
+        "analysis:sample-size",
+        "Sample size",
+        "Patients and controls, events or subjects per group for the next study.",
+    ),
+    (
+        "analysis:stard",
+        "STARD flow",
+        "Participant flow of the diagnostic study and the STARD 2015 checklist from the data.",
+    ),
 )
 
 
@@ -190,8 +200,78 @@ def diagnostic(request: HttpRequest) -> HttpResponse:
             negative=data["negative"],
             filters=filters,
             figure=True,
+            reference=data["reference"],
+            population=data["population"],
         ),
     )
+
+
+@analyst_required
+def stard_page(request: HttpRequest) -> HttpResponse:
+    """The STARD flow diagram and checklist, with the diagram (SVG), the checklist (Markdown) and
+    the subject-level data (CSV) as downloads."""
+    form = forms.bound(forms.StardForm, request.GET)
+    title = "STARD participant flow"
+    context: dict[str, Any] = {"form": form, "title": title, "pages": PAGES}
+    if not form.is_valid():
+        return render(request, "analysis/stard.html", context, status=400)
+    data = form.cleaned_data
+    try:
+        report = reports.stard_report(
+            user=request.user,
+            marker=data["marker"],
+            population=data["population"],
+            cutoff=data.get("cutoff"),
+            filters=form.filters(),
+        )
+    except (InsufficientDataError, ParameterError, ValueError) as exc:
+        context["error"] = str(exc)
+        return render(request, "analysis/stard.html", context)
+    download = request.GET.get("download")
+    if download == "svg":
+        return _attachment(report.result["svg"], "motorband-stard-flow.svg", "image/svg+xml")
+    if download == "md":
+        text = stard.report_markdown(
+            report.result["checklist"], title="STARD 2015 report (MotorBand)"
+        )
+        return _attachment(text, "motorband-stard-report.md", "text/markdown; charset=utf-8")
+    if request.GET.get("format") == "csv":
+        return _csv(report, "stard")
+    query = request.GET.copy()
+    links = {}
+    for key, value in (("download", "svg"), ("download", "md"), ("format", "csv")):
+        linked = query.copy()
+        linked.pop("download", None)
+        linked.pop("format", None)
+        linked[key] = value
+        links[value] = "?" + linked.urlencode()
+    context.update(result=reports.json_ready(report.result), links=links)
+    return render(request, "analysis/stard.html", context)
+
+
+@analyst_required
+def sample_size_page(request: HttpRequest) -> HttpResponse:
+    """The planner: the answer with every default the study supplied and its source."""
+    form = forms.SampleSizeForm(request.GET if "target" in request.GET else None)
+    context: dict[str, Any] = {"form": form, "title": "Sample size and power", "pages": PAGES}
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                context["result"] = reports.json_ready(
+                    planning.plan(user=request.user, params=form.cleaned_data)
+                )
+            except (InsufficientDataError, ParameterError, ValueError) as exc:
+                context["error"] = str(exc)
+        else:
+            status = 400
+    return render(request, "analysis/sample_size.html", context, status=status)
+
+
+def _attachment(text: str, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(text, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @analyst_required

@@ -159,12 +159,12 @@ def _build_study(n_subjects: int, seed: int) -> None:
 
 def investigator_token() -> str:
     """A token of an investigator (every site, read-only)."""
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from cohort import services
 
     user = services.study_user_save(username="bench-investigator", role="investigator")
-    return Token.objects.get_or_create(user=user)[0].key
+    return AuthToken.objects.create(user=user)[1]
 
 
 def median_interleaved(repeats: int, *functions: Callable[[], Any]) -> list[float]:

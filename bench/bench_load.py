@@ -92,7 +92,7 @@ def prepare(env: dict[str, str]) -> tuple[str, str, str]:
     from django.core.management import call_command
     from django.db import connections
     from django.test import Client
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from cohort import services
     from cohort.models import Subject
@@ -101,7 +101,7 @@ def prepare(env: dict[str, str]) -> tuple[str, str, str]:
     call_command("collectstatic", verbosity=0, interactive=False)
     build_study()
     user = services.study_user_save(username="bench-investigator", role="investigator")
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = AuthToken.objects.create(user=user)[1]
     client = Client()
     client.force_login(user)  # a session row in the database, as the login form would write
     session = client.cookies["sessionid"].value

@@ -14,6 +14,7 @@ from cohort import scales, services
 from cohort.models import (
     AlsfrsR,
     ClinicalEvent,
+    Diagnosis,
     Site,
     SiteMembership,
     Study,
@@ -98,6 +99,8 @@ class VisitAdmin(ReadOnlyRecordAdmin):
         "months_from_onset",
         "target_date",
         "in_window",
+        "kings_stage",
+        "mitos_stage",
         "version",
         "created_at",
         "updated_at",
@@ -140,3 +143,18 @@ class ClinicalEventAdmin(ReadOnlyRecordAdmin):
     list_filter = ("kind",)
     search_fields = ("subject__study_id",)
     readonly_fields = ("version", "created_at")
+
+
+@admin.register(Diagnosis)
+class DiagnosisAdmin(ReadOnlyRecordAdmin):
+    list_display = (
+        "subject",
+        "date",
+        "phenotype",
+        "gold_coast",
+        "el_escorial",
+        "reference_standard",
+    )
+    list_filter = ("phenotype", "reference_standard")
+    search_fields = ("subject__study_id",)
+    readonly_fields = ("version", "created_at", "assessor")

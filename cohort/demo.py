@@ -18,7 +18,16 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from cohort import scales, services
-from cohort.models import ClinicalEvent, EventKind, Group, Subject, VisitStatus
+from cohort.models import (
+    DAYS_PER_MONTH,
+    ClinicalEvent,
+    EventKind,
+    Group,
+    Phenotype,
+    Study,
+    Subject,
+    VisitStatus,
+)
 from core.roles import Acting
 
 DEFAULT_SEED = 20261125
@@ -29,8 +38,24 @@ DEMO_SITES = (
     ("TOR", "Sunnybrook Health Sciences Centre, Toronto"),
     ("MTL", "Montreal Neurological Institute, Montreal"),
 )
-# Subjects per site and group (22 per site, 66 in all).
-DEMO_GROUP_SIZES = {Group.ALS: 10, Group.PLS: 3, Group.CONTROL: 6, Group.MIMIC: 3}
+# Subjects per site and group (28 per site, 84 in all).
+DEMO_GROUP_SIZES = {
+    Group.ALS: 10,
+    Group.PLS: 3,
+    Group.CONTROL: 6,
+    Group.MIMIC: 3,
+    Group.SUSPECTED: 6,
+}
+#: What the patients enrolled under investigation turn out to have, in turn (their course follows
+#: it): half ALS, a third mimics, a sixth PLS.
+SUSPECTED_OUTCOMES = (Group.ALS, Group.MIMIC, Group.ALS, Group.PLS, Group.MIMIC, Group.ALS)
+MIMIC_DIAGNOSES = (
+    "multifocal motor neuropathy",
+    "cervical spondylotic myelopathy",
+    "inclusion body myositis",
+    "spinal and bulbar muscular atrophy (Kennedy disease)",
+    "hereditary spastic paraplegia",
+)
 DEMO_USERS = (
     *((f"coord_{code.lower()}", "coordinator", (code,)) for code, _ in DEMO_SITES),
     ("rater1", "rater", ()),
@@ -38,6 +63,7 @@ DEMO_USERS = (
     ("investigator", "investigator", ()),
     ("datamanager", "data_manager", ()),
     ("admin", "admin", ()),
+    ("assessor", "assessor", ()),
 )
 
 
@@ -68,7 +94,8 @@ def _trajectory(rng: random.Random, group: str) -> Trajectory:
         )
     if group == Group.MIMIC:
         return Trajectory(rng.uniform(0, 4), 0.0, rng.gauss(42, 3), -max(0.0, rng.gauss(0.1, 0.1)))
-    return Trajectory(rng.uniform(0, 1), 0.0, rng.uniform(47, 48.4), 0.0)
+    # Healthy controls sit near the ceiling, some a point or two below it (handwriting, sleep).
+    return Trajectory(rng.uniform(0, 1), 0.0, rng.uniform(45.5, 48.4), 0.0)
 
 
 def _umn_items(rng: random.Random, total: int) -> dict[str, int]:
@@ -169,7 +196,9 @@ def _demo_subject(
     user: Acting,
     counts: dict[str, int],
 ) -> Subject:
-    enrolled = anchor - dt.timedelta(days=rng.randint(30, 600))
+    # Patients under investigation enrolled first enough for most to reach the 12-month diagnosis.
+    first, last = (200, 700) if group == Group.SUSPECTED else (30, 600)
+    enrolled = anchor - dt.timedelta(days=rng.randint(first, last))
     age_years = rng.gauss(58, 10) if group != Group.CONTROL else rng.gauss(56, 11)
     birth = enrolled - dt.timedelta(days=int(max(25.0, min(85.0, age_years)) * 365.25))
     fields: dict[str, Any] = {
@@ -182,7 +211,13 @@ def _demo_subject(
         "enrolled_on": enrolled,
     }
     if group != Group.CONTROL:
-        onset_months = rng.uniform(6, 36) if group == Group.ALS else rng.uniform(24, 96)
+        onset_months = (
+            rng.uniform(6, 36)
+            if group == Group.ALS
+            else rng.uniform(4, 24)
+            if group == Group.SUSPECTED
+            else rng.uniform(24, 96)
+        )
         onset = enrolled - dt.timedelta(days=int(onset_months * scales.MONTH_DAYS))
         fields["onset_date"] = onset
         fields["onset_region"] = (
@@ -193,12 +228,18 @@ def _demo_subject(
             )[0]
         )
         fields["diagnosis_date"] = min(enrolled, onset + dt.timedelta(days=rng.randint(120, 450)))
+    outcome = group
+    if group == Group.SUSPECTED:
+        # Under investigation: symptoms, no diagnosis yet; the course is the disease they have.
+        earlier = Subject.objects.filter(group=Group.SUSPECTED).count()
+        outcome = SUSPECTED_OUTCOMES[earlier % len(SUSPECTED_OUTCOMES)]
+        fields["diagnosis_date"] = None
     subject = services.subject_create(user=user, **fields)
     counts["subjects"] += 1
-    course = _trajectory(rng, group)
+    course = _trajectory(rng, outcome)
     schedule_days = [0, 122, 243]
     death_after: int | None = None
-    if group == Group.ALS and rng.random() < 0.15:
+    if outcome == Group.ALS and rng.random() < 0.15:
         death_after = rng.choice([1, 2])  # dies after V1 or V2: later visits never happen
     withdraws_after = 2 if (death_after is None and rng.random() < 0.06) else None
     umn_items: dict[str, int] | None = None
@@ -243,7 +284,7 @@ def _demo_subject(
             items=_alsfrs_items(rng, min(alsfrs_total, 48), fields.get("onset_region")),
         )
         last_date = date
-    if group == Group.ALS:
+    if outcome == Group.ALS:
         for kind, probability in ((EventKind.NIV, 0.2), (EventKind.GASTROSTOMY, 0.2)):
             if rng.random() < probability:
                 when = _date_between(rng, enrolled, last_date)
@@ -270,7 +311,65 @@ def _demo_subject(
         )
         services.event_create(user=user, subject=subject, kind=EventKind.WITHDRAWAL, date=when)
         counts["events"] += 1
+    if group == Group.SUSPECTED:
+        counts["diagnoses"] = counts.get("diagnoses", 0) + _suspected_diagnoses(
+            rng, subject, outcome, v1_date, anchor, user
+        )
     return subject
+
+
+def _suspected_diagnoses(
+    rng: random.Random,
+    subject: Subject,
+    outcome: str,
+    v1_date: dt.date,
+    anchor: dt.date,
+    user: Acting,
+) -> int:
+    """A working diagnosis a month after V1 and, once the study's follow-up has passed (or the
+    subject died or withdrew), the final diagnosis: the reference standard."""
+    mimic = outcome == Group.MIMIC
+    alternative = rng.choice(MIMIC_DIAGNOSES) if mimic else ""
+    ended = subject.events.filter(kind__in=(EventKind.DEATH, EventKind.WITHDRAWAL)).first()
+    first = min(anchor - dt.timedelta(days=1), v1_date + dt.timedelta(days=rng.randint(20, 45)))
+    if ended is not None:
+        first = min(first, ended.date)
+    made = 0
+    if first > subject.enrolled_on:
+        # Early on, a mimic often still looks like possible ALS.
+        early_mimic = mimic and rng.random() < 0.5
+        services.diagnosis_create(
+            user=user,
+            subject=subject,
+            date=first,
+            gold_coast="not_met",
+            el_escorial=None if early_mimic else "possible",
+            phenotype=Phenotype.MIMIC if early_mimic else Phenotype.ALS,
+            alternative=alternative if early_mimic else "",
+            comment="working diagnosis",
+        )
+        made += 1
+    months = Study.current().reference_standard_months
+    due = subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH))
+    final = due + dt.timedelta(days=rng.randint(0, 60))
+    if ended is not None and ended.date < final:
+        final = ended.date
+    if final >= anchor or final <= first:
+        return made
+    services.diagnosis_create(
+        user=user,
+        subject=subject,
+        date=final,
+        gold_coast="not_met" if mimic else "met",
+        el_escorial=None
+        if mimic or outcome == Group.PLS
+        else rng.choice(["definite", "probable", "probable_lab"]),
+        phenotype=Phenotype(outcome),
+        alternative=alternative,
+        reference_standard=True,
+        comment="final diagnosis at follow-up",
+    )
+    return made + 1
 
 
 def create_demo_users() -> list[tuple[str, str, tuple[str, ...]]]:

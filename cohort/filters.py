@@ -10,7 +10,17 @@ from __future__ import annotations
 import django_filters
 from django import forms
 
-from cohort.models import AlsfrsR, ClinicalEvent, EventKind, Group, Subject, UmnExam, Visit
+from cohort.models import (
+    AlsfrsR,
+    ClinicalEvent,
+    Diagnosis,
+    EventKind,
+    Group,
+    Phenotype,
+    Subject,
+    UmnExam,
+    Visit,
+)
 
 # Ids larger than a 64-bit integer cannot exist; bounding them keeps the database driver happy.
 MAX_ID = 2**63 - 1
@@ -88,3 +98,17 @@ class ClinicalEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = ClinicalEvent
         fields = ["subject", "kind"]
+
+
+class DiagnosisFilterSet(django_filters.FilterSet):
+    subject = django_filters.CharFilter(
+        field_name="subject__study_id", help_text="The subject's study id."
+    )
+    reference_standard = django_filters.BooleanFilter(
+        help_text="true: only the reference-standard (final) diagnoses."
+    )
+    phenotype = django_filters.ChoiceFilter(choices=Phenotype.choices)
+
+    class Meta:
+        model = Diagnosis
+        fields = ["subject", "reference_standard", "phenotype"]

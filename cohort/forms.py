@@ -14,7 +14,18 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
 
 from cohort import scales
-from cohort.models import EventKind, Group, Handedness, OnsetRegion, Sex, Site, VisitStatus
+from cohort.models import (
+    ElEscorial,
+    EventKind,
+    GoldCoast,
+    Group,
+    Handedness,
+    OnsetRegion,
+    Phenotype,
+    Sex,
+    Site,
+    VisitStatus,
+)
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 UMN_CHOICES = [(0, "Absent (0)"), (1, "Present (1)")]
@@ -175,6 +186,43 @@ class EventForm(forms.Form):
     kind = forms.ChoiceField(choices=_choices(EventKind, "Choose…"), label="Event")
     date = forms.DateField(widget=DATE)
     comment = forms.CharField(required=False, max_length=500)
+
+
+class DiagnosisForm(forms.Form):
+    """A dated diagnosis; the reference-standard box only for the blinded assessor."""
+
+    date = forms.DateField(widget=DATE)
+    phenotype = forms.ChoiceField(choices=_choices(Phenotype, "Choose…"), label="Diagnosis")
+    alternative = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Alternative diagnosis",
+        help_text="For a mimic or other diagnosis, e.g. multifocal motor neuropathy.",
+    )
+    gold_coast = forms.ChoiceField(
+        choices=_choices(GoldCoast, "Choose…"), label="Gold Coast criteria"
+    )
+    el_escorial = forms.ChoiceField(
+        choices=_choices(ElEscorial, "Not given"),
+        required=False,
+        label="Revised El Escorial category",
+    )
+    reference_standard = forms.BooleanField(
+        required=False,
+        label="This is the final diagnosis (reference standard)",
+        help_text="Made at the study's pre-specified follow-up, without MBS reads or band values.",
+    )
+    comment = forms.CharField(required=False, max_length=500)
+
+    def __init__(self, *args: Any, may_set_reference: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_set_reference:
+            del self.fields["reference_standard"]
+
+    def service_fields(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["el_escorial"] = data.get("el_escorial") or None
+        return data
 
 
 class _ClinicalForm(VersionedForm):

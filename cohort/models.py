@@ -24,6 +24,7 @@ from cohort.schedule import (
     Schedule,
     visit_number,
 )
+from core.roles import CLINICAL_RECORD_READERS
 from core.scoping import SiteScopedQuerySet
 
 STUDY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -31,6 +32,9 @@ SITE_CODE_RE = re.compile(r"^[A-Z0-9]{2,10}$")
 MIN_AGE_AT_ENROLMENT_YEARS = 18
 MAX_AGE_AT_ENROLMENT_YEARS = 100
 MAX_SCHEDULE_AHEAD_DAYS = 2 * 366
+#: Pre-specified follow-up for the reference standard (domain.md: "e.g. 12 months").
+DEFAULT_REFERENCE_STANDARD_MONTHS = 12
+DAYS_PER_MONTH = 30.4375
 
 
 class Group(models.TextChoices):
@@ -38,6 +42,7 @@ class Group(models.TextChoices):
     PLS = "PLS", "Primary lateral sclerosis"
     CONTROL = "CONTROL", "Healthy control"
     MIMIC = "MIMIC", "ALS mimic"
+    SUSPECTED = "SUSPECTED", "Suspected ALS (under investigation)"
 
 
 class Sex(models.TextChoices):
@@ -87,6 +92,13 @@ class Study(models.Model):
     planned_visits = models.PositiveSmallIntegerField(
         default=DEFAULT_PLANNED_VISITS, validators=[MinValueValidator(1), MaxValueValidator(30)]
     )
+    reference_standard_months = models.PositiveSmallIntegerField(
+        default=DEFAULT_REFERENCE_STANDARD_MONTHS,
+        validators=[MinValueValidator(0), MaxValueValidator(120)],
+        help_text="The diagnostic study's reference standard is the diagnosis made at least this "
+        "many months after enrolment (or the last one, when follow-up ended earlier by death or "
+        "withdrawal), by a reference-standard assessor blinded to MBS reads and band values.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -112,6 +124,7 @@ class Site(models.Model):
     history = HistoricalRecords()
 
     SITE_LOOKUP = "id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -175,6 +188,7 @@ class Subject(models.Model):
     history = HistoricalRecords()
 
     SITE_LOOKUP = "site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -201,6 +215,11 @@ class Subject(models.Model):
             errors["study_id"] = (
                 "Study id must start with a letter or digit and hold only letters, digits, '-' "
                 "or '_' (at most 32 characters), e.g. EDM-0001."
+            )
+        if self.group == Group.SUSPECTED and self.diagnosis_date:
+            errors["diagnosis_date"] = (
+                "A subject under investigation has no diagnosis date: record the diagnoses made "
+                "at follow-up in the subject's diagnosis history."
             )
         if self.group == Group.CONTROL:
             for name in ("onset_date", "onset_region", "diagnosis_date"):
@@ -249,6 +268,8 @@ class Subject(models.Model):
                 )
             if self.group == Group.CONTROL and self.events.exclude(kind=EventKind.WITHDRAWAL):
                 errors["group"] = "A subject with clinical events cannot be a healthy control."
+            if self.group == Group.CONTROL and self.diagnoses.exists():
+                errors["group"] = "A subject with a diagnosis history cannot be a healthy control."
         if errors:
             raise ValidationError(errors)
 
@@ -275,12 +296,27 @@ class Visit(models.Model):
     months_from_onset = models.FloatField(null=True, blank=True, editable=False)
     target_date = models.DateField(null=True, blank=True, editable=False)
     in_window = models.BooleanField(null=True, editable=False)
+    # Derived by cohort.services from the visit's ALSFRS-R and the subject's events (cohort.staging).
+    kings_stage = models.CharField(
+        max_length=2,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="King's stage 1-3, 4a (gastrostomy) or 4b (respiratory failure); null when "
+        "not staged.",
+    )
+    kings_nutritional_failure = models.BooleanField(null=True, editable=False)
+    kings_respiratory_failure = models.BooleanField(null=True, editable=False)
+    mitos_stage = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, help_text="MiToS stage 0-5."
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
     SITE_LOOKUP = "subject__site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -391,6 +427,7 @@ class UmnExam(UmnItems):  # type: ignore[misc,valid-type]
     history = HistoricalRecords()
 
     SITE_LOOKUP = "visit__subject__site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -443,6 +480,7 @@ class AlsfrsR(AlsfrsItems):  # type: ignore[misc,valid-type]
     history = HistoricalRecords()
 
     SITE_LOOKUP = "visit__subject__site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -480,6 +518,7 @@ class ClinicalEvent(models.Model):
     history = HistoricalRecords()
 
     SITE_LOOKUP = "subject__site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
     objects = SiteScopedQuerySet.as_manager()
 
     class Meta:
@@ -544,3 +583,180 @@ class ClinicalEvent(models.Model):
                 )
         if errors:
             raise ValidationError(errors)
+
+
+class GoldCoast(models.TextChoices):
+    """Gold Coast criteria for ALS (Shefner et al., Clin Neurophysiol 2020;131:1975-1978)."""
+
+    MET = "met", "Met"
+    NOT_MET = "not_met", "Not met"
+
+
+class ElEscorial(models.TextChoices):
+    """Revised El Escorial categories (Brooks et al., ALS Other Motor Neuron Disord 2000;1:293-299)."""
+
+    DEFINITE = "definite", "Clinically definite ALS"
+    PROBABLE = "probable", "Clinically probable ALS"
+    PROBABLE_LAB = "probable_lab", "Clinically probable ALS, laboratory-supported"
+    POSSIBLE = "possible", "Clinically possible ALS"
+
+
+class Phenotype(models.TextChoices):
+    """The diagnosis: a motor neuron disease phenotype, or an alternative diagnosis (a mimic)."""
+
+    ALS = "ALS", "Amyotrophic lateral sclerosis"
+    PLS = "PLS", "Primary lateral sclerosis"
+    PMA = "PMA", "Progressive muscular atrophy"
+    MIMIC = "MIMIC", "ALS mimic (alternative diagnosis)"
+    OTHER = "OTHER", "Other diagnosis"
+
+
+#: Phenotypes that are motor neuron disease (the Gold Coast criteria apply to them).
+MND_PHENOTYPES = frozenset({Phenotype.ALS, Phenotype.PLS, Phenotype.PMA})
+
+
+class Diagnosis(models.Model):
+    """One dated diagnosis in a subject's history, entered by a clinician and never derived.
+
+    A subject enrolled under investigation (``SUSPECTED``) gathers diagnoses as follow-up goes on;
+    the one flagged ``reference_standard`` is the final diagnosis that the diagnostic accuracy
+    study reads the motor band sign against (STARD 2015: the reference standard). Only a
+    reference-standard assessor, who sees no MBS read or band value, may flag it, on a date the
+    study's rule allows (``Study.reference_standard_months`` after enrolment, or the last
+    diagnosis once follow-up has ended by death or withdrawal).
+    """
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="diagnoses")
+    date = models.DateField()
+    gold_coast = models.CharField(
+        max_length=7,
+        choices=GoldCoast.choices,
+        help_text="Gold Coast criteria for ALS (Shefner 2020): met or not met.",
+    )
+    el_escorial = models.CharField(
+        max_length=12,
+        choices=ElEscorial.choices,
+        null=True,
+        blank=True,
+        help_text="Revised El Escorial category (Brooks 2000), where one was given.",
+    )
+    phenotype = models.CharField(max_length=5, choices=Phenotype.choices)
+    alternative = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The alternative diagnosis of a mimic or other diagnosis (e.g. cervical "
+        "spondylotic myelopathy, multifocal motor neuropathy).",
+    )
+    reference_standard = models.BooleanField(
+        default=False, help_text="The final diagnosis the diagnostic study reads as the reference."
+    )
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="Who entered the diagnosis.",
+    )
+    comment = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    SITE_LOOKUP = "subject__site_id"
+    READ_ROLES = CLINICAL_RECORD_READERS
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["subject__study_id", "date", "id"]
+        verbose_name_plural = "diagnoses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject"],
+                condition=models.Q(reference_standard=True),
+                name="one_reference_standard_per_subject",
+                violation_error_message="The subject already has a reference-standard diagnosis: "
+                "unflag it first (with a reason) to choose another.",
+            ),
+            models.UniqueConstraint(
+                fields=["subject", "date"],
+                name="one_diagnosis_per_subject_and_date",
+                violation_error_message="The subject already has a diagnosis on this date: "
+                "correct that one instead.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject.study_id} {self.phenotype} {self.date}"
+
+    @property
+    def is_mnd(self) -> bool:
+        return self.phenotype in MND_PHENOTYPES
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.subject_id is None:
+            raise ValidationError({"subject": "A diagnosis belongs to a subject."})
+        subject = self.subject
+        if subject.group == Group.CONTROL:
+            errors["subject"] = "Healthy controls have no diagnosis history."
+        if self.date:
+            if self.date > dt.date.today():
+                errors["date"] = "A diagnosis date cannot be in the future."
+            elif subject.onset_date and self.date < subject.onset_date:
+                errors["date"] = f"A diagnosis cannot precede symptom onset ({subject.onset_date})."
+            death = subject.death_date() if subject.pk else None
+            if death and self.date > death and "date" not in errors:
+                errors["date"] = f"The subject died on {death}: no diagnosis can follow."
+        if self.phenotype in (Phenotype.MIMIC, Phenotype.OTHER) and not self.alternative.strip():
+            errors["alternative"] = (
+                "Name the alternative diagnosis (e.g. multifocal motor neuropathy)."
+            )
+        if self.phenotype and self.phenotype not in MND_PHENOTYPES:
+            if self.el_escorial:
+                errors["el_escorial"] = (
+                    "El Escorial categories grade ALS: leave it empty for a mimic or other diagnosis."
+                )
+            if self.gold_coast == GoldCoast.MET:
+                errors["gold_coast"] = (
+                    "The Gold Coast criteria diagnose ALS: they cannot be met for a mimic or other "
+                    "diagnosis."
+                )
+        if self.reference_standard and self.date and subject.enrolled_on:
+            errors.update(self._reference_rule_errors())
+        if errors:
+            raise ValidationError(errors)
+
+    def _reference_rule_errors(self) -> dict[str, str]:
+        """The study's rule for when the reference standard may be read (see the class doc)."""
+        subject = self.subject
+        months = Study.current().reference_standard_months
+        due = subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH))
+        if self.date >= due:
+            return {}
+        ended = (
+            subject.events.filter(kind__in=(EventKind.DEATH, EventKind.WITHDRAWAL))
+            .order_by("date")
+            .first()
+            if subject.pk
+            else None
+        )
+        if ended is not None:
+            later = subject.diagnoses.filter(date__gt=self.date).exclude(pk=self.pk)
+            if not later.exists():
+                return {}
+            return {
+                "reference_standard": (
+                    f"Follow-up ended by {ended.kind} on {ended.date}: the reference standard is "
+                    "the last diagnosis, and a later one exists."
+                )
+            }
+        return {
+            "reference_standard": (
+                f"The study reads the reference standard {months} months after enrolment (from "
+                f"{due}); this diagnosis is dated {self.date}. Record it as a diagnosis now and "
+                "flag the one made at follow-up."
+            )
+        }

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
 from cohort.models import (
+    DAYS_PER_MONTH,
     AlsfrsR,
     ClinicalEvent,
+    Diagnosis,
     EventKind,
     Group,
     Site,
@@ -46,6 +49,69 @@ def alsfrs_list(*, user: Acting) -> QuerySet[AlsfrsR]:
 
 def event_list(*, user: Acting) -> QuerySet[ClinicalEvent]:
     return ClinicalEvent.objects.visible_to(user).select_related("subject__site")
+
+
+def diagnosis_list(*, user: Acting) -> QuerySet[Diagnosis]:
+    return Diagnosis.objects.visible_to(user).select_related("subject__site", "assessor")
+
+
+@dataclass(frozen=True)
+class ReferenceState:
+    """Where a subject stands with the reference standard of the diagnostic study."""
+
+    subject: Subject
+    due_on: dt.date
+    reference: Diagnosis | None
+    latest: Diagnosis | None
+    ended: ClinicalEvent | None
+
+    @property
+    def state(self) -> str:
+        if self.reference is not None:
+            return "done"
+        if self.ended is not None:
+            return "follow-up ended: final diagnosis is the last one"
+        return "due" if self.due_on <= dt.date.today() else "not yet due"
+
+
+def reference_state(subject: Subject) -> ReferenceState:
+    """The reference-standard state of a subject (prefetch ``diagnoses`` and ``events`` for lists)."""
+    months = Study.current().reference_standard_months
+    diagnoses = sorted(subject.diagnoses.all(), key=lambda d: (d.date, d.pk))
+    ended = [e for e in subject.events.all() if e.kind in (EventKind.DEATH, EventKind.WITHDRAWAL)]
+    return ReferenceState(
+        subject=subject,
+        due_on=subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH)),
+        reference=next((d for d in diagnoses if d.reference_standard), None),
+        latest=diagnoses[-1] if diagnoses else None,
+        ended=min(ended, key=lambda e: e.date) if ended else None,
+    )
+
+
+def clinical_course(subject: Subject) -> list[dict[str, Any]]:
+    """Each visit of a subject with its ALSFRS-R and UMN totals and its stages (no imaging)."""
+    visits = subject.visits.select_related("alsfrs", "umn_exam").order_by("date", "visit_code")
+    course = []
+    for visit in visits:
+        alsfrs = getattr(visit, "alsfrs", None)
+        umn = getattr(visit, "umn_exam", None)
+        course.append(
+            {
+                "visit": visit,
+                "alsfrs_total": alsfrs.total if alsfrs else None,
+                "umn_total": umn.total if umn else None,
+            }
+        )
+    return course
+
+
+def reference_diagnoses(subject_ids: Iterable[int] | None = None) -> dict[int, Diagnosis]:
+    """Each subject's reference-standard diagnosis by subject id, for the system's own analyses
+    (the caller has already scoped ``subject_ids`` to what its user may see)."""
+    rows = Diagnosis.objects.filter(reference_standard=True)
+    if subject_ids is not None:
+        rows = rows.filter(subject_id__in=list(subject_ids))
+    return {d.subject_id: d for d in rows}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ from django.contrib.auth.models import Group as AuthGroup
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from cohort import scales
+from cohort import scales, staging
 from cohort.models import (
     AlsfrsR,
     ClinicalEvent,
+    Diagnosis,
+    EventKind,
     Site,
     SiteMembership,
     Study,
@@ -45,6 +47,15 @@ SUBJECT_FIELDS = (
 )
 VISIT_FIELDS = ("visit_code", "date", "status", "comment")
 EVENT_FIELDS = ("kind", "date", "comment")
+DIAGNOSIS_FIELDS = (
+    "date",
+    "gold_coast",
+    "el_escorial",
+    "phenotype",
+    "alternative",
+    "reference_standard",
+    "comment",
+)
 
 
 def _require_reason_for_completed(visit: Visit, reason: str) -> None:
@@ -60,7 +71,11 @@ def _require_reason_for_completed(visit: Visit, reason: str) -> None:
 @transaction.atomic
 def study_update(*, user: Acting, data: Mapping[str, Any], reason: str = "") -> Study:
     study = Study.current()
-    records.assign(study, data, ("name", "interval_months", "window_days", "planned_visits"))
+    records.assign(
+        study,
+        data,
+        ("name", "interval_months", "window_days", "planned_visits", "reference_standard_months"),
+    )
     records.save(study, user=user, reason=reason)
     for subject in Subject.objects.all():
         refresh_visit_timing(subject)
@@ -127,6 +142,8 @@ def subject_delete(
         visit_delete(visit, user=user, reason=reason or "subject deleted", force=True)
     for event in subject.events.all():
         records.delete(event, user=user, reason=reason)
+    for diagnosis in subject.diagnoses.all():
+        records.delete(diagnosis, user=user, reason=reason)
     records.delete(subject, user=user, reason=reason)
 
 
@@ -184,6 +201,31 @@ def refresh_visit_timing(subject: Subject) -> None:
                 alsfrs.derive()
                 if alsfrs.delta_fs != old:
                     AlsfrsR.objects.filter(pk=alsfrs.pk).update(delta_fs=alsfrs.delta_fs)
+    refresh_staging(subject)
+
+
+def refresh_staging(subject: Subject) -> None:
+    """Recompute King's and MiToS stages of every visit from its ALSFRS-R and the subject's
+    gastrostomy, NIV and death events on or before the visit (cohort.staging)."""
+    events = dict(
+        ClinicalEvent.objects.filter(
+            subject=subject,
+            kind__in=(EventKind.GASTROSTOMY, EventKind.NIV, EventKind.DEATH),
+        ).values_list("kind", "date")
+    )
+    forms = {a.visit_id: a for a in AlsfrsR.objects.filter(visit__subject=subject)}
+    for visit in subject.visits.all():
+        alsfrs = forms.get(visit.pk)
+        staged = staging.visit_stages(
+            alsfrs.items() if alsfrs else None,
+            q5_gastrostomy=bool(alsfrs and alsfrs.q5_gastrostomy),
+            visit_date=visit.date,
+            events=events,
+        )
+        current = {name: getattr(visit, name) for name in staged}
+        if current != staged:
+            # Derived fields only: no version bump and no audit row of their own.
+            Visit.objects.filter(pk=visit.pk).update(**staged)
 
 
 @transaction.atomic
@@ -305,7 +347,7 @@ def alsfrs_save(
     reason: str = "",
 ) -> AlsfrsR:
     """Create or update the visit's ALSFRS-R from its items; subscores, total and ΔFS are derived."""
-    return _form_save(
+    form = _form_save(
         AlsfrsR,
         user=user,
         visit=visit,
@@ -314,6 +356,8 @@ def alsfrs_save(
         expected_version=expected_version,
         reason=reason,
     )
+    refresh_staging(visit.subject)
+    return form
 
 
 @transaction.atomic
@@ -332,6 +376,7 @@ def alsfrs_delete(
     alsfrs = records.lock(alsfrs, expected_version=expected_version)
     _require_reason_for_completed(alsfrs.visit, reason)
     records.delete(alsfrs, user=user, reason=reason)
+    refresh_staging(alsfrs.visit.subject)
 
 
 # --- clinical events --------------------------------------------------------------------------
@@ -344,6 +389,7 @@ def event_create(
     event = ClinicalEvent(subject=subject)
     records.assign(event, fields, EVENT_FIELDS)
     records.save(event, user=user, reason=reason)
+    refresh_staging(subject)
     return event
 
 
@@ -359,6 +405,7 @@ def event_update(
     event = records.lock(event, expected_version=expected_version)
     records.assign(event, data, EVENT_FIELDS)
     records.save(event, user=user, reason=reason)
+    refresh_staging(event.subject)
     return event
 
 
@@ -367,6 +414,70 @@ def event_delete(
     event: ClinicalEvent, *, user: Acting, reason: str = "", expected_version: int | None = None
 ) -> None:
     records.delete(event, user=user, reason=reason, expected_version=expected_version)
+    refresh_staging(event.subject)
+
+
+# --- diagnoses --------------------------------------------------------------------------------
+
+
+def _check_reference_assessor(user: Acting, diagnosis: Diagnosis, *, was_reference: bool) -> None:
+    """Only a blinded reference-standard assessor sets, changes or removes the reference standard
+    (the system, importing a study, may too)."""
+    if not (diagnosis.reference_standard or was_reference):
+        return
+    actor = roles.actor_of(user)
+    if actor.user is None or actor.role in roles.REFERENCE_ASSESSORS:
+        return
+    raise ValidationError(
+        {
+            "reference_standard": "Only a reference-standard assessor, who sees no MBS read or "
+            "band value, may set or change the reference-standard diagnosis."
+        }
+    )
+
+
+@transaction.atomic
+def diagnosis_create(
+    *, user: Acting, subject: Subject, reason: str = "", **fields: Any
+) -> Diagnosis:
+    diagnosis = Diagnosis(subject=subject, assessor=roles.history_user(user))
+    records.assign(diagnosis, fields, DIAGNOSIS_FIELDS)
+    _check_reference_assessor(user, diagnosis, was_reference=False)
+    records.save(diagnosis, user=user, reason=reason)
+    return diagnosis
+
+
+@transaction.atomic
+def diagnosis_update(
+    diagnosis: Diagnosis,
+    *,
+    user: Acting,
+    data: Mapping[str, Any],
+    expected_version: int | None = None,
+    reason: str = "",
+) -> Diagnosis:
+    diagnosis = records.lock(diagnosis, expected_version=expected_version)
+    was_reference = diagnosis.reference_standard
+    records.assign(diagnosis, data, DIAGNOSIS_FIELDS)
+    _check_reference_assessor(user, diagnosis, was_reference=was_reference)
+    if not (reason or "").strip():
+        raise ValidationError(
+            {"reason": "Give a reason for correcting a diagnosis (it stays in the audit trail)."}
+        )
+    records.save(diagnosis, user=user, reason=reason)
+    return diagnosis
+
+
+@transaction.atomic
+def diagnosis_delete(
+    diagnosis: Diagnosis, *, user: Acting, reason: str = "", expected_version: int | None = None
+) -> None:
+    _check_reference_assessor(user, diagnosis, was_reference=diagnosis.reference_standard)
+    if not (reason or "").strip():
+        raise ValidationError(
+            {"reason": "Give a reason for deleting a diagnosis (it stays in the audit trail)."}
+        )
+    records.delete(diagnosis, user=user, reason=reason, expected_version=expected_version)
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -15,4 +15,6 @@ urlpatterns = [
     path(f"{VISIT}umn/", views.umn_exam, name="umn-exam"),
     path(f"{VISIT}alsfrs/", views.alsfrs, name="alsfrs"),
     path("completeness/", views.completeness, name="completeness"),
+    path("diagnoses/", views.diagnosis_worklist, name="diagnosis-worklist"),
+    path("subjects/<str:study_id>/diagnoses/", views.subject_diagnoses, name="subject-diagnoses"),
 ]

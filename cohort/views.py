@@ -376,3 +376,84 @@ def alsfrs(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse
 def completeness(request: HttpRequest) -> HttpResponse:
     rows = selectors.site_completeness(user=request.user)
     return render(request, "cohort/completeness.html", {"rows": rows})
+
+
+# --- diagnoses and the reference standard -------------------------------------------------------
+
+
+def clinical_record_reader_required(view: View) -> View:
+    """Login, then a role that reads the clinical record (the blinded reference-standard assessors
+    too: these pages show no scan, read or band value)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not roles.has_role(request.user, roles.CLINICAL_RECORD_READERS):
+            raise PermissionDenied("Your study role does not show clinical records.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@clinical_record_reader_required
+@require_http_methods(["GET"])
+def diagnosis_worklist(request: HttpRequest) -> HttpResponse:
+    """Subjects and the state of their reference standard: who is due for the final diagnosis."""
+    which = request.GET.get("group") or Group.SUSPECTED
+    subjects = (
+        selectors.subject_list(user=request.user)
+        .exclude(group=Group.CONTROL)
+        .prefetch_related("diagnoses", "events")
+    )
+    if which != "all":
+        subjects = subjects.filter(group=which)
+    paginator = Paginator(subjects, SUBJECTS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = [selectors.reference_state(subject) for subject in page.object_list]
+    return render(
+        request,
+        "cohort/diagnosis_worklist.html",
+        {
+            "page": page,
+            "rows": rows,
+            "which": which,
+            "groups": [(v, label) for v, label in Group.choices if v != Group.CONTROL],
+            "months": Study.current().reference_standard_months,
+        },
+    )
+
+
+@clinical_record_reader_required
+@require_http_methods(["GET", "POST"])
+def subject_diagnoses(request: HttpRequest, study_id: str) -> HttpResponse:
+    """A subject's clinical course (visits, scores, stages, events) and diagnosis history, and the
+    form to record a diagnosis (the final one only for the assessor)."""
+    subject = get_object_or_404(selectors.subject_list(user=request.user), study_id=study_id)
+    assessor = roles.is_reference_assessor(request.user)
+    may_record = assessor or roles.can_write_site(request.user, subject.site_id)
+    form = None
+    if may_record:
+        form = forms.DiagnosisForm(request.POST or None, may_set_reference=assessor)
+    elif request.method == "POST":
+        raise PermissionDenied("Your study role cannot record diagnoses for this subject.")
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            made = services.diagnosis_create(
+                user=request.user, subject=subject, **form.service_fields()
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            what = "Final diagnosis" if made.reference_standard else "Diagnosis"
+            messages.success(request, f"{what} of {made.date} recorded.")
+            return redirect("subject-diagnoses", study_id=subject.study_id)
+    context = {
+        "subject": subject,
+        "course": selectors.clinical_course(subject),
+        "events": subject.events.all(),
+        "diagnoses": subject.diagnoses.select_related("assessor"),
+        "state": selectors.reference_state(subject),
+        "form": form,
+        "assessor": assessor,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "cohort/subject_diagnoses.html", context, status=status)

@@ -21,13 +21,15 @@ RATER = "rater"
 INVESTIGATOR = "investigator"
 DATA_MANAGER = "data_manager"
 ADMIN = "admin"
-ROLES = (COORDINATOR, RATER, INVESTIGATOR, DATA_MANAGER, ADMIN)
+ASSESSOR = "assessor"
+ROLES = (COORDINATOR, RATER, INVESTIGATOR, DATA_MANAGER, ADMIN, ASSESSOR)
 ROLE_LABELS = {
     COORDINATOR: "Site coordinator",
     RATER: "Blinded rater",
     INVESTIGATOR: "Investigator",
     DATA_MANAGER: "Data manager",
     ADMIN: "Administrator",
+    ASSESSOR: "Reference-standard assessor (blinded to the MBS)",
 }
 
 # Who may do what, beyond reading their scope.
@@ -35,7 +37,17 @@ CLINICAL_READERS = frozenset({COORDINATOR, INVESTIGATOR, DATA_MANAGER, ADMIN})
 CLINICAL_WRITERS = frozenset({COORDINATOR, DATA_MANAGER, ADMIN})
 ANALYSTS = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN})
 EXPORTERS = frozenset({DATA_MANAGER, ADMIN})
-ALL_SITES = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN})
+# The access log (logins, exports, downloads: core.access) is read by those who answer for the data.
+ACCESS_LOG_READERS = frozenset({DATA_MANAGER, ADMIN})
+ALL_SITES = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN, ASSESSOR})
+# The reference standard of the diagnostic study (the final diagnosis) is set by assessors who read
+# the clinical record of every site but never a scan, a band value or an MBS read: they reach the
+# clinical records (subjects, visits, forms, events, diagnoses) and nothing of imaging or analysis.
+REFERENCE_ASSESSORS = frozenset({ASSESSOR})
+CLINICAL_RECORD_READERS = CLINICAL_READERS | REFERENCE_ASSESSORS
+# Who records a (non-reference) diagnosis in a subject's history: the site's clinical writers and
+# the assessors.
+DIAGNOSIS_WRITERS = CLINICAL_WRITERS | REFERENCE_ASSESSORS
 # Blinded reads: raters grade their own queue; reviewers (unblinded) see every read, the agreement
 # and the adjudication queue; assigners fill the raters' queues.
 READERS = frozenset({RATER})
@@ -92,7 +104,12 @@ def _user_role(user: Any) -> str | None:
         return cast("str | None", cached)
     names = set(user.groups.values_list("name", flat=True))
     role = next(
-        (r for r in (ADMIN, DATA_MANAGER, INVESTIGATOR, COORDINATOR, RATER) if r in names), None
+        (
+            r
+            for r in (ADMIN, DATA_MANAGER, INVESTIGATOR, COORDINATOR, ASSESSOR, RATER)
+            if r in names
+        ),
+        None,
     )
     setattr(user, ROLE_CACHE_ATTRIBUTE, role)
     return role
@@ -149,6 +166,11 @@ def has_role(who: Acting, allowed: set[str] | frozenset[str] | tuple[str, ...]) 
 def is_rater(who: Acting) -> bool:
     """Whether the caller reads scans blinded (and must see nothing but their own queue)."""
     return role_of(who) in READERS
+
+
+def is_reference_assessor(who: Acting) -> bool:
+    """Whether the caller sets the reference standard (and must see no MBS read or band value)."""
+    return role_of(who) in REFERENCE_ASSESSORS
 
 
 def can_review_reads(who: Acting) -> bool:

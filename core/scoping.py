@@ -4,7 +4,10 @@ A site-bound model declares ``SITE_LOOKUP`` (the lookup path from the model to i
 ``"visit__subject__site_id"``) and ``objects = SiteScopedQuerySet.as_manager()``; every selector
 and viewset then reads through ``Model.objects.visible_to(user)``, so no view can forget the scope.
 Clinical readers (coordinators, investigators, data managers, admins) see their sites' rows;
-everyone else (raters, anonymous callers, the system) sees none.
+everyone else (raters, anonymous callers, the system) sees none. A model of the clinical record
+that the blinded reference-standard assessors may read too declares
+``READ_ROLES = CLINICAL_RECORD_READERS``; imaging and analysis rows (scans, band values, reads) keep
+the default and stay out of their reach.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ M = TypeVar("M", bound=models.Model)
 
 #: The class attribute naming a model's lookup path to its site id.
 SITE_LOOKUP = "SITE_LOOKUP"
+#: The class attribute naming the roles that read a model's rows (default: the clinical readers).
+READ_ROLES = "READ_ROLES"
 
 
 class SiteScopedQuerySet(models.QuerySet[M]):
@@ -30,7 +35,7 @@ class SiteScopedQuerySet(models.QuerySet[M]):
     def visible_to(self, who: Acting) -> Self:
         """The rows the caller may read: their sites' rows, every row, or none."""
         actor = actor_of(who)
-        if actor.role not in CLINICAL_READERS:
+        if actor.role not in getattr(self.model, READ_ROLES, CLINICAL_READERS):
             return self.none()
         if actor.site_ids is None:
             return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 
@@ -35,10 +36,21 @@ VISIT_SD = 0.01  # visit-to-visit variation of one subject's true contrast
 UMN_CONTRAST_PER_POINT = 0.012  # per contralateral limb UMN point (0-14)
 
 
+def _course_group(subject: Any) -> str:
+    """The group whose band a subject has: for a subject enrolled under investigation, what the
+    demo's diagnoses say they turned out to have (the latest diagnosis; possible ALS before)."""
+    if subject.group != Group.SUSPECTED:
+        return str(subject.group)
+    latest = subject.diagnoses.order_by("-date").first()
+    if latest is None or latest.phenotype not in GROUP_BASE_CONTRAST:
+        return Group.ALS
+    return str(latest.phenotype)
+
+
 def _true_contrast(
     rng: random.Random, visit: Visit, offset: float, subject_iron: dict[int, float]
 ) -> tuple[float, float]:
-    group = visit.subject.group
+    group = _course_group(visit.subject)
     exam = getattr(visit, "umn_exam", None)
     contra = exam.contralateral if exam is not None else {"L": 0, "R": 0}
     if visit.subject_id not in subject_iron:

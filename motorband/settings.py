@@ -1,6 +1,7 @@
 """MotorBand settings: one module, driven by environment variables with safe defaults for `make run`."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,6 +16,16 @@ def env_bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def proxy_header_order(header: str) -> tuple[str, ...]:
+    """The request.META keys django-ipware reads the client address from: the trusted proxy's
+    header (an HTTP header name such as X-Real-IP or X-Forwarded-For), then the socket address;
+    only the socket address when no proxy header is trusted."""
+    if not header:
+        return ("REMOTE_ADDR",)
+    key = header.strip().upper().replace("-", "_")
+    return (key if key.startswith("HTTP_") else f"HTTP_{key}", "REMOTE_ADDR")
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -41,11 +52,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "core",
     "cohort",
     "imaging",
     "analysis",
@@ -62,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a login refused for lockout into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "motorband.urls"
@@ -100,13 +115,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
     # A file, not memory: worker processes forked by tests must see the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-motorband.sqlite3")}
+    # MOTORBAND_TEST_DB names another file, so that two test runs of one clone never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("MOTORBAND_TEST_DB", str(VAR_DIR / "test-motorband.sqlite3"))
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# The lockout check of django-axes first (motorband.ratelimit), then the usual password check.
+AUTHENTICATION_BACKENDS = [
+    "motorband.ratelimit.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LANGUAGE_CODE = "en-ca"
@@ -139,7 +168,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 8 * 3600  # a working day
+# Idle timeout: a session ends after this many minutes without a request (every request renews it).
+MOTORBAND_SESSION_IDLE_MINUTES = int(os.environ.get("MOTORBAND_SESSION_IDLE_MINUTES", 30))
+SESSION_COOKIE_AGE = MOTORBAND_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -153,8 +185,42 @@ if not DEBUG:
         o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
     ]
 
-# Login and token attempts per client address (see motorband.ratelimit).
-MOTORBAND_LOGIN_RATE = os.environ.get("MOTORBAND_LOGIN_RATE", "10/min")
+# Failed logins (form, admin, token endpoint) are counted by django-axes in the database; good
+# logins are never limited. An account locks after AXES_FAILURE_LIMIT failures within the cool-off,
+# from any address (the username) and so from one address (the username+address pair); one client
+# address has its own, higher limit over all accounts (motorband.ratelimit), so that a locked
+# account never locks the colleagues behind the same proxy. Unlock early with
+# `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = int(os.environ.get("MOTORBAND_LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("MOTORBAND_LOGIN_COOLOFF_MINUTES", 30)))
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
+MOTORBAND_LOGIN_ADDRESS_FAILURE_LIMIT = int(
+    os.environ.get("MOTORBAND_LOGIN_ADDRESS_FAILURE_LIMIT", 100)
+)
+AXES_RESET_ON_SUCCESS = True  # a good login forgets that account's earlier failures
+# Attempts refused during a lockout do not prolong it (the cool-off runs from the last counted one).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "motorband.ratelimit.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the study's own access log (core.access)
+AXES_VERBOSE = False
+# The client address: REMOTE_ADDR, or the header a trusted reverse proxy sets (X-Real-IP, or
+# X-Forwarded-For whose right-most entry the proxy appended; MOTORBAND_TRUSTED_PROXY_COUNT more
+# trusted proxies in front of it are skipped). Never trust a header the client can reach Django with.
+MOTORBAND_TRUSTED_PROXY_HEADER = os.environ.get("MOTORBAND_TRUSTED_PROXY_HEADER", "").strip()
+MOTORBAND_TRUSTED_PROXY_COUNT = int(os.environ.get("MOTORBAND_TRUSTED_PROXY_COUNT", 0))
+AXES_IPWARE_META_PRECEDENCE_ORDER = proxy_header_order(MOTORBAND_TRUSTED_PROXY_HEADER)
+AXES_IPWARE_PROXY_COUNT = MOTORBAND_TRUSTED_PROXY_COUNT
+AXES_IPWARE_PROXY_ORDER = "left-most"
+IPWARE_STRICT = False  # extra entries a client put before the proxy's own are skipped, not fatal
+
+# API tokens (django-rest-knox): stored as SHA-512 digests, expiring, revoked at logout and at a
+# password change (core.tokens). Sent as `Authorization: Token KEY`.
+MOTORBAND_TOKEN_TTL_HOURS = float(os.environ.get("MOTORBAND_TOKEN_TTL_HOURS", 10))
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=MOTORBAND_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -171,14 +237,13 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "motorband.pagination.StudyPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_RATES": {"login": MOTORBAND_LOGIN_RATE},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -194,6 +259,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Separate request and response components: read-only and write-only fields stay accurate.
     "COMPONENT_SPLIT_REQUEST": True,
+    # One request content type per write operation (JSON; multipart for uploads), so that
+    # generated clients import (core.api.schema.one_request_content_type).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.one_request_content_type",
+    ],
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # One name for the study groups wherever they appear (subjects, exports, analysis filters).
     "ENUM_NAME_OVERRIDES": {

@@ -4,11 +4,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from motorband.ratelimit import RateLimitedLoginView
-
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    # Failed logins are throttled by django-axes (motorband.ratelimit), here as everywhere.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -29,7 +29,8 @@ def sites(db):
 
 @pytest.fixture
 def users(sites):
-    """One user per role; the coordinator belongs to EDM only, coord_tor to TOR."""
+    """One user per role; the coordinator belongs to EDM only, coord_tor to TOR; the assessor sets
+    the reference standard blinded."""
     from cohort import services
 
     spec = {
@@ -39,6 +40,7 @@ def users(sites):
         "investigator": ("investigator", []),
         "data_manager": ("data_manager", []),
         "admin": ("admin", []),
+        "assessor": ("assessor", []),
     }
     return {
         name: services.study_user_save(username=name, role=role, sites=s, password="pw-Test-123!")
@@ -67,14 +69,8 @@ def api(users: dict[str, Any]) -> Callable[[str | None], APIClient]:
     def client_for(name: str | None) -> APIClient:
         client = APIClient()
         if name is not None:
-            token, _ = Token.objects.get_or_create(user=users[name])
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _, key = AuthToken.objects.create(user=users[name])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return client_for
-
-
-@pytest.fixture(autouse=True)
-def _generous_login_rate(settings: Any) -> None:
-    # Tests log in far more often than people do; tests/test_security.py checks the real limit.
-    settings.MOTORBAND_LOGIN_RATE = "100000/min"

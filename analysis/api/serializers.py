@@ -98,6 +98,14 @@ class EstimateSerializer(serializers.Serializer):
     ci_high = serializers.FloatField()
 
 
+class OptionalEstimateSerializer(serializers.Serializer):
+    """An estimate that may be undefined (null, with a warning saying why)."""
+
+    estimate = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
 class DiagnosticAnswer(serializers.Serializer):
     excluded = serializers.DictField(
         required=False,
@@ -108,6 +116,31 @@ class DiagnosticAnswer(serializers.Serializer):
     groups = ProportionSerializer(many=True)
     sensitivity = EstimateSerializer()
     specificity = EstimateSerializer()
+    ppv = OptionalEstimateSerializer(
+        required=False, help_text="Positive predictive value at the study's own prevalence."
+    )
+    npv = OptionalEstimateSerializer(
+        required=False, help_text="Negative predictive value at the study's own prevalence."
+    )
+    lr_positive = OptionalEstimateSerializer(required=False, help_text="Positive likelihood ratio.")
+    lr_negative = OptionalEstimateSerializer(required=False, help_text="Negative likelihood ratio.")
+    table = serializers.DictField(required=False, help_text="The 2x2 table: {tp, fp, fn, tn}.")
+    indeterminate = serializers.IntegerField(
+        required=False,
+        help_text="Subjects whose index test is indeterminate (reads awaiting the final read).",
+    )
+    reference = serializers.CharField(
+        required=False, help_text="enrolment or final_diagnosis (the reference standard)."
+    )
+    population = serializers.CharField(
+        required=False, help_text="With final_diagnosis: suspected or all."
+    )
+    target_condition = serializers.CharField(required=False)
+    subgroups = serializers.DictField(
+        required=False,
+        help_text="With final_diagnosis: results by el_escorial, gold_coast, field_strength and "
+        "site: lists of {level, n, table, sensitivity, specificity}.",
+    )
     fisher_p = serializers.FloatField(allow_null=True)
     auc = serializers.FloatField(allow_null=True)
     auc_ci_low = serializers.FloatField(allow_null=True, required=False)
@@ -122,6 +155,65 @@ class DiagnosticAnswer(serializers.Serializer):
     )
     visit_code = serializers.CharField()
     filters = serializers.DictField()
+
+
+class FlowNodeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the answer's field is "label"
+    n = serializers.IntegerField()
+
+
+class FlowEdgeSerializer(serializers.Serializer):
+    from_ = serializers.CharField(help_text="Node id the subjects come from.")
+    to = serializers.CharField()
+    n = serializers.IntegerField()
+    reason = serializers.CharField(allow_null=True, help_text="Why they leave the main path.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # "from" is a Python keyword
+        return fields
+
+
+class StardItemSerializer(serializers.Serializer):
+    item = serializers.CharField()
+    section = serializers.CharField()
+    asks = serializers.CharField()
+    answer = serializers.CharField(allow_null=True, help_text="Null: for the authors to write.")
+
+
+class StardAnswer(serializers.Serializer):
+    marker = serializers.CharField()
+    cutoff = serializers.FloatField(allow_null=True)
+    population = serializers.CharField()
+    visit_code = serializers.CharField()
+    nodes = FlowNodeSerializer(many=True)
+    edges = FlowEdgeSerializer(many=True)
+    checklist = StardItemSerializer(many=True)
+    svg = serializers.CharField(help_text="The flow diagram as a standalone SVG document.")
+    warnings = serializers.ListField(child=serializers.CharField())
+    filters = serializers.DictField()
+
+
+class SampleSizeAnswer(serializers.Serializer):
+    target = serializers.CharField()
+    method = serializers.CharField()
+    n_cases = serializers.IntegerField(
+        required=False,
+        help_text="Buderer: subjects with (sensitivity) or without (specificity) the target condition.",
+    )
+    n_total = serializers.IntegerField(required=False, help_text="Buderer: subjects to recruit.")
+    events = serializers.IntegerField(required=False, help_text="Schoenfeld: events needed.")
+    n_per_group = serializers.IntegerField(
+        required=False, help_text="Slope difference: subjects per group."
+    )
+    power = serializers.FloatField(
+        required=False, help_text="Slope difference: simulated power at n_per_group."
+    )
+    mc_error = serializers.FloatField(
+        required=False, help_text="Monte Carlo standard error of the power."
+    )
+    defaults = serializers.DictField(help_text="Values not given: {name: {value, source}}.")
 
 
 class FigureAnswer(serializers.Serializer):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from analysis import parameters, reports
+from analysis import parameters, planning, reports
 from analysis.api import serializers as s
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
@@ -142,8 +142,53 @@ class DiagnosticView(AnalysisView):
             positive=data["positive"],
             negative=data["negative"],
             filters=query.filters(),
+            reference=data["reference"],
+            population=data["population"],
         )
         return self.answer(report.result)
+
+
+class StardView(AnalysisView):
+    query_serializer = parameters.StardQuery
+
+    @extend_schema(
+        summary="STARD 2015 participant flow of the diagnostic study",
+        description="The flow of the subjects enrolled as suspected ALS (or the whole cohort) "
+        "through the index test at `visit_code` (default V1) and the reference standard (the "
+        "final diagnosis): `nodes` [{id, label, n}] and `edges` [{from, to, n, reason}], with "
+        "`checklist` (the 30 STARD items, `answer` null where the authors must write it) and "
+        "`svg` (the diagram).",
+        parameters=[parameters.StardQuery],
+        responses={200: s.StardAnswer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        data = query.validated_data
+        report = reports.stard_report(
+            user=request.user,
+            marker=data["marker"],
+            population=data["population"],
+            cutoff=data.get("cutoff"),
+            filters=query.filters(),
+        )
+        return self.answer(report.result)
+
+
+class SampleSizeView(AnalysisView):
+    @extend_schema(
+        summary="Sample size and power for the next study",
+        description="`target=sensitivity|specificity`: Buderer 1996 (`n_cases`, `n_total`); "
+        "`target=hazard_ratio`: Schoenfeld 1983 (`events`); `target=slope_difference`: subjects "
+        "per group for a difference in band-contrast slopes, simulated from the variance "
+        "components (seeded, with its Monte Carlo error). Values left out come from the study's "
+        "data or a stated convention, listed in `defaults` with their source.",
+        parameters=[parameters.SampleSizeQuery],
+        responses={200: s.SampleSizeAnswer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = parameters.SampleSizeQuery(data=parameters.query_data(request.query_params))
+        query.is_valid(raise_exception=True)
+        return self.answer(planning.plan(user=request.user, params=dict(query.validated_data)))
 
 
 def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: reports.Filters) -> Any:

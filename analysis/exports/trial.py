@@ -26,6 +26,12 @@ from cohort.models import ClinicalEvent, Site, Visit
 from cohort.schedule import visit_number
 
 FORMATS = ("csv", "xlsx", "parquet", "dta", "sav")
+#: SPSS measurement levels (Variable View, "Measure").
+NOMINAL, ORDINAL, SCALE = "nominal", "ordinal", "scale"
+#: SPSS print format of date variables: yyyy/mm/dd (a date, not a date-time, in SPSS).
+SPSS_DATE_FORMAT = "SDATE10"
+#: Coded categories whose codes are ordered (stages): ordinal, not nominal, in SPSS.
+ORDINAL_CATEGORIES = ("kings_stage", "mitos_stage")
 TABLES = ("long", "wide", "events")
 DICTIONARY_FILE = "dictionary.csv"
 STATA_LABEL_MAX = 80
@@ -386,6 +392,54 @@ def _labelled(
     return pd.DataFrame(out, index=frame.index), labels, value_labels
 
 
+def spss_measure(column: str, *, sites: Mapping[str, str] | None = None) -> str:
+    """SPSS measurement level of an exported column, from its description.
+
+    Codes and categories (site, group, sex, visit, statuses, 0/1 flags) and text are nominal;
+    item scores, grades and stages (integers or numbers with labelled levels: ALSFRS-R and Penn
+    UMN items, MBS grades, confidence) are ordinal; counts, totals, subscores, days, ages, band
+    measurements and dates are scale.
+    """
+    described = dictionary.variable(column, sites=sites)
+    match = dictionary.WIDE_SUFFIX_RE.match(column)
+    base = match["base"] if match and column not in dictionary.VARIABLES else column
+    if base in ORDINAL_CATEGORIES:
+        return ORDINAL
+    if described.type in (dictionary.CATEGORICAL, dictionary.BOOLEAN, dictionary.TEXT):
+        return NOMINAL
+    if described.type in (dictionary.INTEGER, dictionary.FLOAT) and described.levels:
+        return ORDINAL
+    return SCALE
+
+
+def _write_sav(
+    labelled: pd.DataFrame,
+    path: Path,
+    labels: Mapping[str, str | None],
+    value_labels: Mapping[str, dict[int | float, str]],
+    site_names: Mapping[str, str],
+) -> None:
+    """SPSS file with variable and value labels, measurement levels and date formats."""
+    measures = {str(c): spss_measure(str(c), sites=site_names) for c in labelled.columns}
+    for column in labelled.columns:
+        if labelled[column].dtype == object:
+            measures[column] = NOMINAL if measures[column] == SCALE else measures[column]
+    formats = {
+        str(c): SPSS_DATE_FORMAT
+        for c in labelled.columns
+        if pd.api.types.is_datetime64_any_dtype(labelled[c])
+    }
+    pyreadstat.write_sav(
+        labelled,
+        str(path),
+        file_label="MotorBand trial dataset",
+        column_labels=dict(labels),
+        variable_value_labels=dict(value_labels),
+        variable_measure=measures,
+        variable_format=formats,
+    )
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str, site_names: Mapping[str, str]) -> Path:
     """Write one table in one format; returns the file written."""
     if fmt == "csv":
@@ -418,13 +472,7 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str, site_names: Mapping[s
                 },
             )
         else:
-            pyreadstat.write_sav(
-                labelled,
-                str(path),
-                file_label="MotorBand trial dataset",
-                column_labels=labels,
-                variable_value_labels=value_labels,
-            )
+            _write_sav(labelled, path, labels, value_labels, site_names)
     else:
         raise ValueError(f"Unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     return path

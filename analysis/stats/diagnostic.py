@@ -124,8 +124,11 @@ def diagnostic_accuracy(
     Returns
     -------
     dict
-        ``{marker, groups, sensitivity: {estimate, ci_low, ci_high}, specificity: {...}, fisher_p,
-        auc}``; ``groups`` as :func:`prevalence_by_group` (positive = marker positive).
+        ``{marker, groups, table, sensitivity: {estimate, ci_low, ci_high}, specificity: {...},
+        ppv, npv, lr_positive, lr_negative, value_warnings, fisher_p, auc}``; ``groups`` as
+        :func:`prevalence_by_group` (positive = marker positive); ``table`` to
+        ``value_warnings`` as :func:`accuracy_from_table` (for a continuous marker at the
+        Youden threshold), whose predictive values are at the study's own prevalence.
         Binary marker: Wilson 95% intervals, two-sided Fisher exact test, ``auc`` None.
         Continuous marker: extra ``auc_ci_low``/``auc_ci_high`` (DeLong 95%), ``roc: {fpr, tpr,
         thresholds}`` (the first point, threshold None, is "nobody positive"), ``threshold``
@@ -215,6 +218,145 @@ def diagnostic_accuracy(
     return result
 
 
+def accuracy_from_table(
+    tp: int, fp: int, fn: int, tn: int, *, alpha: float = 0.05
+) -> dict[str, Any]:
+    """Return the accuracy of a binary test from its 2×2 table against the reference standard.
+
+    Parameters
+    ----------
+    tp, fp, fn, tn : int
+        True positives, false positives, false negatives and true negatives (counts >= 0), with
+        at least one patient (``tp + fn``) and one non-patient (``fp + tn``).
+    alpha : float
+        1 − confidence level of the intervals (0.05 for 95%).
+
+    Returns
+    -------
+    dict
+        ``{table: {tp, fp, fn, tn}, sensitivity, specificity, ppv, npv, lr_positive,
+        lr_negative, value_warnings}``, each value ``{estimate, ci_low, ci_high}``:
+
+        - sensitivity TP/(TP + FN), specificity TN/(TN + FP), ppv TP/(TP + FP), npv
+          TN/(TN + FN), all with Wilson score intervals. The predictive values are those at the
+          study's own prevalence (TP + FN)/N, which in a study that recruits patients and
+          controls separately is set by the recruitment, not by the clinic: to carry them to
+          another setting use the likelihood ratios with that setting's prevalence.
+        - lr_positive Se/(1 − Sp) and lr_negative (1 − Se)/Sp, with the log-method interval of
+          Simel, Samsa and Matchar (1991): SE of ln LR+ = √(1/TP − 1/(TP + FN) + 1/FP −
+          1/(FP + TN)), of ln LR− = √(1/FN − 1/(TP + FN) + 1/TN − 1/(FP + TN)).
+
+        Zero cells (MotorBand's choice, stated in ``value_warnings``): a predictive value whose
+        denominator is 0 (nobody called positive, or nobody called negative) is ``{estimate:
+        None, ci_low: None, ci_high: None}``. A likelihood ratio whose numerator or denominator
+        cell is 0 (so that it is 0 or infinite and the log interval does not exist) is computed,
+        estimate and interval alike, with 0.5 added to every cell of the table (the
+        Haldane–Anscombe correction, as common diagnostic calculators do), which keeps the
+        estimate inside its interval; when both of its cells are 0 (0/0) it is None.
+        ``value_warnings`` lists one sentence per value that is None or corrected.
+
+    Raises
+    ------
+    ParameterError
+        A count that is negative or not a whole number.
+    InsufficientDataError
+        No patient or no non-patient in the table.
+    """
+    counts = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ParameterError(f"{name} must be a count (a whole number >= 0); got {value!r}")
+    tp, fp, fn, tn = (int(counts[name]) for name in ("tp", "fp", "fn", "tn"))
+    n_disease, n_healthy = tp + fn, fp + tn
+    if n_disease == 0 or n_healthy == 0:
+        raise InsufficientDataError(
+            f"the 2×2 table has {n_disease} patient(s) and {n_healthy} non-patient(s): "
+            "sensitivity and specificity need at least one of each"
+        )
+    notes: list[str] = []
+    return {
+        "table": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "sensitivity": _proportion(tp, n_disease, alpha),
+        "specificity": _proportion(tn, n_healthy, alpha),
+        "ppv": _predictive_value(tp, tp + fp, "positive", alpha, notes),
+        "npv": _predictive_value(tn, tn + fn, "negative", alpha, notes),
+        "lr_positive": _likelihood_ratio(tp, fp, fn, tn, "positive", alpha, notes),
+        "lr_negative": _likelihood_ratio(fn, tn, tp, fp, "negative", alpha, notes),
+        "value_warnings": notes,
+    }
+
+
+def _proportion(k: int, n: int, alpha: float) -> dict[str, float | None]:
+    """Return ``{estimate, ci_low, ci_high}`` of ``k / n`` with Wilson's interval."""
+    low, high = wilson_ci(k, n, alpha)
+    return {"estimate": k / n, "ci_low": low, "ci_high": high}
+
+
+def _predictive_value(
+    k: int, n: int, side: str, alpha: float, notes: list[str]
+) -> dict[str, float | None]:
+    """Return a predictive value, or None entries with a note when nobody is called ``side``."""
+    if n == 0:
+        short = "PPV" if side == "positive" else "NPV"
+        notes.append(
+            f"No subject was called {side}, so the {side} predictive value ({short}) is undefined "
+            "and is reported as None."
+        )
+        return {"estimate": None, "ci_low": None, "ci_high": None}
+    return _proportion(k, n, alpha)
+
+
+def _likelihood_ratio(
+    in_disease: int,
+    in_healthy: int,
+    other_disease: int,
+    other_healthy: int,
+    side: str,
+    alpha: float,
+    notes: list[str],
+) -> dict[str, float | None]:
+    """Return LR+ (``side="positive"``: TP, FP, FN, TN) or LR− (FN, TN, TP, FP) with its
+    Simel–Samsa–Matchar log interval, continuity-corrected when a cell it uses is 0.
+
+    The likelihood ratio is P(result | disease) / P(result | no disease) for the result
+    ``side``: ``in_disease`` and ``in_healthy`` are the patients and non-patients with that
+    result, ``other_*`` those with the other one.
+    """
+    name = f"{side} likelihood ratio (LR{'+' if side == 'positive' else '−'})"
+    if in_disease == 0 and in_healthy == 0:
+        notes.append(
+            f"No subject was called {side}, so the {name} is 0/0, undefined, and is reported as "
+            "None."
+        )
+        return {"estimate": None, "ci_low": None, "ci_high": None}
+    a, b = float(in_disease), float(in_healthy)
+    n_disease = float(in_disease + other_disease)
+    n_healthy = float(in_healthy + other_healthy)
+    if in_disease == 0 or in_healthy == 0:
+        if in_healthy == 0:
+            raw = (
+                f"infinite (none of the {in_healthy + other_healthy} non-patients was called "
+                f"{side})"
+            )
+        else:
+            raw = f"0 (none of the {in_disease + other_disease} patients was called {side})"
+        notes.append(
+            f"The {name} is {raw}, and its log interval does not exist: its estimate and "
+            f"{100 * (1 - alpha):g}% interval are computed with 0.5 added to every cell of the "
+            "2×2 table (Haldane–Anscombe correction)."
+        )
+        a, b = a + 0.5, b + 0.5
+        n_disease, n_healthy = n_disease + 1, n_healthy + 1
+    ratio = (a / n_disease) / (b / n_healthy)
+    se = math.sqrt(max(0.0, 1 / a - 1 / n_disease + 1 / b - 1 / n_healthy))
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    return {
+        "estimate": ratio,
+        "ci_low": math.exp(math.log(ratio) - z * se),
+        "ci_high": math.exp(math.log(ratio) + z * se),
+    }
+
+
 def correlation(frame: pd.DataFrame, x: str, y: str, method: str = "spearman") -> dict[str, Any]:
     """Return a correlation with a 95% interval from Fisher's z transform.
 
@@ -268,24 +410,13 @@ def correlation(frame: pd.DataFrame, x: str, y: str, method: str = "spearman") -
 
 
 def _accuracy(called: np.ndarray, disease: np.ndarray) -> dict[str, Any]:
-    """Return sensitivity and specificity with Wilson intervals."""
-    true_positive = int((called & disease).sum())
-    true_negative = int((~called & ~disease).sum())
-    n_disease, n_healthy = int(disease.sum()), int((~disease).sum())
-    sens_low, sens_high = wilson_ci(true_positive, n_disease)
-    spec_low, spec_high = wilson_ci(true_negative, n_healthy)
-    return {
-        "sensitivity": {
-            "estimate": true_positive / n_disease,
-            "ci_low": sens_low,
-            "ci_high": sens_high,
-        },
-        "specificity": {
-            "estimate": true_negative / n_healthy,
-            "ci_low": spec_low,
-            "ci_high": spec_high,
-        },
-    }
+    """Return :func:`accuracy_from_table` of the calls against the reference standard."""
+    return accuracy_from_table(
+        tp=int((called & disease).sum()),
+        fp=int((called & ~disease).sum()),
+        fn=int((~called & disease).sum()),
+        tn=int((~called & ~disease).sum()),
+    )
 
 
 def _roc(scores: np.ndarray, disease: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from cohort import scales, selectors
-from cohort.models import AlsfrsR, ClinicalEvent, Site, Subject, UmnExam, Visit
+from cohort.models import AlsfrsR, ClinicalEvent, Diagnosis, Site, Subject, UmnExam, Visit
 from core import roles
 from core.roles import Acting
 
@@ -128,10 +128,21 @@ class VisitSerializer(VersionedSerializer):
             "status",
             "days_from_baseline",
             "months_from_onset",
+            "kings_stage",
+            "kings_nutritional_failure",
+            "kings_respiratory_failure",
+            "mitos_stage",
             "version",
             "reason",
         ]
-        read_only_fields = ["days_from_baseline", "months_from_onset"]
+        read_only_fields = [
+            "days_from_baseline",
+            "months_from_onset",
+            "kings_stage",
+            "kings_nutritional_failure",
+            "kings_respiratory_failure",
+            "mitos_stage",
+        ]
         # (subject, visit_code) uniqueness is checked by the model, with a readable message.
         validators: list[Any] = []
 
@@ -199,3 +210,34 @@ class ClinicalEventSerializer(VersionedSerializer):
     class Meta:
         model = ClinicalEvent
         fields = ["id", "subject", "kind", "date", "version", "reason"]
+
+
+class DiagnosisSerializer(VersionedSerializer):
+    subject = ScopedSlugRelatedField(
+        slug_field="study_id",
+        queryset=Subject.objects.all(),
+        scope=selectors.subject_list,
+        help_text="The subject's study id.",
+    )
+    assessor: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Who entered the diagnosis."
+    )
+
+    class Meta:
+        model = Diagnosis
+        fields = [
+            "id",
+            "subject",
+            "date",
+            "gold_coast",
+            "el_escorial",
+            "phenotype",
+            "alternative",
+            "reference_standard",
+            "assessor",
+            "comment",
+            "version",
+            "reason",
+        ]
+        # (subject, date) and the one reference standard are the model's rules, in words.
+        validators: list[Any] = []

@@ -13,5 +13,6 @@ router.register("visits", views.VisitViewSet, basename="visit")
 router.register("umn-exams", views.UmnExamViewSet, basename="umn-exam")
 router.register("alsfrs", views.AlsfrsViewSet, basename="alsfrs")
 router.register("events", views.ClinicalEventViewSet, basename="event")
+router.register("diagnoses", views.DiagnosisViewSet, basename="diagnosis")
 
 urlpatterns = router.urls

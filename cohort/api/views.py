@@ -10,6 +10,7 @@ from cohort import selectors, services
 from cohort.api.serializers import (
     AlsfrsSerializer,
     ClinicalEventSerializer,
+    DiagnosisSerializer,
     SiteSerializer,
     SubjectSerializer,
     UmnExamSerializer,
@@ -18,12 +19,13 @@ from cohort.api.serializers import (
 from cohort.filters import (
     AlsfrsFilterSet,
     ClinicalEventFilterSet,
+    DiagnosisFilterSet,
     SubjectFilterSet,
     UmnExamFilterSet,
     VisitFilterSet,
 )
-from cohort.models import AlsfrsR, ClinicalEvent, Site, Subject, UmnExam, Visit
-from core.api.permissions import ClinicalReadWrite, SiteReadAdminWrite
+from cohort.models import AlsfrsR, ClinicalEvent, Diagnosis, Site, Subject, UmnExam, Visit
+from core.api.permissions import ClinicalRecordReadWrite, DiagnosisReadWrite, SiteReadAdminWrite
 from core.api.viewsets import StudyModelViewSet
 
 
@@ -60,7 +62,7 @@ class SubjectViewSet(StudyModelViewSet[Subject]):
     """Subjects, by id; referenced elsewhere by their study id."""
 
     serializer_class = SubjectSerializer
-    permission_classes = [ClinicalReadWrite]
+    permission_classes = [ClinicalRecordReadWrite]
     filterset_class = SubjectFilterSet
 
     def get_queryset(self) -> QuerySet[Subject]:
@@ -95,7 +97,7 @@ class VisitViewSet(StudyModelViewSet[Visit]):
     """Visits; timing relative to baseline and onset is derived."""
 
     serializer_class = VisitSerializer
-    permission_classes = [ClinicalReadWrite]
+    permission_classes = [ClinicalRecordReadWrite]
     filterset_class = VisitFilterSet
 
     def get_queryset(self) -> QuerySet[Visit]:
@@ -129,7 +131,7 @@ class UmnExamViewSet(StudyModelViewSet[UmnExam]):
     """Penn UMN exams, one per visit; region subscores and total are derived from the items."""
 
     serializer_class = UmnExamSerializer
-    permission_classes = [ClinicalReadWrite]
+    permission_classes = [ClinicalRecordReadWrite]
     filterset_class = UmnExamFilterSet
 
     def get_queryset(self) -> QuerySet[UmnExam]:
@@ -168,7 +170,7 @@ class AlsfrsViewSet(StudyModelViewSet[AlsfrsR]):
     """ALSFRS-R forms, one per visit; total and domain subscores are derived from the items."""
 
     serializer_class = AlsfrsSerializer
-    permission_classes = [ClinicalReadWrite]
+    permission_classes = [ClinicalRecordReadWrite]
     filterset_class = AlsfrsFilterSet
 
     def get_queryset(self) -> QuerySet[AlsfrsR]:
@@ -204,7 +206,7 @@ class ClinicalEventViewSet(StudyModelViewSet[ClinicalEvent]):
     """Clinical events (death, tracheostomy, ventilation, gastrostomy, withdrawal)."""
 
     serializer_class = ClinicalEventSerializer
-    permission_classes = [ClinicalReadWrite]
+    permission_classes = [ClinicalRecordReadWrite]
     filterset_class = ClinicalEventFilterSet
 
     def get_queryset(self) -> QuerySet[ClinicalEvent]:
@@ -238,4 +240,45 @@ class ClinicalEventViewSet(StudyModelViewSet[ClinicalEvent]):
             user=self.request.user,
             reason=reason,
             expected_version=expected_version,
+        )
+
+
+class DiagnosisViewSet(StudyModelViewSet[Diagnosis]):
+    """A subject's dated diagnoses; the one flagged ``reference_standard`` is the final diagnosis
+    of the diagnostic study, set only by a reference-standard assessor (blinded to the MBS)."""
+
+    serializer_class = DiagnosisSerializer
+    permission_classes = [DiagnosisReadWrite]
+    filterset_class = DiagnosisFilterSet
+
+    def get_queryset(self) -> QuerySet[Diagnosis]:
+        return selectors.diagnosis_list(user=self.request.user)
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> Diagnosis:
+        subject = data.pop("subject")
+        return services.diagnosis_create(
+            user=self.request.user, subject=subject, reason=reason, **data
+        )
+
+    def update_record(
+        self,
+        instance: Diagnosis,
+        data: dict[str, Any],
+        *,
+        reason: str,
+        expected_version: int | None,
+    ) -> Diagnosis:
+        return services.diagnosis_update(
+            instance,
+            user=self.request.user,
+            data=data,
+            expected_version=expected_version,
+            reason=reason,
+        )
+
+    def delete_record(
+        self, instance: Diagnosis, *, reason: str, expected_version: int | None
+    ) -> None:
+        services.diagnosis_delete(
+            instance, user=self.request.user, reason=reason, expected_version=expected_version
         )

@@ -48,9 +48,29 @@ class ClinicalReadWrite(RolePermission):
         return roles.can_write_site(request.user, site_of(obj))
 
 
+class ClinicalRecordReadWrite(ClinicalReadWrite):
+    """The clinical record (subjects, visits, forms, events): as ``ClinicalReadWrite``, and the
+    blinded reference-standard assessors read it too (it holds no MBS read or band value)."""
+
+    read_roles = frozenset(roles.CLINICAL_RECORD_READERS)
+
+
+class DiagnosisReadWrite(ClinicalRecordReadWrite):
+    """Diagnoses: clinical record readers read; the site's clinical writers and the assessors
+    record them (the service keeps the reference standard to the assessors)."""
+
+    write_roles = frozenset(roles.DIAGNOSIS_WRITERS)
+    message = "Your study role cannot read or record diagnoses."
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
+        if request.method not in SAFE_METHODS and roles.is_reference_assessor(request.user):
+            return True
+        return super().has_object_permission(request, view, obj)
+
+
 class SiteReadAdminWrite(RolePermission):
     """Sites: clinical readers read (coordinators their own sites), only admins change them."""
 
-    read_roles = frozenset(roles.CLINICAL_READERS)
+    read_roles = frozenset(roles.CLINICAL_RECORD_READERS)
     write_roles = frozenset({roles.ADMIN})
     message = "Only administrators can change sites."

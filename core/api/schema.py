@@ -1,4 +1,5 @@
-"""OpenAPI schema: documents the API's error answers, ETag and change-reason headers on every view."""
+"""OpenAPI schema: documents the API's error answers, ETag and change-reason headers on every view,
+and one request content type per write operation (``one_request_content_type``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from rest_framework import serializers
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 CHANGE_METHODS = ("PUT", "PATCH", "DELETE")
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
 
 
 class DetailSerializer(serializers.Serializer):
@@ -114,3 +117,25 @@ class StudyAutoSchema(AutoSchema):
             if code not in responses:
                 responses[code] = self._get_response_for_code(response, code, direction=direction)
         return responses
+
+
+def one_request_content_type(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: each request body advertises one content type.
+
+    DRF's default parsers make every write operation list JSON, form and multipart bodies, and
+    client generators (openapi-python-client) then emit one body type per operation that matches
+    all three and modules that do not import. The schema documents JSON, except for uploads
+    (operations whose view parses multipart but not JSON), which are multipart only. The views'
+    parsers are unchanged: form posts are still accepted, only no longer advertised.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue  # path-level parameters, or an operation without a body
+            content = operation["requestBody"].get("content") or {}
+            if len(content) > 1:
+                keep = next((t for t in (JSON, MULTIPART) if t in content), next(iter(content)))
+                operation["requestBody"]["content"] = {keep: content[keep]}
+    return result

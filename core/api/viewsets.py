@@ -16,8 +16,9 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.utils import extend_schema
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions, serializers, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +27,8 @@ from rest_framework.settings import api_settings
 from core.api.schema import StudyAutoSchema
 from core.records import ConcurrencyError
 
-# Token first: an anonymous caller then gets 401 with `WWW-Authenticate: Token`, not a bare 403.
+# Token first (django-rest-knox: expiring, hashed): an anonymous caller then gets 401 with
+# `WWW-Authenticate: Token`, not a bare 403.
 AUTHENTICATION_CLASSES = [TokenAuthentication, SessionAuthentication]
 REASON_HEADER = "X-Change-Reason"
 REASON_MAX_LENGTH = 500

@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from motorband.api.views import TokenObtainView, api_not_found
+from motorband.api.views import TokenObtainView, TokenRevokeView, api_not_found
 
 # Each app exposes its routes in `<app>/api/urls.py` (urlpatterns and an `app_name`, e.g. a
 # SimpleRouter's urls), mounted under the prefix given here. Add each app's module as it lands:
@@ -15,10 +15,12 @@ APP_API_URLCONFS: list[tuple[str, str]] = [
     ("v1/", "analysis.api.reads_urls"),
     ("v1/analysis/", "analysis.api.urls"),
     ("v1/", "analysis.api.exports_urls"),
+    ("v1/", "core.api.urls"),  # access-log/
 ]
 
 urlpatterns = [
     path("v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("v1/auth/token/revoke/", TokenRevokeView.as_view(), name="api-token-revoke"),
     *(path(prefix, include(urlconf)) for prefix, urlconf in APP_API_URLCONFS),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

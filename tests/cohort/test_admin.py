@@ -51,7 +51,13 @@ def test_study_settings_change_through_the_service(admin_client, users):
     study = Study.current()
     response = admin_client.post(
         reverse("admin:cohort_study_change", args=[study.pk]),
-        {"name": study.name, "interval_months": 6, "window_days": 30, "planned_visits": 6},
+        {
+            "name": study.name,
+            "interval_months": 6,
+            "window_days": 30,
+            "planned_visits": 6,
+            "reference_standard_months": 12,
+        },
     )
     assert response.status_code == 302
     # The service refreshed the derived visit targets for the new schedule.

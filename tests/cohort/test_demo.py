@@ -61,7 +61,7 @@ def test_demo_is_a_realistic_study():
     assert counts["sites"] == 3
     assert Subject.objects.count() >= 60
     groups = Counter(Subject.objects.values_list("group", flat=True))
-    assert set(groups) == {"ALS", "PLS", "CONTROL", "MIMIC"}
+    assert set(groups) == {"ALS", "PLS", "CONTROL", "MIMIC", "SUSPECTED"}
     codes = Counter(Visit.objects.values_list("visit_code", flat=True))
     assert set(codes) == {"V1", "V2", "V3"}
     assert Visit.objects.filter(status="missed").exists()
@@ -99,6 +99,34 @@ def test_demo_is_a_realistic_study():
     # Nobody has a visit after death.
     for death in ClinicalEvent.objects.filter(kind="death"):
         assert not death.subject.visits.filter(date__gt=death.date).exists()
+
+    # Patients enrolled under investigation: final diagnoses arrive at follow-up (ALS, PLS or a
+    # mimic), and those enrolled less than 12 months ago have none yet.
+    from analysis import reports
+    from cohort.models import Diagnosis
+    from cohort.services import study_user_save
+
+    suspected = Subject.objects.filter(group="SUSPECTED")
+    assert suspected.count() == 18
+    finals = Diagnosis.objects.filter(reference_standard=True)
+    assert {"ALS", "MIMIC"} <= set(finals.values_list("phenotype", flat=True))
+    assert suspected.exclude(diagnoses__reference_standard=True).exists()
+    assert Visit.objects.exclude(kings_stage=None).exists()
+    investigator = study_user_save(username="inv", role="investigator", sites=[], password=None)
+    accuracy = reports.diagnostic_report(
+        user=investigator,
+        marker="band_contrast",
+        positive=(),
+        negative=(),
+        filters=reports.Filters(),
+        reference="final_diagnosis",
+    ).result
+    assert sum(g["n"] for g in accuracy["groups"]) >= 4
+    assert accuracy["excluded"]["count"] >= 1
+    flow = reports.stard_report(
+        user=investigator, marker="mbs_read", population="suspected", filters=reports.Filters()
+    ).result
+    assert {n["id"]: n["n"] for n in flow["nodes"]}["enrolled"] == 18
 
 
 def test_load_demo_command_loads_once(capsys):

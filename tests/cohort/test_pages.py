@@ -23,7 +23,7 @@ def test_home_shows_counts_due_and_overdue(client):
         assert code in page
     assert "Overdue visits" in page and "Visits due" in page
     overview = client.get("/").context["overview"]
-    assert overview["grand_total"] == 66
+    assert overview["grand_total"] == 84
     assert overview["overdue"] or overview["due"]
 
 
@@ -32,7 +32,7 @@ def test_coordinator_sees_own_site_only(client):
     assert client.login(username="coord_tor", password=DEMO_PASSWORD)
     overview = client.get("/").context["overview"]
     assert [row["site"].code for row in overview["table"]] == ["TOR"]
-    assert overview["grand_total"] == 22
+    assert overview["grand_total"] == 28
 
 
 def test_rater_sees_no_clinical_data(client):

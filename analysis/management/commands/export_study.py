@@ -1,4 +1,5 @@
-"""``manage.py export_study DIR [--format ...] [--deidentify]``: the study bundle or a trial dataset."""
+"""``manage.py export_study DIR [--format ...] [--deidentify]``: the study bundle, a trial dataset, a
+REDCap project or SDTM-style domains."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from analysis.exports import bundle, redcap, trial
+from analysis.exports import bundle, redcap, sdtm, trial
 from analysis.exports import deidentify as deid
 from core.commands import StudyCommand
 
-FORMATS = ("bids", *trial.FORMATS, "redcap")
+FORMATS = ("bids", *trial.FORMATS, "redcap", "sdtm")
 
 
 class Command(StudyCommand):
@@ -19,7 +20,8 @@ class Command(StudyCommand):
         "accepts, with phenotype TSVs, label maps in derivatives/labels and band measurements in "
         "derivatives/motorband) or a trial dataset (csv, xlsx, parquet, dta, sav: long, "
         "wide and event tables with a data dictionary) or a REDCap project (redcap: dictionary, "
-        "events, instrument-event mapping and data files), optionally de-identified."
+        "events, instrument-event mapping and data files), optionally de-identified, or SDTM-style "
+        "domains (sdtm: dm, sv, qs, ds, nv and define.csv, always de-identified)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,13 +30,15 @@ class Command(StudyCommand):
         parser.add_argument(
             "--deidentify",
             action="store_true",
-            help="Pseudonymous codes, no free text, birth date as age (trial and redcap formats).",
+            help="Pseudonymous codes, no free text, birth date as age (trial and redcap formats; "
+            "sdtm always is).",
         )
         parser.add_argument(
             "--dates",
             choices=deid.DATE_MODES,
-            default=deid.BASELINE,
-            help="De-identified dates: days from baseline (default) or a per-subject shift.",
+            default=None,
+            help="De-identified dates: days from baseline (the default) or a per-subject shift; "
+            "sdtm: shifted dates (the default) or none (baseline: study days only).",
         )
         parser.add_argument(
             "--sites",
@@ -69,13 +73,28 @@ class Command(StudyCommand):
             if problems:
                 raise CommandError(f"{len(problems)} BIDS layout problem(s).")
             return
+        if fmt == "sdtm":
+            written, dataset = sdtm.export_sdtm(
+                options["directory"],
+                sites=options["site"],
+                groups=options["group"],
+                date_mode=options["dates"] or deid.SHIFT,
+                site_mode=options["sites"],
+            )
+            counts = ", ".join(f"{len(f)} {n.upper()}" for n, f in dataset.domains.items())
+            self.stdout.write(
+                f"Wrote {', '.join(p.name for p in written)} to {options['directory']} "
+                f"({counts} records)."
+            )
+            return
+        dates = options["dates"] or deid.BASELINE
         if fmt == "redcap":
             written, project = redcap.export_redcap(
                 options["directory"],
                 sites=options["site"],
                 groups=options["group"],
                 deidentify=options["deidentify"],
-                date_mode=options["dates"],
+                date_mode=dates,
                 site_mode=options["sites"],
             )
             self.stdout.write(
@@ -90,7 +109,7 @@ class Command(StudyCommand):
             sites=options["site"],
             groups=options["group"],
             deidentify=options["deidentify"],
-            date_mode=options["dates"],
+            date_mode=dates,
             site_mode=options["sites"],
         )
         self.stdout.write(

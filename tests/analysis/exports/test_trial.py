@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_stata_and_spss_carry_variable_and_value_labels(
     values = meta.variable_value_labels
     assert values["jaw_jerk"] == {0: "absent", 1: "present"}
     assert values["q1"][4] == "4 (normal)"
-    assert values["group"] == {1: "ALS", 2: "PLS", 3: "CONTROL", 4: "MIMIC"}
+    assert values["group"] == {1: "ALS", 2: "PLS", 3: "CONTROL", 4: "MIMIC", 5: "SUSPECTED"}
     assert values["sex"] == {1: "F", 2: "M"}
     # Read back through the labels, the codes are the CSV's.
     labelled, _ = reader(str(tmp_path / "out" / f"long.{fmt}"), apply_value_formats=True)
@@ -142,3 +143,45 @@ def test_filters_restrict_the_tables(study: Any) -> None:
     assert tables.events.empty
     tables = trial.trial_tables(groups=["ALS", "PLS"])
     assert set(tables.wide["subject"]) == {"EDM-0001", "EDM_0003"}
+
+
+def test_spss_carries_measurement_levels_and_date_formats(study: Any, tmp_path: Path) -> None:
+    call_command("export_study", str(tmp_path / "out"), "--format", "sav", "--no-progress")
+    frame, meta = pyreadstat.read_sav(str(tmp_path / "out" / "long.sav"))
+    measure = meta.variable_measure
+    # Codes, categories, flags and text: nominal.
+    for column in ("subject", "site", "group", "sex", "visit_code", "visit_status", "mbs"):
+        assert measure[column] == "nominal", column
+    # Item scores and grades: ordinal.
+    for column in ("q1", "q12", "jaw_jerk", "left_lower_babinski", "mbs_left", "mbs_right"):
+        assert measure[column] == "ordinal", column
+    # Totals, subscores, times and measurements: scale.
+    for column in (
+        "umn_total",
+        "umn_bulbar",
+        "alsfrs_total",
+        "days_from_baseline",
+        "months",
+        "age_at_enrolment",
+        "band_contrast_L",
+        "field_strength",
+    ):
+        assert measure[column] == "scale", column
+    assert set(measure.values()) <= {"nominal", "ordinal", "scale"}
+    # Dates are SPSS dates (yyyy/mm/dd), numeric, not date-times.
+    formats = meta.original_variable_types
+    for column in trial.DATE_COLUMNS:
+        if column in formats:
+            assert formats[column] == trial.SPSS_DATE_FORMAT, column
+            assert meta.readstat_variable_types[column] == "double"
+            assert measure[column] == "scale"
+    assert not [c for c, f in formats.items() if f.startswith("DATETIME")]
+    first = frame[frame["subject"] == "EDM-0001"].iloc[0]
+    assert first["visit_date"] == dt.date(2025, 1, 10)
+    _, wide_meta = pyreadstat.read_sav(str(tmp_path / "out" / "wide.sav"))
+    assert wide_meta.variable_measure["q1_V2"] == "ordinal"
+    assert wide_meta.variable_measure["umn_total_V3"] == "scale"
+    assert wide_meta.original_variable_types["visit_date_V1"] == trial.SPSS_DATE_FORMAT
+    _, event_meta = pyreadstat.read_sav(str(tmp_path / "out" / "events.sav"))
+    assert event_meta.variable_measure["event_kind"] == "nominal"
+    assert event_meta.original_variable_types["event_date"] == trial.SPSS_DATE_FORMAT
