@@ -24,11 +24,11 @@ import pandas as pd
 from django.db.models import Count
 
 from analysis import frames
-from analysis.stats import diagnostic
+from analysis.stats import agreement, diagnostic
 from cohort.models import Diagnosis, Group, Phenotype, Study, Subject
 from core import roles
 from core.roles import Acting
-from imaging.models import QcStatus, Read
+from imaging.models import QcStatus, Read, ReadOutcome
 
 #: Reference diagnoses that are the target condition (UMN-involving motor neuron disease).
 TARGET_PHENOTYPES = (Phenotype.ALS.value, Phenotype.PLS.value)
@@ -76,7 +76,8 @@ def diagnostic_frame(
     """One row per subject of the population with the index test and the reference standard.
 
     ``index_status`` is ``done`` (a value), ``indeterminate`` (the raters disagree by two grades
-    and no final read exists yet, or a hemisphere is ungraded) or ``missing`` (no completed
+    and no final read exists yet, a hemisphere is ungraded, or the reads are non-diagnostic:
+    reason "non-diagnostic read (motion, ...)") or ``missing`` (no completed
     visit, no usable scan or band value, no read), with ``index_reason``. ``disease`` is True/False
     from the reference diagnosis, or None with ``reference_reason``. Analysts only (anyone else
     gets an empty frame).
@@ -101,6 +102,7 @@ def diagnostic_frame(
     column = "mbs" if marker == "mbs_read" else marker
     index = visits.set_index("subject")
     read_visits = subjects_with_reads(user, visit_code)
+    non_diagnostic = non_diagnostic_reads(user, visit_code)
 
     rows: list[dict[str, Any]] = []
     references = {
@@ -115,7 +117,17 @@ def diagnostic_frame(
             "site": subject.site,
             "group": subject.group,
         }
-        row.update(_index(index, subject.subject, column, marker, visit_code, read_visits))
+        row.update(
+            _index(
+                index,
+                subject.subject,
+                column,
+                marker,
+                visit_code,
+                read_visits,
+                non_diagnostic=non_diagnostic,
+            )
+        )
         row.update(_reference(references.get(subject.id), subject.group))
         if row["index_date"] is not None and row["reference_date"] is not None:
             row["days_index_to_reference"] = (
@@ -143,6 +155,38 @@ def subjects_with_reads(user: Acting, visit_code: str) -> set[str]:
     )
 
 
+def non_diagnostic_reads(user: Acting, visit_code: str) -> dict[str, list[str]]:
+    """Study ids whose visit's reads are non-diagnostic, with their reasons (sorted).
+
+    A visit counts where its current reads (scans that did not fail QC) include non-diagnostic
+    ones and its graded reads are no majority (``agreement.graded_reads_suffice``): all
+    non-diagnostic, or one graded beside one non-diagnostic. Its index test is then indeterminate
+    for that reason (an adjudicator's final read, where one exists, gives it a value first).
+    """
+    counts: dict[str, list[int]] = {}
+    reasons: dict[str, set[str]] = {}
+    for study_id, outcome, reason in (
+        Read.objects.filter(
+            is_current=True,
+            scan__visit__visit_code=visit_code,
+            scan__visit__subject__in=Subject.objects.visible_to(user),
+        )
+        .exclude(scan__qc_status=QcStatus.FAIL)
+        .values_list("scan__visit__subject__study_id", "outcome", "non_diagnostic_reason")
+    ):
+        graded_and_not = counts.setdefault(study_id, [0, 0])
+        if outcome == ReadOutcome.GRADED:
+            graded_and_not[0] += 1
+        else:
+            graded_and_not[1] += 1
+            reasons.setdefault(study_id, set()).add(reason)
+    return {
+        study_id: sorted(reasons[study_id])
+        for study_id, (graded, not_graded) in counts.items()
+        if not_graded and not agreement.graded_reads_suffice(graded, not_graded)
+    }
+
+
 def _index(
     visits: pd.DataFrame,
     study_id: str,
@@ -150,6 +194,8 @@ def _index(
     marker: str,
     visit_code: str,
     read_visits: set[str],
+    *,
+    non_diagnostic: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     if study_id not in visits.index:
         return {
@@ -175,7 +221,10 @@ def _index(
     if out["index_value"] is not None:
         return out
     if marker == "mbs_read":
-        if study_id in read_visits:
+        if non_diagnostic and study_id in non_diagnostic:
+            out["index_status"] = INDETERMINATE
+            out["index_reason"] = f"non-diagnostic read ({', '.join(non_diagnostic[study_id])})"
+        elif study_id in read_visits:
             out["index_status"] = INDETERMINATE
             out["index_reason"] = (
                 "reads disagree by two grades (awaiting the final read) or a hemisphere is ungraded"
@@ -237,7 +286,9 @@ SUBGROUPS = {
 }
 
 
-def accuracy_against_reference(frame: pd.DataFrame, *, marker: str) -> dict[str, Any]:
+def accuracy_against_reference(
+    frame: pd.DataFrame, *, marker: str, cutoff: float | None = None
+) -> dict[str, Any]:
     """Sensitivity, specificity, PPV, NPV and likelihood ratios against the reference standard.
 
     Subjects whose index test is indeterminate or missing, or whose reference standard is
@@ -262,6 +313,7 @@ def accuracy_against_reference(frame: pd.DataFrame, *, marker: str) -> dict[str,
         positive_groups=[DISEASE],
         negative_groups=[NO_DISEASE],
         continuous=continuous,
+        cutoff=cutoff if continuous else None,
     )
     result["marker"] = marker
     result["indeterminate"] = int((frame["index_status"] == INDETERMINATE).sum())

@@ -75,11 +75,15 @@ class SubjectForm(forms.Form):
     )
 
 
+TIME_CHOICES = [("v1", "Months from V1"), ("onset", "Months from symptom onset")]
+
+
 class ProgressionForm(FiltersForm):
     query_class = parameters.ProgressionQuery
     outcome = forms.ChoiceField(choices=_choices(reports.OUTCOMES))
     by = forms.ChoiceField(choices=_choices(reports.BY_CHOICES), label="By")
-    field_order = ["outcome", "by"]
+    time = forms.ChoiceField(choices=TIME_CHOICES, label="Time axis")
+    field_order = ["outcome", "by", "time"]
 
 
 class SurvivalForm(FiltersForm):
@@ -95,7 +99,8 @@ class SurvivalForm(FiltersForm):
     covariates = forms.MultipleChoiceField(
         required=False, choices=_choices(reports.COVARIATES), label="Extra Cox covariates"
     )
-    field_order = ["event", "by", "covariates"]
+    time = forms.ChoiceField(choices=TIME_CHOICES, label="Time axis")
+    field_order = ["event", "by", "covariates", "time"]
 
 
 class DiagnosticForm(FiltersForm):
@@ -118,7 +123,12 @@ class DiagnosticForm(FiltersForm):
         choices=[("suspected", "Enrolled as suspected ALS"), ("all", "Whole cohort")],
         label="Population (final diagnosis)",
     )
-    field_order = ["marker", "reference", "population", "positive", "negative"]
+    cutoff = forms.FloatField(
+        required=False,
+        label="Pre-specified cut-off (band contrast)",
+        help_text="Empty: the data's best (Youden) cut-off, with optimism-corrected values.",
+    )
+    field_order = ["marker", "reference", "population", "cutoff", "positive", "negative"]
 
 
 class StardForm(FiltersForm):

@@ -29,6 +29,7 @@ from imaging.models import (
     QcStatus,
     QuantificationRun,
     Read,
+    ReadOutcome,
     Scan,
     ScanKind,
     Segment,
@@ -50,6 +51,11 @@ BAND_MEAN_COLUMNS = ("band_contrast", "band_extent", "laminar_contrast")
 #: Covariates whose effects ComBat preserves (categorical ones listed separately).
 HARMONIZE_COVARIATES = ("group", "age", "sex")
 HARMONIZE_CATEGORICAL = ("group", "sex")
+#: King's stage as an ordinal number (4A and 4B are both stage 4).
+KINGS_STAGE_NUMBER = {"1": 1, "2": 2, "3": 3, "4a": 4, "4b": 4}
+#: Derived event: the first visit at King's stage 4, or the gastrostomy or NIV that puts a subject
+#: there (Roche 2012), whichever comes first.
+KINGS_STAGE_4 = "kings_stage_4"
 MBS_POSITIVE = "positive"
 MBS_NEGATIVE = "negative"
 
@@ -74,6 +80,8 @@ ANALYSIS_COLUMNS = (
     "alsfrs_total",
     *(f"alsfrs_{d}" for d in ALSFRS_DOMAIN_COLUMNS),
     "delta_fs",
+    "kings_stage",
+    "mitos_stage",
     "mbs_left",
     "mbs_right",
     "mbs",
@@ -159,6 +167,8 @@ def analysis_frame(
             "subject__birth_date",
             "subject__onset_date",
             "subject__onset_region",
+            "kings_stage",
+            "mitos_stage",
         ),
         columns=[
             "id",
@@ -172,6 +182,8 @@ def analysis_frame(
             "subject__birth_date",
             "subject__onset_date",
             "subject__onset_region",
+            "kings_stage",
+            "mitos_stage",
         ],
     )
     warnings: list[str] = []
@@ -201,6 +213,8 @@ def analysis_frame(
     visits["months"] = days / scales.MONTH_DAYS
     visits["months_from_onset"] = (dates - onset).dt.days / scales.MONTH_DAYS
     visits["age"] = (dates - birth).dt.days / YEAR_DAYS
+    # King's stage as a number for models (4a and 4b are both stage 4; the letters stay on visits).
+    visits["kings_stage"] = visits["kings_stage"].map(KINGS_STAGE_NUMBER)
 
     frame = visits.merge(_umn(visits_qs), on="visit_id", how="left")
     frame = frame.merge(_alsfrs(visits_qs), on="visit_id", how="left")
@@ -372,8 +386,13 @@ def _band_exclusions(visits_qs: Any, version: str | None) -> pd.DataFrame:
 
 
 def _reads(visits_qs: Any) -> pd.DataFrame:
-    """Consensus MBS grades per visit from the current blinded reads of its scans."""
-    columns = ["scan__visit_id", "left_grade", "right_grade"]
+    """Consensus MBS grades per visit from the current blinded reads of its scans.
+
+    Non-diagnostic reads carry no grade: a visit whose reads are all non-diagnostic, or whose
+    graded reads are no majority (``agreement.graded_reads_suffice``), has no consensus (null
+    grades and MBS status) unless an adjudicator's final read settles it.
+    """
+    columns = ["scan__visit_id", "outcome", "left_grade", "right_grade"]
     reads = pd.DataFrame.from_records(
         Read.objects.filter(is_current=True, scan__visit__in=visits_qs)
         .exclude(scan__qc_status=QcStatus.FAIL)  # a failed scan's reads leave the analyses too
@@ -393,12 +412,12 @@ def _reads(visits_qs: Any) -> pd.DataFrame:
     for visit_id, visit_reads in reads.groupby("scan__visit_id"):
         # An adjudicator's final read replaces the consensus; raters two grades apart without
         # one have no consensus (never their median).
-        settled = final_grades.get(visit_id)
-        left = agreement.settled_grade(
-            visit_reads["left_grade"].tolist(), settled[0] if settled else None
-        )
-        right = agreement.settled_grade(
-            visit_reads["right_grade"].tolist(), settled[1] if settled else None
+        graded = visit_reads[visit_reads["outcome"] == ReadOutcome.GRADED]
+        left, right = agreement.settled_scan_grades(
+            graded["left_grade"].tolist(),
+            graded["right_grade"].tolist(),
+            n_non_diagnostic=len(visit_reads) - len(graded),
+            adjudicated=final_grades.get(visit_id),
         )
         score = None if left is None or right is None else left + right
         rows.append((visit_id, left, right, agreement.mbs_positive(left, right), score))
@@ -492,6 +511,9 @@ def event_inputs(
         columns=["subject__study_id", "kind", "date"],
     ).rename(columns={"subject__study_id": "subject"})
     events["date"] = pd.to_datetime(events["date"])
+    kings = _kings_stage_4(visits_qs, events)
+    if not kings.empty:
+        events = pd.concat([events, kings], ignore_index=True)
     v1 = visits[visits["visit_code"] == BASELINE_VISIT].set_index("subject")["date"]
     last_visit = visits.groupby("subject")["date"].max()
     last_event = events.groupby("subject")["date"].max()
@@ -504,11 +526,13 @@ def event_inputs(
         ),
         dtype="datetime64[ns]",
     )
+    # Each as dates: a series mapped from an empty one (no event in scope) would be float NaN, and
+    # the maximum of dates and floats fails.
     last = pd.concat(
         [
-            subjects["subject"].map(last_visit),
-            subjects["subject"].map(last_event),
-            subjects["subject"].map(alive),
+            pd.to_datetime(subjects["subject"].map(last_visit)),
+            pd.to_datetime(subjects["subject"].map(last_event)),
+            pd.to_datetime(subjects["subject"].map(alive)),
         ],
         axis=1,
     ).max(axis=1)
@@ -519,6 +543,21 @@ def event_inputs(
         events.loc[events["kind"] == EventKind.WITHDRAWAL, "subject"]
     )
     return subjects.sort_values("subject").reset_index(drop=True), events
+
+
+def _kings_stage_4(visits_qs: Any, events: pd.DataFrame) -> pd.DataFrame:
+    """The derived King's stage 4 event per subject (see ``KINGS_STAGE_4``)."""
+    staged = pd.DataFrame.from_records(
+        visits_qs.filter(kings_stage__in=("4a", "4b")).values("subject__study_id", "date"),
+        columns=["subject__study_id", "date"],
+    ).rename(columns={"subject__study_id": "subject"})
+    staged["date"] = pd.to_datetime(staged["date"])
+    milestones = events[events["kind"].isin([EventKind.GASTROSTOMY, EventKind.NIV])]
+    both = pd.concat([staged, milestones[["subject", "date"]]], ignore_index=True)
+    if both.empty:
+        return pd.DataFrame(columns=["subject", "kind", "date"])
+    first = both.groupby("subject", as_index=False)["date"].min()
+    return first.assign(kind=KINGS_STAGE_4)[["subject", "kind", "date"]]
 
 
 def event_frame(

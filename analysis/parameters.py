@@ -128,6 +128,12 @@ class ProgressionQuery(FiltersQuery):
         "Outcome modelled over months from V1 (points or unitless per month).",
     )
     by = choice("by", reports.BY_CHOICES, "group", "Subject-level grouping of the slopes.")
+    time = choice(
+        "time",
+        reports.TIME_AXES,
+        "v1",
+        "v1: months from the baseline visit; onset: months from symptom onset.",
+    )
 
 
 class SurvivalQuery(FiltersQuery):
@@ -138,6 +144,13 @@ class SurvivalQuery(FiltersQuery):
         "Clinical event, or the composite of death, tracheostomy and PAV (the first of them).",
     )
     by = choice("by", reports.BY_CHOICES, "group", "Grouping of the Kaplan–Meier curves.")
+    time = choice(
+        "time",
+        reports.TIME_AXES,
+        "v1",
+        "v1: months from the baseline visit; onset: months from symptom onset with delayed "
+        "entry at V1.",
+    )
     covariates = ChoiceListField(
         choices=reports.COVARIATES,
         what="covariate",
@@ -189,8 +202,20 @@ class DiagnosticQuery(FiltersQuery):
         "suspected",
         "With reference=final_diagnosis: the subjects enrolled as suspected ALS, or all.",
     )
+    cutoff = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-10,
+        max_value=10,
+        help_text="band_contrast: a pre-specified positivity cut-off (positive at or above it). "
+        "Without it the Youden cut-off of these data is used, with optimism-corrected values.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("cutoff") is not None and attrs.get("marker") == "mbs_read":
+            raise serializers.ValidationError(
+                {"cutoff": ["A cut-off applies to band_contrast only."]}
+            )
         if attrs.get("reference") == "final_diagnosis" and (
             attrs.get("positive") or attrs.get("negative")
         ):

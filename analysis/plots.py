@@ -34,6 +34,8 @@ OUTCOME_LABELS = {
     "umn_left_upper": "UMN left upper limb (0-7)",
     "umn_right_lower": "UMN right lower limb (0-7)",
     "umn_left_lower": "UMN left lower limb (0-7)",
+    "kings_stage": "King's stage (1-4)",
+    "mitos_stage": "MiToS stage (0-5)",
 }
 #: Times (months from V1) at which the numbers at risk are shown.
 AT_RISK_STEP_MONTHS = 4
@@ -273,7 +275,9 @@ def at_risk_table(
     return table
 
 
-def kaplan_meier_figure(km_groups: Sequence[dict[str, Any]], *, event: str) -> dict[str, Any]:
+def kaplan_meier_figure(
+    km_groups: Sequence[dict[str, Any]], *, event: str, origin: str = "V1"
+) -> dict[str, Any]:
     """Kaplan–Meier curves with 95% bands, censoring ticks and a numbers-at-risk table below."""
     horizon = max(
         (max(g["curve"]["months"] or [0]) for g in km_groups),
@@ -332,12 +336,12 @@ def kaplan_meier_figure(km_groups: Sequence[dict[str, Any]], *, event: str) -> d
         )
     figure.update_layout(
         template=TEMPLATE,
-        title=f"Time to {event.replace('_', ' ')} from V1",
+        title=f"Time to {event.replace('_', ' ')} from {origin}",
         height=560,
     )
     figure.update_yaxes(title_text="Event-free probability", range=[0, 1.02], row=1, col=1)
     figure.update_yaxes(title_text="At risk", row=2, col=1)
-    figure.update_xaxes(title_text="Months from V1", row=2, col=1)
+    figure.update_xaxes(title_text=f"Months from {origin}", row=2, col=1)
     return figure_dict(figure)
 
 
@@ -369,6 +373,17 @@ def forest(terms: Sequence[dict[str, Any]], *, title: str = "Cox model") -> dict
         )
     )
     figure.add_vline(x=1, line_dash="dash", line_color="#555")
+    if not usable:
+        # An empty axis would read as "no effect": say that there is no model to show.
+        figure.add_annotation(
+            text="Cox model not estimated: see the notes beside the figure",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 14},
+        )
     figure.update_layout(
         template=TEMPLATE,
         title=title,

@@ -6,6 +6,7 @@ answer and the page showing it never disagree. Choices offered to callers live h
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -17,7 +18,8 @@ import pandas as pd
 from analysis import diagnostic_study, frames, plots, stard
 from analysis.stats import diagnostic, progression, survival
 from analysis.stats.errors import InsufficientDataError
-from cohort.models import Group
+from cohort import scales
+from cohort.models import Group, Subject
 from core.roles import Acting
 
 #: Contract outcomes first, then the extras (region subscores and laminar contrast).
@@ -34,8 +36,12 @@ OUTCOMES = (
     "alsfrs_gross_motor",
     "alsfrs_respiratory",
     "laminar_contrast",
+    "kings_stage",
+    "mitos_stage",
 )
 BY_CHOICES = ("group", "site", "sex", "onset_region", "mbs_baseline")
+#: Time axes of progression and survival: from the baseline visit, or from symptom onset.
+TIME_AXES = ("v1", "onset")
 EVENTS = (*survival.COMPOSITE_EVENTS, *survival.EVENT_KINDS)
 #: Extra Cox covariates (baseline values); the categorical ones are dummy-coded.
 COVARIATES = (
@@ -148,12 +154,27 @@ def _levels(by: str, filters: Filters) -> list[Any] | None:
 
 
 def progression_report(
-    *, user: Acting, outcome: str, by: str, filters: Filters, figure: bool = False
+    *,
+    user: Acting,
+    outcome: str,
+    by: str,
+    filters: Filters,
+    figure: bool = False,
+    time: str = "v1",
 ) -> Report:
-    """Slopes per level of ``outcome ~ months * level`` (random intercept and slope, REML)."""
+    """Slopes per level of ``outcome ~ months * level`` (random intercept and slope, REML).
+
+    ``time="onset"`` puts months from symptom onset on the time axis (subjects without an onset
+    date, e.g. healthy controls, are left out and counted).
+    """
     frame = _frame(user, filters)
+    columns = [outcome, by]
+    if time == "onset":
+        frame = frame.assign(months=frame["months_from_onset"])
+        columns = ["months_from_onset", *columns]
     result = progression.fit_progression(frame, outcome=outcome, by=by, levels=_levels(by, filters))
-    result["excluded"] = excluded(frame, [outcome, by], unit="visits")
+    result["time"] = time
+    result["excluded"] = excluded(frame, columns, unit="visits")
     result["filters"] = filters.as_dict()
     result["harmonized"] = filters.harmonize
     result["warnings"] = [*result.get("warnings", []), *frame.attrs.get("warnings", [])]
@@ -174,8 +195,15 @@ def survival_report(
     filters: Filters,
     covariates: Sequence[str] = (),
     figure: bool = False,
+    time: str = "v1",
 ) -> Report:
-    """Kaplan–Meier per level, log-rank p and a Cox model of time from V1 to ``event``."""
+    """Kaplan–Meier per level, log-rank p and a Cox model of time from V1 to ``event``.
+
+    ``time="onset"`` measures time from symptom onset with delayed entry at V1 (a subject is at
+    risk only once enrolled: left truncation, as ALS natural-history studies analyse it); the
+    log-rank test and the time-varying model, which take no delayed entry here, are left out and
+    said so; subjects without an onset date are left out and counted.
+    """
     frame = frames.event_frame(
         user=user,
         event=event,
@@ -183,20 +211,31 @@ def survival_report(
         groups=filters.groups or None,
         harmonize=filters.harmonize,
     )
+    notes: list[str] = []
+    entry = None
+    no_onset: list[str] = []
+    if time == "onset":
+        frame, no_onset = _from_onset(frame)
+        entry = "entry_months"
     levels = _levels(by, filters)
     if levels is not None and by in ("group", "site"):
         # Named levels without any subject (PLS in a study without PLS) are not curves.
         present = set(frame[by].dropna())
         levels = [level for level in levels if level in present] or None
-    km = survival.kaplan_meier(frame, by=by, levels=levels)
-    notes: list[str] = []
+    km = survival.kaplan_meier(frame, by=by, levels=levels, entry=entry)
     # The curves stand on their own: a test or model that cannot be estimated (no event, or
     # every event in one level) is reported as missing with the reason, not as a failed request.
-    try:
-        p = survival.logrank_p(frame, by=by, levels=levels)
-    except InsufficientDataError as exc:
-        p = None
-        notes.append(f"log-rank test not computed: {exc}")
+    p = None
+    if entry:
+        notes.append(
+            "log-rank test not computed: it takes no delayed entry here; the Cox model (with "
+            "delayed entry at V1) compares the levels."
+        )
+    else:
+        try:
+            p = survival.logrank_p(frame, by=by, levels=levels)
+        except InsufficientDataError as exc:
+            notes.append(f"log-rank test not computed: {exc}")
     terms = [by, *(c for c in covariates if c != by)]
     model_frame = frame if levels is None else frame[frame[by].isin(levels)]
     reference = {"mbs_baseline": frames.MBS_NEGATIVE} if "mbs_baseline" in terms else {}
@@ -208,11 +247,16 @@ def survival_report(
             covariates=terms,
             categorical=[t for t in terms if t in CATEGORICAL],
             reference=reference,
+            entry=entry,
         )
     except InsufficientDataError as exc:
         notes.append(f"Cox model not estimated: {exc}")
         cox = {"terms": [], "concordance": None, "ph_check": [], "n": None, "events": None}
-    time_varying = _time_varying_band_cox(user, filters, frame, notes)
+    if entry:
+        time_varying: list[dict[str, Any]] = []
+        notes.append("time-varying Cox model not estimated on the time axis from onset.")
+    else:
+        time_varying = _time_varying_band_cox(user, filters, frame, notes)
     result = {
         "event": event,
         "by": by,
@@ -226,11 +270,15 @@ def survival_report(
         "cox_events": cox["events"],
         "covariates": terms[1:],
         "excluded_before_v1": frame.attrs.get("excluded_before_v1", []),
+        "time": time,
         "excluded": excluded(
             frame,
             [by],
             unit="subjects",
-            extra=["event before V1"] * len(frame.attrs.get("excluded_before_v1", [])),
+            extra=[
+                *["event before V1"] * len(frame.attrs.get("excluded_before_v1", [])),
+                *["no symptom onset date"] * len(no_onset),
+            ],
         ),
         "filters": filters.as_dict(),
         "warnings": [*frame.attrs.get("warnings", []), *cox.get("warnings", []), *notes],
@@ -240,11 +288,33 @@ def survival_report(
     ]
     report = Report(result=result, data=data)
     if figure:
-        report.figure = plots.kaplan_meier_figure(km, event=event)
+        report.figure = plots.kaplan_meier_figure(
+            km, event=event, origin="symptom onset" if entry else "V1"
+        )
         report.extra_figures["forest"] = plots.forest(
             cox["terms"], title=f"Cox model of time to {event.replace('_', ' ')}"
         )
     return report
+
+
+def _from_onset(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Put an event frame on the time axis from symptom onset, entering at V1."""
+    onset = dict(
+        Subject.objects.filter(study_id__in=frame["subject"].tolist())
+        .exclude(onset_date=None)
+        .values_list("study_id", "onset_date")
+    )
+    dates = frame["subject"].map(onset)
+    known = dates.notna()
+    missing = frame.loc[~known, "subject"].tolist()
+    kept = frame[known].copy()
+    entry = (
+        pd.to_datetime(kept["v1_date"]) - pd.to_datetime(dates[known])
+    ).dt.days / scales.MONTH_DAYS
+    kept["entry_months"] = entry.clip(lower=0.0)
+    kept["months"] = kept["months"] + kept["entry_months"]
+    kept.attrs.update(frame.attrs)
+    return kept.reset_index(drop=True), missing
 
 
 def _time_varying_band_cox(
@@ -282,6 +352,7 @@ def diagnostic_report(
     figure: bool = False,
     reference: str = "enrolment",
     population: str = "suspected",
+    cutoff: float | None = None,
 ) -> Report:
     """Prevalence per group, sensitivity and specificity (and ROC/AUC for band contrast).
 
@@ -300,6 +371,7 @@ def diagnostic_report(
             visit_code=visit_codes[0],
             population=population,
             figure=figure,
+            cutoff=cutoff,
         )
     frame = frames.analysis_frame(
         user=user,
@@ -320,7 +392,9 @@ def diagnostic_report(
         positive_groups=list(positive),
         negative_groups=list(negative),
         continuous=continuous,
+        cutoff=cutoff,
     )
+    _optimism_warning(result)
     studied = data[data["group"].isin([*positive, *negative])]
     result["excluded"] = excluded(frame.loc[studied.index], [column], unit="subjects")
     result["warnings"] = [
@@ -349,6 +423,20 @@ def diagnostic_report(
     return report
 
 
+def _optimism_warning(result: dict[str, Any]) -> None:
+    """Say that a data-chosen cut-off flatters sensitivity and specificity, with the correction."""
+    corrected = result.get("optimism_corrected")
+    if not corrected:
+        return
+    result.setdefault("warnings", []).append(
+        "Sensitivity and specificity are read at the cut-off that suits these data best (Youden), "
+        "so they are optimistic: corrected by bootstrap they are "
+        f"{corrected['sensitivity']:.2f} and {corrected['specificity']:.2f} (Youden J "
+        f"{corrected['youden_j']:.2f} instead of {corrected['apparent_youden_j']:.2f}). Give a "
+        "pre-specified cutoff to read them without optimism."
+    )
+
+
 def _final_diagnosis_report(
     *,
     user: Acting,
@@ -357,6 +445,7 @@ def _final_diagnosis_report(
     visit_code: str,
     population: str,
     figure: bool,
+    cutoff: float | None = None,
 ) -> Report:
     frame = diagnostic_study.diagnostic_frame(
         user=user,
@@ -371,7 +460,8 @@ def _final_diagnosis_report(
     if frame.empty:
         who = "enrolled as suspected ALS" if population == "suspected" else "in the cohort"
         raise InsufficientDataError(f"no subject {who} matches the filters")
-    result = diagnostic_study.accuracy_against_reference(frame, marker=marker)
+    result = diagnostic_study.accuracy_against_reference(frame, marker=marker, cutoff=cutoff)
+    _optimism_warning(result)
     warnings = [
         *result.get("warnings", []),
         *result.pop("value_warnings", []),
@@ -450,8 +540,33 @@ def stard_report(
 
 
 def band_umn_report(*, user: Acting, filters: Filters, figure: bool = False) -> Report:
-    """Spearman correlation of each hemisphere's band contrast with contralateral limb UMN."""
+    """Spearman correlation of each hemisphere's band contrast with contralateral limb UMN.
+
+    By default the patients (ALS, PLS) at V1: one pair per hemisphere and subject. Over every
+    group the correlation would mostly show that patients differ from controls (confounding by
+    diagnosis), and over every visit the pairs of one subject are not independent (a p-value far
+    too small); where the caller asks for either, the answer says so.
+    """
+    notes: list[str] = []
+    if not filters.visit_codes and not filters.groups:
+        filters = dataclasses.replace(
+            filters, visit_codes=(frames.BASELINE_VISIT,), groups=DEFAULT_SURVIVAL_GROUPS
+        )
+        notes.append(
+            "Patients (ALS, PLS) at V1 by default: one pair per hemisphere and subject; choose "
+            "groups and visits to change it."
+        )
     frame = _frame(user, filters)
+    if frame["subject"].duplicated().any():
+        notes.append(
+            "Several visits per subject are pooled: pairs of one subject are not independent, "
+            "so the intervals and p-values are too narrow; read one visit at a time."
+        )
+    if frame["group"].nunique() > 1 and not set(frame["group"]) <= set(DEFAULT_SURVIVAL_GROUPS):
+        notes.append(
+            "Patients and non-patients are pooled: the correlation partly reflects the difference "
+            "between groups (confounding by diagnosis) rather than UMN burden within patients."
+        )
     data = plots.band_umn_data(frame)
     correlations = []
     for hemisphere in frames.HEMISPHERES:
@@ -475,7 +590,7 @@ def band_umn_report(*, user: Acting, filters: Filters, figure: bool = False) -> 
     result = {
         "correlations": correlations,
         "excluded": excluded(long, ["contralateral_umn", "band_contrast"], unit="hemispheres"),
-        "warnings": list(frame.attrs.get("warnings", [])),
+        "warnings": [*frame.attrs.get("warnings", []), *notes],
         "filters": filters.as_dict(),
     }
     report = Report(result=result, data=data)

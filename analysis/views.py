@@ -21,8 +21,11 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import etag, require_GET, require_POST
 
 from analysis import forms, planning, reads, reports, stard
+from analysis.exports import cells
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
+from core.access import record_access
+from core.models import AccessAction
 from imaging import reading
 from imaging.models import Read, Scan, ScanKind
 
@@ -94,10 +97,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "analysis/dashboard.html", {"pages": PAGES})
 
 
-def _csv(report: reports.Report, name: str) -> HttpResponse:
+def _csv(request: HttpRequest, report: reports.Report, name: str) -> HttpResponse:
+    """The data behind a page as CSV (text cells that read as formulas neutralized), recorded in
+    the access log: it is subject-level study data leaving the application."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="motorband-{name}.csv"'
-    report.data.to_csv(response, index=False)
+    cells.neutralized(report.data).to_csv(response, index=False)
+    record_access(
+        request,
+        AccessAction.EXPORT,
+        f"analysis:{name}",
+        format="csv",
+        rows=len(report.data),
+        query={key: request.GET.getlist(key) for key in sorted(request.GET)},
+    )
     return response
 
 
@@ -123,7 +136,7 @@ def _page(
     else:
         status = 400
     if report is not None and request.GET.get("format") == "csv":
-        return _csv(report, name)
+        return _csv(request, report, name)
     if report is not None:
         context["result"] = reports.json_ready(report.result)
         context["figures"] = _figures(name, title, report)
@@ -162,6 +175,7 @@ def progression(request: HttpRequest) -> HttpResponse:
             by=data["by"],
             filters=filters,
             figure=True,
+            time=data.get("time", "v1"),
         ),
     )
 
@@ -181,6 +195,7 @@ def survival(request: HttpRequest) -> HttpResponse:
             covariates=data.get("covariates") or (),
             filters=filters,
             figure=True,
+            time=data.get("time", "v1"),
         ),
     )
 
@@ -202,6 +217,7 @@ def diagnostic(request: HttpRequest) -> HttpResponse:
             figure=True,
             reference=data["reference"],
             population=data["population"],
+            cutoff=data.get("cutoff"),
         ),
     )
 
@@ -236,7 +252,7 @@ def stard_page(request: HttpRequest) -> HttpResponse:
         )
         return _attachment(text, "motorband-stard-report.md", "text/markdown; charset=utf-8")
     if request.GET.get("format") == "csv":
-        return _csv(report, "stard")
+        return _csv(request, report, "stard")
     query = request.GET.copy()
     links = {}
     for key, value in (("download", "svg"), ("download", "md"), ("format", "csv")):
@@ -317,7 +333,7 @@ def subject_timeline(request: HttpRequest, study_id: str) -> HttpResponse:
     if report is None:
         raise Http404("No such subject with completed visits.")
     if request.GET.get("format") == "csv":
-        return _csv(report, f"subject-{study_id}")
+        return _csv(request, report, f"subject-{study_id}")
     name = f"subject-{study_id}"
     return render(
         request,
@@ -439,6 +455,7 @@ def exports(request: HttpRequest) -> HttpResponse:
                     site_mode=data["site_mode"],
                     sites=data["sites"],
                     groups=data["groups"],
+                    request=request,
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():

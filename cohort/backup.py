@@ -25,8 +25,11 @@ from django.db import transaction
 from tqdm import tqdm
 
 FORMAT = "motorband-backup/1"
-EXCLUDED = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
-STUDY_APPS = ("cohort", "imaging", "analysis")
+# API tokens (knox) and login attempts (axes) are credentials and lockout state, not study data:
+# never copied into a backup (a restored instance issues new tokens).
+EXCLUDED = ["contenttypes", "auth.permission", "sessions", "admin.logentry", "knox", "axes"]
+# The access log (core) is backed up too, but not counted: a restore adds its own entry.
+STUDY_APPS = ("cohort", "imaging", "queries", "analysis")
 
 
 class BackupError(Exception):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import Group as AuthGroup
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from cohort import scales, staging
@@ -137,9 +137,22 @@ def subject_update(
 def subject_delete(
     subject: Subject, *, user: Acting, reason: str = "", expected_version: int | None = None
 ) -> None:
+    """Delete a subject with every visit, form, event and diagnosis: a clinical writer of the
+    subject's site (a coordinator their own sites; the system too) and always a reason."""
+    actor = roles.actor_of(user)
+    if actor.user is not None and not actor.may_write_site(subject.site_id):
+        raise PermissionDenied("Your study role cannot delete this subject.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            {
+                "reason": f"Give a reason for deleting subject {subject.study_id}: it removes "
+                "every visit, form, event and diagnosis (the reason stays in the audit trail)."
+            }
+        )
     subject = records.lock(subject, expected_version=expected_version)
     for visit in subject.visits.all():
-        visit_delete(visit, user=user, reason=reason or "subject deleted", force=True)
+        visit_delete(visit, user=user, reason=reason, force=True)
     for event in subject.events.all():
         records.delete(event, user=user, reason=reason)
     for diagnosis in subject.diagnoses.all():

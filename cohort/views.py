@@ -25,6 +25,8 @@ from cohort import forms, scales, selectors, services
 from cohort.filters import SubjectSearchFilterSet
 from cohort.models import AlsfrsR, Group, Study, Subject, UmnExam, Visit, VisitStatus
 from core import roles
+from core.access import record_access
+from core.models import AccessAction
 from core.records import ConcurrencyError
 
 SUBJECTS_PER_PAGE = 25
@@ -143,6 +145,9 @@ def _subject_context(request: HttpRequest, subject: Subject, **extra: Any) -> di
 @require_http_methods(["GET"])
 def subject_detail(request: HttpRequest, study_id: str) -> HttpResponse:
     subject = _subject(request, study_id)
+    record_access(
+        request, AccessAction.VIEW_IDENTIFIABLE, f"subject:{subject.study_id}", page="subject"
+    )
     return render(request, "cohort/subject_detail.html", _subject_context(request, subject))
 
 
@@ -456,4 +461,7 @@ def subject_diagnoses(request: HttpRequest, study_id: str) -> HttpResponse:
         "assessor": assessor,
     }
     status = 400 if request.method == "POST" else 200
+    record_access(
+        request, AccessAction.VIEW_IDENTIFIABLE, f"subject:{subject.study_id}", page="diagnoses"
+    )
     return render(request, "cohort/subject_diagnoses.html", context, status=status)

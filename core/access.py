@@ -5,9 +5,17 @@ Call ``record_access`` wherever someone reaches data that leaves the study or na
     from core.access import record_access
     from core.models import AccessAction
 
-    record_access(request, AccessAction.EXPORT, target=f"release {release.pk}", format="csv")
-    record_access(request, AccessAction.DOWNLOAD, target=f"scan {scan.pk}", kind=scan.kind)
-    record_access(request, AccessAction.VIEW_IDENTIFIABLE, target=f"subject {subject.study_id}")
+    record_access(request, AccessAction.EXPORT, target=f"release:{release.pk}", format="csv")
+    record_access(request, AccessAction.DOWNLOAD, target=f"scan:{scan.code}", kind=scan.kind)
+    record_access(request, AccessAction.VIEW_IDENTIFIABLE, target=f"subject:{subject.study_id}")
+
+Targets are ``kind:name``: ``subject:EDM-0001``, ``visit:EDM-0001/V2``, ``scan:<code>``,
+``release:<id>``, ``analysis:<page>``, ``directory:<path>`` and ``file:<path>`` (commands).
+Where they are recorded: the subject, visit and diagnoses pages and the subject's API answer
+(view_identifiable); scan files, the raters' de-identified images and release zips (download);
+releases, the analysis pages' CSV and ``export_study`` (export); ``import_study``,
+``import_redcap`` and ``restore_study`` (import). Commands record ``core.commands.COMMAND_LINE``
+as the username unless an option names the account they act for.
 
 The first argument is the request (a Django ``HttpRequest`` or a DRF ``Request``: the signed-in
 user, token users included, and the client address are taken from it), a user (a command or a

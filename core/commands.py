@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import hashlib
 import os
 import zlib
@@ -20,12 +21,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from tqdm import tqdm
 
+from core import roles
+from core.access import record_access
+from core.models import AccessAction, AccessEvent
+from core.roles import StudyUser
+
 T = TypeVar("T")
+
+#: The access log's username for a command run on nobody's behalf (no ``--user``).
+COMMAND_LINE = "system (command line)"
 
 
 class CommandLocked(CommandError):
@@ -130,3 +140,48 @@ class StudyCommand(BaseCommand):
             file=self.stderr,
             disable=getattr(self, "_verbosity", 1) == 0,
         )
+
+
+# --- who a command acts for, and its access-log entry -------------------------------------------
+
+
+def os_user() -> str:
+    """The operating-system account running the command ("" when there is none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        return ""
+
+
+def study_user_named(name: str, *, allowed: frozenset[str], doing: str) -> StudyUser:
+    """The active account ``name`` with one of the ``allowed`` study roles (a ``--user`` option).
+
+    Raises CommandError, saying why, for an unknown or inactive account or another role; ``doing``
+    ends the sentence "... may not ...".
+    """
+    user = get_user_model()._default_manager.filter(username=name).first()
+    if user is None:
+        raise CommandError(f"No account is named {name!r}: give the username of a study user.")
+    if not user.is_active:
+        raise CommandError(f"The account {name!r} is inactive: it cannot act in the study.")
+    role = roles.role_of(user)
+    if role not in allowed:
+        label = roles.ROLE_LABELS.get(role or "", "no study role")
+        accepted = " or ".join(roles.ROLE_LABELS[r].lower() for r in roles.ROLES if r in allowed)
+        raise CommandError(f"{name!r} ({label.lower()}) may not {doing}; name a {accepted}.")
+    return user
+
+
+def record_command_access(
+    user: StudyUser | None, action: AccessAction, target: str, *, command: str, **detail: Any
+) -> AccessEvent:
+    """The access-log entry of a command: the account it acts for, else ``COMMAND_LINE``."""
+    return record_access(
+        user,
+        action,
+        target,
+        username=None if user is not None else COMMAND_LINE,
+        via=command,
+        os_user=os_user(),
+        **detail,
+    )

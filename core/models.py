@@ -1,4 +1,5 @@
-"""The access log: who logged in, failed to, logged out, got or lost a token, exported, downloaded.
+"""The access log: who logged in, failed to, logged out, got or lost a token, exported, downloaded,
+viewed identifiable data or imported data.
 
 ``AccessEvent`` rows are append-only for everyone, administrators included: ``save()`` refuses to
 change a stored row, ``delete()`` and the queryset's ``update()``/``delete()`` refuse, the admin
@@ -33,6 +34,7 @@ class AccessAction(models.TextChoices):
     EXPORT = "export", "Exported data"
     DOWNLOAD = "download", "Downloaded a file"
     VIEW_IDENTIFIABLE = "view_identifiable", "Viewed identifiable data"
+    IMPORT = "import", "Imported data"
 
 
 class AccessEventQuerySet(models.QuerySet["AccessEvent"]):

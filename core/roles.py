@@ -37,6 +37,9 @@ CLINICAL_READERS = frozenset({COORDINATOR, INVESTIGATOR, DATA_MANAGER, ADMIN})
 CLINICAL_WRITERS = frozenset({COORDINATOR, DATA_MANAGER, ADMIN})
 ANALYSTS = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN})
 EXPORTERS = frozenset({DATA_MANAGER, ADMIN})
+# An import (a study bundle, a REDCap file) may write any site's clinical data: clinical writers
+# who reach every site (a coordinator writes their own sites only).
+IMPORTERS = frozenset({DATA_MANAGER, ADMIN})
 # The access log (logins, exports, downloads: core.access) is read by those who answer for the data.
 ACCESS_LOG_READERS = frozenset({DATA_MANAGER, ADMIN})
 ALL_SITES = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN, ASSESSOR})
@@ -53,6 +56,9 @@ DIAGNOSIS_WRITERS = CLINICAL_WRITERS | REFERENCE_ASSESSORS
 READERS = frozenset({RATER})
 READ_REVIEWERS = frozenset({INVESTIGATOR, DATA_MANAGER, ADMIN})
 READ_ASSIGNERS = frozenset({DATA_MANAGER, ADMIN})
+# Data queries (queries app): monitors open a query on a field of a record and close it once the
+# site has answered; the site's clinical writers answer.
+MONITORS = frozenset({DATA_MANAGER, ADMIN})
 
 #: Where a user's role is kept once read (one query per user object, not per check).
 ROLE_CACHE_ATTRIBUTE = "_motorband_role"

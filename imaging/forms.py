@@ -8,24 +8,59 @@ from django import forms
 
 from imaging import reading
 from imaging.band.deidentify import MAX_SLAB_MM, MIN_SLAB_MM
-from imaging.models import Read
+from imaging.models import NonDiagnosticReason, Read, ReadOutcome
+
+#: Upper bound of the raters asked for per scan on the assignment page.
+MAX_RATERS_PER_SCAN = 10
 
 
 class ReadForm(forms.Form):
+    """A read: its outcome first, then the grades (graded) or the reason (non-diagnostic).
+
+    Every field is optional here: which go with the chosen outcome, the read service decides
+    and says (the page's script disables the fields of the other outcome).
+    """
+
+    outcome = forms.ChoiceField(
+        label="Outcome",
+        choices=ReadOutcome.choices,
+        initial=ReadOutcome.GRADED,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     left_grade = forms.TypedChoiceField(
         label="Left hemisphere",
         choices=Read.GRADE_CHOICES,
         coerce=int,
+        empty_value=None,
+        required=False,
         widget=forms.RadioSelect,
     )
     right_grade = forms.TypedChoiceField(
         label="Right hemisphere",
         choices=Read.GRADE_CHOICES,
         coerce=int,
+        empty_value=None,
+        required=False,
         widget=forms.RadioSelect,
     )
     confidence = forms.TypedChoiceField(
-        label="Confidence", choices=Read.CONFIDENCE_CHOICES, coerce=int, widget=forms.RadioSelect
+        label="Confidence",
+        choices=Read.CONFIDENCE_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    non_diagnostic_reason = forms.ChoiceField(
+        label="Why non-diagnostic",
+        choices=[("", "choose a reason"), *NonDiagnosticReason.choices],
+        required=False,
+    )
+    non_diagnostic_detail = forms.CharField(
+        label="Describe (reason other)",
+        required=False,
+        max_length=reading.DETAIL_MAX_LENGTH,
     )
     comment = forms.CharField(
         label="Comment",
@@ -34,12 +69,66 @@ class ReadForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
+    def clean_outcome(self) -> str:
+        """No outcome chosen is a graded read (the default, as in the API)."""
+        return str(self.cleaned_data.get("outcome") or ReadOutcome.GRADED)
+
 
 class CorrectionForm(ReadForm):
     reason = forms.CharField(
         label="Reason for the correction",
         max_length=reading.REASON_MAX_LENGTH,
         help_text="Kept in the audit trail.",
+    )
+
+
+class ScanChoiceField(forms.ModelMultipleChoiceField):
+    """SWI scans named for the reading coordinator (unblinded): code, subject, visit, raters."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        n = getattr(obj, "n_raters", 0)
+        return (
+            f"{obj.code} · {obj.visit.subject.study_id} {obj.visit.visit_code} · "
+            f"{n} rater{'' if n == 1 else 's'}"
+        )
+
+
+class RaterChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.get_username())
+
+
+class ReadAssignmentForm(forms.Form):
+    """The reading coordinator's assignment: k raters per scan among chosen raters, seeded."""
+
+    k = forms.IntegerField(
+        label="Raters per scan",
+        min_value=1,
+        max_value=MAX_RATERS_PER_SCAN,
+        initial=reading.DEFAULT_RATERS_PER_SCAN,
+    )
+    seed = forms.IntegerField(
+        label="Seed",
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="The same seed, raters and scans give the same queues; empty: a new seed, shown "
+        "with the result.",
+    )
+    raters = RaterChoiceField(
+        label="Raters",
+        queryset=reading.active_raters(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every active rater.",
+    )
+    scans = ScanChoiceField(
+        label="Scans",
+        queryset=reading.assignable_scans().select_related("visit__subject"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 10}),
+        help_text="None chosen: every SWI scan that did not fail QC and has fewer raters than "
+        "asked for. A scan only gets the raters it is missing.",
     )
 
 

@@ -6,6 +6,7 @@ import secrets
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -213,10 +214,89 @@ class Measurement(models.Model):
         return f"{self.run_id} {self.hemisphere} {self.segment}"
 
 
+class ReadOutcome(models.TextChoices):
+    """Whether the rater could grade the scan at all."""
+
+    GRADED = "graded", "Graded"
+    NON_DIAGNOSTIC = "non_diagnostic", "Non-diagnostic"
+
+
+class NonDiagnosticReason(models.TextChoices):
+    """Why a scan could not be graded (``other`` needs a description)."""
+
+    MOTION = "motion", "Motion"
+    COVERAGE = "coverage", "Coverage (motor cortex not fully imaged)"
+    ARTEFACT = "artefact", "Artefact (susceptibility, metal, ...)"
+    OTHER = "other", "Other (describe)"
+
+
+#: The fields that carry a grade: set on a graded read, empty on a non-diagnostic one.
+GRADED_FIELDS = ("left_grade", "right_grade", "confidence")
+NON_DIAGNOSTIC_DETAIL_MAX_LENGTH = 300
+
+
+def read_outcome_errors(
+    *,
+    outcome: str,
+    non_diagnostic_reason: str,
+    non_diagnostic_detail: str,
+    left_grade: object,
+    right_grade: object,
+    confidence: object,
+) -> dict[str, str]:
+    """The rule of a read's outcome, field by field (empty when the values agree).
+
+    A graded read has both grades and a confidence and no non-diagnostic reason; a
+    non-diagnostic read has a reason (with a description when it is ``other``) and no grade or
+    confidence. Shared by ``Read.clean`` and the read services, so both say the same words.
+    """
+    values = {"left_grade": left_grade, "right_grade": right_grade, "confidence": confidence}
+    errors: dict[str, str] = {}
+    if outcome == ReadOutcome.GRADED:
+        for name, value in values.items():
+            if value is None:
+                what = "a confidence" if name == "confidence" else "both hemispheres' grades"
+                errors[name] = (
+                    f"A graded read needs {what}; choose the non-diagnostic outcome, with its "
+                    "reason, when the scan cannot be graded."
+                )
+        if non_diagnostic_reason or non_diagnostic_detail:
+            errors["non_diagnostic_reason"] = (
+                "A graded read has no non-diagnostic reason: leave it empty, or choose the "
+                "non-diagnostic outcome."
+            )
+    elif outcome == ReadOutcome.NON_DIAGNOSTIC:
+        for name, value in values.items():
+            if value is not None:
+                errors[name] = (
+                    "A non-diagnostic read has no grades and no confidence: leave them empty, "
+                    "or choose the graded outcome."
+                )
+        if non_diagnostic_reason not in NonDiagnosticReason.values:
+            errors["non_diagnostic_reason"] = (
+                "Say why the scan is non-diagnostic: " + ", ".join(NonDiagnosticReason.values) + "."
+            )
+        elif non_diagnostic_reason == NonDiagnosticReason.OTHER and not non_diagnostic_detail:
+            errors["non_diagnostic_detail"] = "Describe what made the scan non-diagnostic."
+        elif non_diagnostic_reason != NonDiagnosticReason.OTHER and non_diagnostic_detail:
+            errors["non_diagnostic_detail"] = (
+                "A description goes with the reason 'other' only; use the comment otherwise."
+            )
+        if len(non_diagnostic_detail) > NON_DIAGNOSTIC_DETAIL_MAX_LENGTH:
+            errors["non_diagnostic_detail"] = (
+                f"Keep the description under {NON_DIAGNOSTIC_DETAIL_MAX_LENGTH} characters."
+            )
+    else:
+        errors["outcome"] = "The outcome is graded or non_diagnostic."
+    return errors
+
+
 class Read(models.Model):
     """A rater's blinded grade of the motor band sign on one scan (domain.md, "Blinded reads").
 
     A submitted read is locked; a correction is a new read that supersedes it, with a reason.
+    A scan the rater cannot grade (motion, coverage, artefact) is read as non-diagnostic with
+    that reason and no grades; such reads count in no consensus and no agreement statistic.
     """
 
     GRADE_CHOICES = [(0, "0: no band"), (1, "1: partial band"), (2, "2: definite band")]
@@ -226,9 +306,21 @@ class Read(models.Model):
     rater = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads"
     )
-    left_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES)
-    right_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES)
-    confidence = models.PositiveSmallIntegerField(choices=CONFIDENCE_CHOICES)
+    outcome = models.CharField(
+        max_length=20, choices=ReadOutcome.choices, default=ReadOutcome.GRADED
+    )
+    non_diagnostic_reason = models.CharField(
+        max_length=20, choices=NonDiagnosticReason.choices, blank=True, default=""
+    )
+    non_diagnostic_detail = models.CharField(
+        max_length=NON_DIAGNOSTIC_DETAIL_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="What made the scan non-diagnostic, when the reason is 'other'.",
+    )
+    left_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES, null=True, blank=True)
+    right_grade = models.PositiveSmallIntegerField(choices=GRADE_CHOICES, null=True, blank=True)
+    confidence = models.PositiveSmallIntegerField(choices=CONFIDENCE_CHOICES, null=True, blank=True)
     comment = models.TextField(blank=True, default="")
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
@@ -245,11 +337,57 @@ class Read(models.Model):
                 fields=["scan", "rater"],
                 condition=models.Q(is_current=True),
                 name="one_current_read_per_rater_and_scan",
-            )
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        outcome=ReadOutcome.GRADED,
+                        left_grade__isnull=False,
+                        right_grade__isnull=False,
+                        confidence__isnull=False,
+                        non_diagnostic_reason="",
+                    )
+                    | (
+                        models.Q(
+                            outcome=ReadOutcome.NON_DIAGNOSTIC,
+                            left_grade__isnull=True,
+                            right_grade__isnull=True,
+                            confidence__isnull=True,
+                        )
+                        & ~models.Q(non_diagnostic_reason="")
+                    )
+                ),
+                name="read_grades_follow_the_outcome",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"read of {self.scan.code} by {self.rater}"
+
+    def clean(self) -> None:
+        errors = read_outcome_errors(
+            outcome=self.outcome,
+            non_diagnostic_reason=self.non_diagnostic_reason,
+            non_diagnostic_detail=self.non_diagnostic_detail,
+            left_grade=self.left_grade,
+            right_grade=self.right_grade,
+            confidence=self.confidence,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_graded(self) -> bool:
+        return self.outcome == ReadOutcome.GRADED
+
+    @property
+    def non_diagnostic_label(self) -> str:
+        """The reason in words ("motion", "other: metal braces"); empty on a graded read."""
+        if self.is_graded:
+            return ""
+        if self.non_diagnostic_reason == NonDiagnosticReason.OTHER:
+            return f"other: {self.non_diagnostic_detail}"
+        return str(self.non_diagnostic_reason)
 
 
 class Adjudication(models.Model):

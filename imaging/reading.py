@@ -18,11 +18,21 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from core import records, roles
 from core.roles import Acting, StudyUser
-from imaging.models import Adjudication, QcStatus, Read, ReadAssignment, Scan, ScanKind
+from imaging.models import (
+    NON_DIAGNOSTIC_DETAIL_MAX_LENGTH,
+    Adjudication,
+    QcStatus,
+    Read,
+    ReadAssignment,
+    ReadOutcome,
+    Scan,
+    ScanKind,
+    read_outcome_errors,
+)
 
 #: Scan kinds that are read (domain.md: the band is graded on SWI).
 READ_KINDS = (ScanKind.SWI,)
@@ -32,6 +42,7 @@ GRADE_MIN, GRADE_MAX = min(g for g, _ in Read.GRADE_CHOICES), max(g for g, _ in 
 CONFIDENCE_MIN, CONFIDENCE_MAX = 1, 3
 COMMENT_MAX_LENGTH = 2000
 REASON_MAX_LENGTH = 300
+DETAIL_MAX_LENGTH = NON_DIAGNOSTIC_DETAIL_MAX_LENGTH
 HEMISPHERE_FIELDS = {"L": "left_grade", "R": "right_grade"}
 #: Raters more than this many grades apart in a hemisphere need an adjudicator's final read.
 ADJUDICATION_SPREAD = 1
@@ -60,6 +71,25 @@ def _check_rater(rater: Acting) -> StudyUser:
     return user
 
 
+def _check_imported_rater(rater: StudyUser) -> None:
+    """ValidationError unless the account's study role is rater (active or not: an import creates
+    inactive accounts for raters who read elsewhere)."""
+    names = set(rater.groups.values_list("name", flat=True))
+    others = sorted(names & (set(roles.ROLES) - {roles.RATER}))
+    if rater.is_superuser or roles.RATER not in names or others:
+        role = (
+            "an administrator"
+            if rater.is_superuser
+            else (f"the study role {', '.join(others)}" if others else "no rater role")
+        )
+        raise ValidationError(
+            {
+                "rater": f"'{rater}' has {role}: a blinded read can only be attributed to an "
+                "account whose study role is rater. Name the rater's own account."
+            }
+        )
+
+
 def _check_readable(scans: Iterable[Scan]) -> list[Scan]:
     scans = list(scans)
     wrong = [s.code for s in scans if s.kind not in READ_KINDS]
@@ -82,6 +112,64 @@ def _append_to_queue(
         ReadAssignment(scan=scan, rater=rater, position=last + i)
         for i, scan in enumerate(new, start=1)
     )
+
+
+def assignable_scans(*, fewer_than: int | None = None) -> QuerySet[Scan]:
+    """SWI scans that may join reading queues: not failed QC, by id, each annotated with
+    ``n_raters`` (raters it is assigned to); with ``fewer_than``, only scans with fewer raters."""
+    scans = (
+        Scan.objects.filter(kind__in=READ_KINDS)
+        .exclude(qc_status=QcStatus.FAIL)
+        .annotate(n_raters=Count("assignments", distinct=True))
+        .order_by("pk")
+    )
+    if fewer_than is not None:
+        scans = scans.filter(n_raters__lt=fewer_than)
+    return scans
+
+
+@dataclass(frozen=True)
+class QueueSize:
+    """One rater's queue: scans assigned, read and left to read (failed-QC scans excluded)."""
+
+    rater: str
+    assigned: int
+    read: int
+    pending: int
+    added: int = 0
+
+
+def queue_sizes(
+    *, raters: Iterable[StudyUser] | None = None, added: Iterable[ReadAssignment] = ()
+) -> list[QueueSize]:
+    """Queue sizes of the given raters (default: every active rater and anyone with a queue),
+    with how many assignments of ``added`` each just received."""
+    new: dict[int, int] = defaultdict(int)
+    for assignment in added:
+        new[assignment.rater_id] += 1
+    users = list(raters) if raters is not None else None
+    if users is None:
+        ids = set(active_raters().values_list("pk", flat=True)) | set(
+            ReadAssignment.objects.values_list("rater_id", flat=True)
+        )
+        users = list(get_user_model().objects.filter(pk__in=ids).order_by("username"))
+    sizes = []
+    for user in users:
+        queued = ReadAssignment.objects.filter(rater=user).exclude(scan__qc_status=QcStatus.FAIL)
+        assigned = queued.count()
+        read = Read.objects.filter(
+            rater=user, is_current=True, scan__in=queued.values("scan_id")
+        ).count()
+        sizes.append(
+            QueueSize(
+                rater=user.get_username(),
+                assigned=assigned,
+                read=read,
+                pending=assigned - read,
+                added=new[user.pk],
+            )
+        )
+    return sizes
 
 
 @transaction.atomic
@@ -110,7 +198,8 @@ def read_assignments_auto(
 ) -> list[ReadAssignment]:
     """Give every SWI scan ``k`` raters, chosen among the active raters, and shuffle the queues.
 
-    A scan that already has raters only gets the missing ones. Each scan goes to the raters with
+    ``scans`` defaults to every SWI scan that did not fail QC (:func:`assignable_scans`); a scan
+    that already has raters only gets the missing ones. Each scan goes to the raters with
     the fewest scans queued so far (ties broken at random), so the work is balanced; each rater's
     new scans then join the end of their queue in a random order. ``seed`` makes both choices
     reproducible. ``progress`` wraps the scan iterable (e.g. tqdm). Returns the new assignments.
@@ -127,7 +216,7 @@ def read_assignments_auto(
             }
         )
     if scans is None:
-        scans = Scan.objects.filter(kind__in=READ_KINDS).order_by("pk")
+        scans = assignable_scans()
     scans = _check_readable(scans)
     rng = random.Random(seed)
     load = {r.pk: ReadAssignment.objects.filter(rater=r).count() for r in pool}
@@ -153,24 +242,41 @@ def read_assignments_auto(
     return created
 
 
+def _is_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _validated(
-    *, left_grade: Any, right_grade: Any, confidence: Any, comment: str
+    *,
+    left_grade: Any,
+    right_grade: Any,
+    confidence: Any,
+    comment: str,
+    outcome: str = ReadOutcome.GRADED,
+    non_diagnostic_reason: str = "",
+    non_diagnostic_detail: str = "",
 ) -> dict[str, Any]:
-    errors: dict[str, str] = {}
-    values = {"left_grade": left_grade, "right_grade": right_grade}
-    for name, value in values.items():
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or not (GRADE_MIN <= value <= GRADE_MAX)
-        ):
+    """The values of a read, checked: the outcome rule (``read_outcome_errors``), then ranges."""
+    outcome = outcome or ReadOutcome.GRADED
+    reason = (non_diagnostic_reason or "").strip()
+    detail = (non_diagnostic_detail or "").strip()
+    values = {"left_grade": left_grade, "right_grade": right_grade, "confidence": confidence}
+    errors = read_outcome_errors(
+        outcome=outcome,
+        non_diagnostic_reason=reason,
+        non_diagnostic_detail=detail,
+        **values,
+    )
+    for name in ("left_grade", "right_grade"):
+        value = values[name]
+        if name not in errors and value is not None and not _is_in(value, GRADE_MIN, GRADE_MAX):
             errors[name] = (
                 f"A grade is {GRADE_MIN} (no band), 1 (partial band) or {GRADE_MAX} (definite band)."
             )
     if (
-        not isinstance(confidence, int)
-        or isinstance(confidence, bool)
-        or not (CONFIDENCE_MIN <= confidence <= CONFIDENCE_MAX)
+        "confidence" not in errors
+        and confidence is not None
+        and not _is_in(confidence, CONFIDENCE_MIN, CONFIDENCE_MAX)
     ):
         errors["confidence"] = (
             f"Confidence is {CONFIDENCE_MIN} (low), 2 (moderate) or {CONFIDENCE_MAX} (high)."
@@ -180,7 +286,13 @@ def _validated(
         errors["comment"] = f"Keep the comment under {COMMENT_MAX_LENGTH} characters."
     if errors:
         raise ValidationError(errors)
-    return {**values, "confidence": confidence, "comment": comment}
+    return {
+        **values,
+        "outcome": outcome,
+        "non_diagnostic_reason": reason,
+        "non_diagnostic_detail": detail,
+        "comment": comment,
+    }
 
 
 def is_assigned(rater: StudyUser, scan: Scan) -> bool:
@@ -192,19 +304,31 @@ def read_submit(
     *,
     rater: Acting,
     scan: Scan,
-    left_grade: int,
-    right_grade: int,
-    confidence: int,
+    left_grade: int | None = None,
+    right_grade: int | None = None,
+    confidence: int | None = None,
     comment: str = "",
+    outcome: str = ReadOutcome.GRADED,
+    non_diagnostic_reason: str = "",
+    non_diagnostic_detail: str = "",
 ) -> Read:
     """Record a rater's read of a scan in their queue; once submitted it is locked.
 
+    A graded read (the default outcome) has both grades and a confidence; a ``non_diagnostic``
+    read has a reason (motion, coverage, artefact, or other with a description) and no grade.
     Raises ValidationError when the user is not a rater, the scan is not in their queue, they
-    already read it (a change is a correction, :func:`read_correct`) or a value is out of range.
+    already read it (a change is a correction, :func:`read_correct`), the values do not follow
+    the outcome or a value is out of range.
     """
     rater = _check_rater(rater)
     values = _validated(
-        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+        left_grade=left_grade,
+        right_grade=right_grade,
+        confidence=confidence,
+        comment=comment,
+        outcome=outcome,
+        non_diagnostic_reason=non_diagnostic_reason,
+        non_diagnostic_detail=non_diagnostic_detail,
     )
     Scan.objects.select_for_update().get(pk=scan.pk)  # one submission at a time per scan
     if not is_assigned(rater, scan):
@@ -230,14 +354,25 @@ def read_import(
     right_grade: Any,
     confidence: Any,
     comment: str = "",
+    outcome: str = ReadOutcome.GRADED,
+    non_diagnostic_reason: str = "",
+    non_diagnostic_detail: str = "",
 ) -> Read:
     """Record a read made elsewhere (a study bundle's phenotype/reads.tsv).
 
-    The rater may be an inactive account created by the import; the scan joins that rater's queue
-    (as already read) so queues, consensus and agreement treat imported reads like local ones.
+    The rater may be an inactive account created by the import, but must be a rater's: a blinded
+    read is never attributed to an account of another role. The scan joins that rater's queue (as
+    already read) so queues, consensus and agreement treat imported reads like local ones.
     """
+    _check_imported_rater(rater)
     values = _validated(
-        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+        left_grade=left_grade,
+        right_grade=right_grade,
+        confidence=confidence,
+        comment=comment,
+        outcome=outcome,
+        non_diagnostic_reason=non_diagnostic_reason,
+        non_diagnostic_detail=non_diagnostic_detail,
     )
     if Read.objects.filter(rater=rater, scan=scan, is_current=True).exists():
         raise ValidationError({"rater": f"{rater} already has a read of this scan."})
@@ -254,15 +389,19 @@ def read_correct(
     rater: Acting,
     read: Read,
     reason: str,
-    left_grade: int,
-    right_grade: int,
-    confidence: int,
+    left_grade: int | None = None,
+    right_grade: int | None = None,
+    confidence: int | None = None,
     comment: str = "",
+    outcome: str = ReadOutcome.GRADED,
+    non_diagnostic_reason: str = "",
+    non_diagnostic_detail: str = "",
 ) -> Read:
     """Correct a submitted read: a new read supersedes it, with a required reason (audited).
 
     Only the rater who made the read corrects it, and only its current version. The old read stays
-    (``is_current`` false) with its history; the new one points to it through ``supersedes``.
+    (``is_current`` false) with its history; the new one points to it through ``supersedes``. The
+    correction may change the outcome (a graded read found non-diagnostic, or the reverse).
     """
     rater = _check_rater(rater)
     reason = (reason or "").strip()
@@ -271,7 +410,13 @@ def read_correct(
     if len(reason) > REASON_MAX_LENGTH:
         raise ValidationError({"reason": f"Keep the reason under {REASON_MAX_LENGTH} characters."})
     values = _validated(
-        left_grade=left_grade, right_grade=right_grade, confidence=confidence, comment=comment
+        left_grade=left_grade,
+        right_grade=right_grade,
+        confidence=confidence,
+        comment=comment,
+        outcome=outcome,
+        non_diagnostic_reason=non_diagnostic_reason,
+        non_diagnostic_detail=non_diagnostic_detail,
     )
     old = Read.objects.select_for_update().get(pk=read.pk)
     if old.rater_id != rater.pk:
@@ -298,14 +443,34 @@ def read_correct(
 
 
 def disagreement(scan: Scan) -> dict[str, int]:
-    """Spread (highest minus lowest grade) of the current reads of a scan, per hemisphere."""
-    grades = list(
-        Read.objects.filter(scan=scan, is_current=True).values_list("left_grade", "right_grade")
-    )
+    """Spread (highest minus lowest grade) of the current graded reads of a scan, per hemisphere."""
+    grades: list[tuple[int, int]] = [
+        (left, right)
+        for left, right in Read.objects.filter(
+            scan=scan, is_current=True, outcome=ReadOutcome.GRADED
+        ).values_list("left_grade", "right_grade")
+        if left is not None and right is not None  # always, on a graded read
+    ]
     return {
         hemisphere: (max(g[i] for g in grades) - min(g[i] for g in grades)) if grades else 0
         for i, hemisphere in enumerate(HEMISPHERE_FIELDS)
     }
+
+
+def graded_reads_suffice(n_graded: int, n_non_diagnostic: int) -> bool:
+    """Whether a scan's graded reads are enough for a consensus: more graded reads than
+    non-diagnostic ones (a strict majority of its current reads). The same rule as
+    ``analysis.stats.agreement.graded_reads_suffice`` (imaging cannot import analysis)."""
+    return n_graded > n_non_diagnostic
+
+
+def outcome_split(scan: Scan) -> tuple[int, int]:
+    """Numbers of current graded and non-diagnostic reads of a scan."""
+    outcomes = list(
+        Read.objects.filter(scan=scan, is_current=True).values_list("outcome", flat=True)
+    )
+    graded = sum(o == ReadOutcome.GRADED for o in outcomes)
+    return graded, len(outcomes) - graded
 
 
 @transaction.atomic
@@ -320,8 +485,11 @@ def adjudication_save(
     expected_version: int | None = None,
 ) -> Adjudication:
     """Record (or correct, with a reason) the final read of a scan whose raters disagree by more
-    than one grade; it replaces their consensus. Investigators, data managers and admins only
-    (they are unblinded); the adjudicator is whoever records it."""
+    than one grade, or split between graded and non-diagnostic reads without a graded majority;
+    it replaces their consensus. The final read is always graded (MotorBand's choice: a scan
+    every rater found non-diagnostic needs no adjudication, and an adjudicator who cannot grade
+    a split scan leaves it without consensus). Investigators, data managers and admins only (they
+    are unblinded); the adjudicator is whoever records it."""
     if not roles.can_review_reads(user):
         raise ValidationError(
             "Only investigators, data managers and administrators adjudicate reads."
@@ -329,12 +497,28 @@ def adjudication_save(
     adjudicator = roles.study_user(user)
     if adjudicator is None:
         raise ValidationError("An adjudication needs a signed-in adjudicator.")
+    missing = {
+        name: "A final read grades both hemispheres (it is never non-diagnostic)."
+        for name, value in (("left_grade", left_grade), ("right_grade", right_grade))
+        if value is None
+    }
+    if missing:
+        raise ValidationError(missing)
     values = _validated(
         left_grade=left_grade, right_grade=right_grade, confidence=CONFIDENCE_MAX, comment=comment
     )
     Scan.objects.select_for_update().get(pk=scan.pk)  # one adjudication at a time per scan
     spread = disagreement(scan)
-    if max(spread.values()) <= ADJUDICATION_SPREAD:
+    graded, non_diagnostic = outcome_split(scan)
+    split = graded > 0 and non_diagnostic > 0 and not graded_reads_suffice(graded, non_diagnostic)
+    if max(spread.values()) <= ADJUDICATION_SPREAD and not split:
+        if graded == 0 and non_diagnostic > 0:
+            raise ValidationError(
+                {
+                    "scan": f"Every rater read scan {scan.code} as non-diagnostic: it has no "
+                    "grade to adjudicate (a final read is graded only)."
+                }
+            )
         raise ValidationError(
             {
                 "scan": f"Scan {scan.code}'s raters do not disagree by more than "

@@ -1,6 +1,7 @@
 """Imaging pages: the visit page with its scans (upload, quantify) and the reading pages (a rater's
-blinded queue, the reading page with its NiiVue viewer and grading form, the de-identified image).
-The reviewers' agreement and adjudication pages are analysis's.
+blinded queue, the reading page with its NiiVue viewer and grading form, the de-identified image,
+and the reading coordinator's assignment page). The reviewers' agreement and adjudication pages
+are analysis's.
 
 A rater reaches only the scans of their own queue (any other code is a 404) and sees nothing but
 the pseudonymous code: no subject, site, visit, date, clinical data, measurement or other read.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -29,14 +31,24 @@ from cohort.forms import add_service_errors
 from cohort.models import Visit, VisitStatus
 from cohort.views import clinical_reader_required, is_xhr, require_write, visit_in_scope
 from core import roles
+from core.access import record_access
+from core.models import AccessAction
 from core.records import ConcurrencyError
 from imaging import reading, selectors, services
 from imaging.band.deidentify import deidentified_nifti
-from imaging.forms import CorrectionForm, ImageForm, ReadForm, ScanUploadForm
+from imaging.forms import (
+    CorrectionForm,
+    ImageForm,
+    ReadAssignmentForm,
+    ReadForm,
+    ScanUploadForm,
+)
 from imaging.models import QUANTIFIABLE_KINDS, QcStatus, Read, Scan, ScanKind
 
 #: minIP slabs offered by the viewer (mm).
 MINIP_SLABS_MM = (4, 8, 16)
+#: Seeds drawn for an assignment asked for without one (shown, so it can be repeated).
+SEED_RANGE = 1_000_000
 
 
 def _role_required(
@@ -55,6 +67,9 @@ def _role_required(
 
 
 rater_required = _role_required(roles.is_rater, "The reading queue belongs to blinded raters.")
+assigner_required = _role_required(
+    roles.can_assign_reads, "Reads are assigned by data managers and administrators."
+)
 
 
 def _queued(request: HttpRequest, code: str) -> Scan:
@@ -117,6 +132,9 @@ def read_page(request: HttpRequest, code: str) -> HttpResponse:
         correction = CorrectionForm(
             prefix="correct",
             initial={
+                "outcome": current.outcome,
+                "non_diagnostic_reason": current.non_diagnostic_reason,
+                "non_diagnostic_detail": current.non_diagnostic_detail,
                 "left_grade": current.left_grade,
                 "right_grade": current.right_grade,
                 "confidence": current.confidence,
@@ -147,6 +165,57 @@ def read_page(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
+@assigner_required
+@require_http_methods(["GET", "POST"])
+def assign_reads(request: HttpRequest) -> HttpResponse:
+    """The reading coordinator's page: give scans k raters each, balanced and in a seeded random
+    order, through the service the ``assign_reads`` command uses; then show every queue's size."""
+    form = ReadAssignmentForm(request.POST or None)
+    result: dict[str, Any] | None = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            seed = form.cleaned_data["seed"]
+            if seed is None:
+                seed = secrets.randbelow(SEED_RANGE)
+            raters = list(form.cleaned_data["raters"]) or None
+            scans = list(form.cleaned_data["scans"]) or None
+            try:
+                created = reading.read_assignments_auto(
+                    user=request.user,
+                    k=form.cleaned_data["k"],
+                    seed=seed,
+                    scans=scans,
+                    raters=raters,
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+                status = 400
+            else:
+                result = {
+                    "seed": seed,
+                    "k": form.cleaned_data["k"],
+                    "created": len(created),
+                    "scans": len({a.scan_id for a in created}),
+                    "sizes": reading.queue_sizes(raters=raters, added=created),
+                }
+        else:
+            status = 400
+    k = form.cleaned_data["k"] if form.is_bound and form.is_valid() else form.fields["k"].initial
+    return render(
+        request,
+        "imaging/assign.html",
+        {
+            "form": form,
+            "result": result,
+            "sizes": result["sizes"] if result else reading.queue_sizes(),
+            "n_candidates": reading.assignable_scans(fewer_than=k).count(),
+            "k": k,
+        },
+        status=status,
+    )
+
+
 @require_GET
 @rater_required
 @cache_control(private=True, no_store=True)
@@ -160,6 +229,9 @@ def image(request: HttpRequest, code: str) -> HttpResponseBase:
     slab = form.cleaned_data.get("minip")
     payload = deidentified_nifti(scan.file.path, minip_slab_mm=slab)
     name = f"{scan.code}.nii.gz" if slab is None else f"{scan.code}_minip.nii.gz"
+    record_access(
+        request, AccessAction.DOWNLOAD, f"scan:{scan.code}", deidentified=True, minip_mm=slab
+    )
     return FileResponse(
         io.BytesIO(payload), as_attachment=True, filename=name, content_type="application/gzip"
     )
@@ -210,6 +282,12 @@ def _visit_context(
 @require_http_methods(["GET"])
 def visit_detail(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
     visit = visit_in_scope(request, study_id, visit_code)
+    record_access(
+        request,
+        AccessAction.VIEW_IDENTIFIABLE,
+        f"visit:{visit.subject.study_id}/{visit.visit_code}",
+        page="visit",
+    )
     return render(request, "cohort/visit_detail.html", _visit_context(request, visit))
 
 

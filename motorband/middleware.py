@@ -1,4 +1,7 @@
-"""Refuse NUL characters in URLs, query strings and form/JSON bodies before they reach a database.
+"""Request and response guards: NUL characters refused, privacy headers on every answer.
+
+``RejectNulCharactersMiddleware`` refuses NUL characters in URLs, query strings and form/JSON bodies
+before they reach a database.
 
 PostgreSQL cannot store or even compare text holding NUL (0x00): a lookup with one raises a
 DataError (a 500). No study value legitimately holds one, so such requests are bad input: 404 when
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 
 NUL = "\x00"
 
@@ -43,3 +47,45 @@ class RejectNulCharactersMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": message}, status=status)
         return HttpResponse(message, status=status, content_type="text/plain")
+
+
+# --- privacy headers ----------------------------------------------------------------------------
+
+#: Scripts and styles come from this server only (no CDN, no inline script). Inline styles stay
+#: allowed: templates and Plotly set style attributes. NiiVue draws images from data: and blob:
+#: URLs; Swagger UI (/api/docs/) shows data: icons. Nothing may frame the pages or receive a form.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self' data: blob:",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+class PrivacyHeadersMiddleware:
+    """``Cache-Control: no-store`` and a Content-Security-Policy on every answer of the application.
+
+    Pages and API answers hold study data: no browser or proxy cache may keep them (the back button
+    after a logout, a shared computer). An answer a view marks ``public`` stays cacheable (Plotly.js);
+    static files never reach this middleware (WhiteNoise, before it, serves them).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "public" not in response.get("Cache-Control", "").lower():
+            patch_cache_control(response, no_store=True)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response

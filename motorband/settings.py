@@ -61,12 +61,15 @@ INSTALLED_APPS = [
     "core",
     "cohort",
     "imaging",
+    "queries",
     "analysis",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise (static files stay cacheable), before the rest (their answers get it too).
+    "motorband.middleware.PrivacyHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "motorband.middleware.RejectNulCharactersMiddleware",
@@ -167,6 +170,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Cache-Control: no-store and the Content-Security-Policy: motorband.middleware.PrivacyHeadersMiddleware.
 SESSION_COOKIE_HTTPONLY = True
 # Idle timeout: a session ends after this many minutes without a request (every request renews it).
 MOTORBAND_SESSION_IDLE_MINUTES = int(os.environ.get("MOTORBAND_SESSION_IDLE_MINUTES", 30))

@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path("api/", include("motorband.api.urls")),
     path("analysis/", include("analysis.urls")),
+    path("queries/", include("queries.urls")),
     # Before imaging's reading pages, whose /reading/<code>/ would otherwise take these paths.
     path("reading/", include("analysis.review_urls")),
     path("reading/", include("imaging.urls")),

@@ -27,8 +27,10 @@ from analysis.exports import releases
 from analysis.models import Release, ReleaseFormat
 from cohort.models import Group
 from core import roles
+from core.access import record_access
 from core.api.schema import StudyAutoSchema
 from core.api.viewsets import AUTHENTICATION_CLASSES, validation_error_detail
+from core.models import AccessAction
 
 
 class ExporterPermission(BasePermission):
@@ -132,11 +134,35 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 site_mode=data["site_mode"],
                 sites=data["sites"],
                 groups=data["groups"],
+                request=request,
             )
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(validation_error_detail(exc)) from exc
         serializer = self.get_serializer(release)
         return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            (200, "text/markdown"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The release's STARD 2015 report (404 when the study enrols no "
+                "suspected ALS); its flow diagram is stard/stard_flow.svg inside the zip.",
+            )
+        },
+        summary="Download the release's STARD report",
+    )
+    @action(detail=True, methods=["get"], url_path="stard")
+    def stard(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
+        release = self.get_object()
+        path = releases.release_stard(release)
+        if path is None:
+            raise exceptions.NotFound("This release has no STARD report.")
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"motorband-release-{release.pk}-stard.md",
+            content_type="text/markdown; charset=utf-8",
+        )
 
     @extend_schema(
         responses={
@@ -160,4 +186,12 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             content_type="application/zip",
         )
         response["X-Checksum-SHA256"] = release.sha256
+        record_access(
+            request,
+            AccessAction.DOWNLOAD,
+            f"release:{release.pk}",
+            format=release.format,
+            deidentify=release.deidentify,
+            sha256=release.sha256,
+        )
         return response

@@ -22,7 +22,7 @@ from core.api.schema import StudyAutoSchema
 from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet
 from imaging import reading
 from imaging.api.permissions import Adjudicator, ReadReviewer
-from imaging.models import Adjudication, Scan, ScanKind
+from imaging.models import Adjudication, ReadOutcome, Scan, ScanKind
 
 
 class KappaPairSerializer(serializers.Serializer):
@@ -52,28 +52,45 @@ class FleissSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
+class RaterCountSerializer(serializers.Serializer):
+    rater = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class NonDiagnosticCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Current non-diagnostic reads left out.")
+    by_rater = RaterCountSerializer(many=True)
+
+
 class AgreementSerializer(serializers.Serializer):
-    n_scans = serializers.IntegerField()
-    n_items = serializers.IntegerField(help_text="Scan hemispheres with at least one read.")
+    n_scans = serializers.IntegerField(help_text="Scans with at least one graded read.")
+    n_items = serializers.IntegerField(help_text="Scan hemispheres with at least one graded read.")
     n_raters = serializers.IntegerField()
     pairs = KappaPairSerializer(many=True)
     fleiss = FleissSerializer(
         allow_null=True, help_text="Fleiss' kappa (bootstrap 95% CI); null with too few items."
     )
     mean_pairwise_kappa = serializers.FloatField(allow_null=True)
+    non_diagnostic = NonDiagnosticCountSerializer(
+        help_text="Non-diagnostic reads, which have no grade and are left out of every kappa."
+    )
     warnings = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text="Why an interval is null (one grade used, perfect agreement, one rater, ...).",
+        help_text="Why an interval is null (one grade used, perfect agreement, one rater, ...), "
+        "and how many non-diagnostic reads were left out.",
     )
 
 
 class ConsensusReadSerializer(serializers.Serializer):
     read = serializers.IntegerField()
     rater = serializers.CharField()
-    left_grade = serializers.IntegerField()
-    right_grade = serializers.IntegerField()
-    confidence = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=ReadOutcome.choices)
+    non_diagnostic_reason = serializers.CharField(allow_blank=True)
+    non_diagnostic_detail = serializers.CharField(allow_blank=True)
+    left_grade = serializers.IntegerField(allow_null=True)
+    right_grade = serializers.IntegerField(allow_null=True)
+    confidence = serializers.IntegerField(allow_null=True)
     comment = serializers.CharField(allow_blank=True)
 
 
@@ -86,8 +103,15 @@ class ConsensusSerializer(serializers.Serializer):
     left_spread = serializers.IntegerField(help_text="Highest minus lowest left grade.")
     right_spread = serializers.IntegerField(help_text="Highest minus lowest right grade.")
     awaiting_adjudication = serializers.BooleanField(
-        help_text="Raters more than one grade apart and no final read yet: no consensus."
+        help_text="Raters more than one grade apart, or graded reads no majority beside "
+        "non-diagnostic ones, and no final read yet: no consensus."
     )
+    n_graded = serializers.IntegerField(help_text="Current graded reads.")
+    n_non_diagnostic = serializers.IntegerField(help_text="Current non-diagnostic reads.")
+    non_diagnostic = serializers.BooleanField(
+        help_text="Every current read is non-diagnostic: the scan has no consensus."
+    )
+    non_diagnostic_reasons = serializers.ListField(child=serializers.CharField())
     adjudication = serializers.DictField(
         allow_null=True, help_text="The final read that replaces the consensus, if any."
     )
@@ -98,8 +122,9 @@ GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite
 
 
 class AdjudicationSerializer(serializers.ModelSerializer):
-    """The final read of a scan whose raters disagree by more than one grade (contract:
-    ``adjudications/``); it replaces the consensus for that scan."""
+    """The final read of a scan whose raters disagree by more than one grade, or split between
+    graded and non-diagnostic reads (contract: ``adjudications/``); it replaces the consensus for
+    that scan. A final read is always graded (never non-diagnostic)."""
 
     scan: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
         queryset=Scan.objects.filter(kind=ScanKind.SWI), help_text="The scan's id."

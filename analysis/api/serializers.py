@@ -24,6 +24,9 @@ class SlopeDifferenceSerializer(serializers.Serializer):
 
 
 class ProgressionAnswer(serializers.Serializer):
+    time = serializers.CharField(
+        required=False, help_text="The time axis: v1 (from the baseline visit) or onset."
+    )
     excluded = serializers.DictField(
         required=False,
         help_text="What the analysis left out: {count, unit, reasons: [{reason, count}]} "
@@ -67,6 +70,9 @@ class CoxTermSerializer(serializers.Serializer):
 
 
 class SurvivalAnswer(serializers.Serializer):
+    time = serializers.CharField(
+        required=False, help_text="The time axis: v1 (from the baseline visit) or onset."
+    )
     excluded = serializers.DictField(
         required=False,
         help_text="What the analysis left out: {count, unit, reasons: [{reason, count}]} "
@@ -146,6 +152,15 @@ class DiagnosticAnswer(serializers.Serializer):
     auc_ci_low = serializers.FloatField(allow_null=True, required=False)
     auc_ci_high = serializers.FloatField(allow_null=True, required=False)
     threshold = serializers.FloatField(allow_null=True, required=False)
+    threshold_source = serializers.CharField(
+        required=False, help_text="pre-specified (the cutoff given) or youden (chosen on the data)."
+    )
+    optimism_corrected = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="With a Youden cut-off: sensitivity, specificity and Youden J corrected for "
+        "optimism by bootstrap (Harrell 1996).",
+    )
     roc = serializers.DictField(required=False, help_text="fpr, tpr, thresholds (lists).")
     warnings = serializers.ListField(
         child=serializers.CharField(),

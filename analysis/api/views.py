@@ -94,6 +94,7 @@ class ProgressionView(AnalysisView):
             outcome=query.validated_data["outcome"],
             by=query.validated_data["by"],
             filters=query.filters(),
+            time=query.validated_data["time"],
         )
         return self.answer(report.result)
 
@@ -118,6 +119,7 @@ class SurvivalView(AnalysisView):
             by=data["by"],
             covariates=data.get("covariates", ()),
             filters=query.filters(),
+            time=data["time"],
         )
         return self.answer(report.result)
 
@@ -144,6 +146,7 @@ class DiagnosticView(AnalysisView):
             filters=query.filters(),
             reference=data["reference"],
             population=data["population"],
+            cutoff=data.get("cutoff"),
         )
         return self.answer(report.result)
 
@@ -199,7 +202,12 @@ def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: report
         )
     if name == "spaghetti":
         return reports.progression_report(
-            user=user, outcome=data["outcome"], by=data["by"], filters=filters, figure=True
+            user=user,
+            outcome=data["outcome"],
+            by=data["by"],
+            filters=filters,
+            figure=True,
+            time=data.get("time", "v1"),
         )
     if name in ("km", "forest"):
         report = reports.survival_report(
@@ -209,6 +217,7 @@ def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: report
             covariates=data.get("covariates", ()),
             filters=filters,
             figure=True,
+            time=data.get("time", "v1"),
         )
         if name == "forest":
             report.figure = report.extra_figures["forest"]
@@ -221,6 +230,9 @@ def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: report
             negative=data["negative"],
             filters=filters,
             figure=True,
+            reference=data.get("reference", "enrolment"),
+            population=data.get("population", "suspected"),
+            cutoff=data.get("cutoff"),
         )
     if name == "scatter":
         return reports.band_umn_report(user=user, filters=filters, figure=True)

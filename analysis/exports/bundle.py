@@ -79,7 +79,16 @@ from core import roles
 from core.roles import Acting
 from imaging import band, reading
 from imaging.band.io import PHASE_RANGE_TOLERANCE
-from imaging.models import Measurement, QuantificationRun, Read, RunStatus, Scan, ScanKind
+from imaging.models import (
+    Measurement,
+    NonDiagnosticReason,
+    QuantificationRun,
+    Read,
+    ReadOutcome,
+    RunStatus,
+    Scan,
+    ScanKind,
+)
 from imaging.services import scan_upload
 
 #: The BIDS version of the schema bundled with the validator the tests run (bids-validator-deno
@@ -123,6 +132,9 @@ UMN_COLUMNS = ("participant_id", "session_id", *scales.UMN_ITEMS)
 ALSFRS_COLUMNS = ("participant_id", "session_id", *scales.ALSFRS_ITEMS, "q5_gastrostomy")
 EVENT_COLUMNS = ("participant_id", "kind", "date")
 READ_COLUMNS = ("participant_id", "session_id", "rater", "left_grade", "right_grade", "confidence")
+#: A read's outcome (graded, or non-diagnostic with its reason): written by this version, optional
+#: on import (bundles written before it hold graded reads only).
+READ_OUTCOME_COLUMNS = ("outcome", "non_diagnostic_reason", "non_diagnostic_detail")
 MEASURE_COLUMNS = (
     "band_contrast",
     "band_extent",
@@ -151,7 +163,7 @@ PHENOTYPE_TABLES = {
     UMN: UMN_COLUMNS,
     ALSFRS: ALSFRS_COLUMNS,
     EVENTS: EVENT_COLUMNS,
-    READS: READ_COLUMNS,
+    READS: (*READ_COLUMNS, *READ_OUTCOME_COLUMNS),
 }
 #: Files the validator has no form for (see the module docstring): exactly these are ignored.
 IGNORED_PHENOTYPE_FILES = tuple(
@@ -316,6 +328,21 @@ def bids_columns() -> dict[str, Variable]:
                 "Rater's confidence",
                 dictionary.INTEGER,
                 levels=dictionary.CONFIDENCE_LEVELS,
+            ),
+            "outcome": Variable(
+                "outcome",
+                "Read outcome (grades are empty for a non-diagnostic read)",
+                dictionary.CATEGORICAL,
+                levels={value: str(label) for value, label in ReadOutcome.choices},
+            ),
+            "non_diagnostic_reason": Variable(
+                "non_diagnostic_reason",
+                "Why the scan could not be graded",
+                dictionary.CATEGORICAL,
+                levels={value: str(label) for value, label in NonDiagnosticReason.choices},
+            ),
+            "non_diagnostic_detail": Variable(
+                "non_diagnostic_detail", "Description of an 'other' reason", dictionary.TEXT
             ),
         }
     )
@@ -546,7 +573,7 @@ def _export_phenotype(root: Path, visits: list[Visit], described: Mapping[str, V
     )
     write_tsv(
         root / READS,
-        READ_COLUMNS,
+        (*READ_COLUMNS, *READ_OUTCOME_COLUMNS),
         (
             (
                 f"sub-{participant_label(r.scan.visit.subject.study_id)}",
@@ -555,6 +582,9 @@ def _export_phenotype(root: Path, visits: list[Visit], described: Mapping[str, V
                 r.left_grade,
                 r.right_grade,
                 r.confidence,
+                r.outcome,
+                r.non_diagnostic_reason or None,
+                r.non_diagnostic_detail or None,
             )
             for r in reads
         ),
@@ -1562,7 +1592,7 @@ class BundleImporter:
     def import_reads(self) -> None:
         if not (self.root / READS).is_file():
             return  # reads are optional: a study may not have been read yet
-        rows = self.read_tsv(READS, READ_COLUMNS, ("comment",))
+        rows = self.read_tsv(READS, READ_COLUMNS, ("comment", *READ_OUTCOME_COLUMNS))
         if rows is None:
             return
         users = get_user_model()
@@ -1575,6 +1605,10 @@ class BundleImporter:
             for name in ("left_grade", "right_grade", "confidence"):
                 grades[name], parsed = self.integer(row, name)
                 ok = ok and parsed
+            for name in READ_OUTCOME_COLUMNS:
+                value = self.text(row, name)
+                if value:
+                    grades[name] = value
             username = row.get("rater")
             try:
                 validate_username(username)
@@ -1612,7 +1646,7 @@ class BundleImporter:
                 {"scan": "session_id", "rater": "rater"},
                 functools.partial(
                     reading.read_import,
-                    user=None,
+                    user=self.user,
                     scan=scan,
                     rater=rater,
                     comment=self.text(row, "comment") or "",

@@ -69,6 +69,14 @@ ALSFRS_ITEM_LEVELS = {0: "0 (worst)", 1: "1", 2: "2", 3: "3", 4: "4 (normal)"}
 GRADE_LEVELS = {0: "no band", 1: "partial band", 2: "definite band"}
 CONFIDENCE_LEVELS = {1: "low", 2: "moderate", 3: "high"}
 YES_NO = {0: "no", 1: "yes"}
+KINGS_LEVELS = {
+    "1": "one region involved",
+    "2": "two regions involved",
+    "3": "three regions involved",
+    "4a": "gastrostomy (nutritional failure)",
+    "4b": "respiratory failure or NIV",
+}
+MITOS_LEVELS = {n: f"{n} domains lost" for n in range(5)} | {5: "death"}
 MONTHS = "months (30.4375 days)"
 DAYS_FROM_BASELINE = "days from the subject's V1 visit"
 
@@ -136,6 +144,21 @@ def _variables() -> dict[str, Variable]:
             BOOLEAN,
             levels=YES_NO,
             derivation="|visit date - target date| <= the study's window.",
+        ),
+        Variable(
+            "kings_stage",
+            "King's clinical stage",
+            CATEGORICAL,
+            levels=KINGS_LEVELS,
+            derivation="From the visit's ALSFRS-R items and the gastrostomy/NIV events on or before "
+            "it (Roche 2012; Balendra 2014); 4b where 4A and 4B both apply.",
+        ),
+        Variable(
+            "mitos_stage",
+            "MiToS stage",
+            INTEGER,
+            levels=MITOS_LEVELS,
+            derivation="Domains of independence lost, from the ALSFRS-R items (Chio 2015).",
         ),
         Variable(
             "age",

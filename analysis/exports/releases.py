@@ -20,14 +20,19 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from analysis import reports, stard
 from analysis.exports import bundle, trial
 from analysis.exports import deidentify as deid
 from analysis.models import Release, ReleaseFormat
-from cohort.models import Group, Site
+from analysis.stats.errors import InsufficientDataError
+from cohort.models import Group, Site, Subject
 from core import roles
+from core.access import RequestLike, record_access
+from core.models import AccessAction
 from core.roles import Acting
 from imaging import band
 from imaging.models import QuantificationRun, RunStatus
@@ -98,6 +103,51 @@ def _validate(
         raise ValidationError(errors)
 
 
+#: The release's STARD 2015 report of the diagnostic study (when the study enrols suspected ALS).
+STARD_DIR = "stard"
+STARD_REPORT = f"{STARD_DIR}/stard_report.md"
+STARD_FLOW = f"{STARD_DIR}/stard_flow.svg"
+STARD_JSON = f"{STARD_DIR}/stard_flow.json"
+#: The release writes its STARD report as the study itself, reading every site.
+_STARD_READER = roles.Actor(user=None, role=roles.ADMIN, site_ids=None)
+
+
+def write_stard(folder: Path, *, deidentify: bool) -> bool:
+    """Write the STARD flow (SVG, JSON) and checklist (Markdown) of the diagnostic study into a
+    release folder, from the data frozen with it; False when the study has no subject enrolled
+    as suspected ALS (nothing to report) or too few for a report."""
+    if not Subject.objects.filter(group=Group.SUSPECTED).exists():
+        return False
+    try:
+        report = reports.stard_report(
+            user=_STARD_READER,
+            marker="mbs_read",
+            population="suspected",
+            filters=reports.Filters(),
+            withhold_identifiers=deidentify,
+        )
+    except (InsufficientDataError, ValueError):
+        return False
+    result = report.result
+    (folder / STARD_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / STARD_FLOW).write_text(result["svg"], encoding="utf-8")
+    bundle.write_json(
+        folder / STARD_JSON,
+        {k: result[k] for k in ("marker", "population", "visit_code", "nodes", "edges")},
+    )
+    text = stard.report_markdown(
+        result["checklist"], title="STARD 2015 report of the diagnostic study (MotorBand release)"
+    )
+    (folder / STARD_REPORT).write_text(text, encoding="utf-8")
+    return True
+
+
+def release_stard(release: Release) -> Path | None:
+    """The release's STARD report file, if it has one."""
+    path = release_folder(release.pk) / STARD_REPORT
+    return path if path.is_file() else None
+
+
 def release_create(
     *,
     user: Acting,
@@ -107,11 +157,13 @@ def release_create(
     site_mode: str = deid.KEEP,
     sites: Sequence[str] = (),
     groups: Sequence[str] = (),
+    request: RequestLike | None = None,
 ) -> Release:
     """Export the study in ``fmt`` and freeze it as a release; only exporters may.
 
     Raises ``PermissionError`` for other roles and ``ValidationError`` ({field: message}) for an
-    unknown format, filter or mode.
+    unknown format, filter or mode. The release is recorded in the access log, with the client's
+    address when the page or API passes its ``request``.
     """
     if user is not None and roles.role_of(user) not in roles.EXPORTERS:
         raise PermissionError("Releases are made by data managers and administrators.")
@@ -156,6 +208,9 @@ def release_create(
                 site_mode=site_mode,
             )
             band_versions = tables.algorithm_versions
+        if write_stard(folder, deidentify=deidentify) and fmt == ReleaseFormat.BIDS:
+            with (folder / bundle.BIDSIGNORE).open("a", encoding="utf-8") as ignore:
+                ignore.write(f"/{STARD_DIR}/\n")
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         algorithm_versions = {
             "motorband": software_version(),
@@ -183,19 +238,32 @@ def release_create(
         }
         bundle.write_json(folder / MANIFEST, manifest)
         write_zip(folder, archive)
-        return Release.objects.create(
-            id=release_id,
-            created_at=created_at,
-            created_by=creator,
-            format=fmt,
-            deidentify=deidentify,
-            filters=filters,
-            algorithm_versions=algorithm_versions,
-            manifest=manifest,
-            archive=archive.relative_to(Path(settings.MEDIA_ROOT)).as_posix(),
-            sha256=sha256_of(archive),
-            size_bytes=archive.stat().st_size,
-        )
+        # The row and its access-log entry together: a failed entry leaves no release.
+        with transaction.atomic():
+            release = Release.objects.create(
+                id=release_id,
+                created_at=created_at,
+                created_by=creator,
+                format=fmt,
+                deidentify=deidentify,
+                filters=filters,
+                algorithm_versions=algorithm_versions,
+                manifest=manifest,
+                archive=archive.relative_to(Path(settings.MEDIA_ROOT)).as_posix(),
+                sha256=sha256_of(archive),
+                size_bytes=archive.stat().st_size,
+            )
+            record_access(
+                request,
+                AccessAction.EXPORT,
+                f"release:{release.pk}",
+                user=creator,
+                format=fmt,
+                deidentify=deidentify,
+                filters=filters,
+                sha256=release.sha256,
+            )
+        return release
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         archive.unlink(missing_ok=True)

@@ -19,8 +19,8 @@ import pyreadstat
 from django.db import connection
 
 from analysis import frames
+from analysis.exports import cells, dictionary
 from analysis.exports import deidentify as deid
-from analysis.exports import dictionary
 from cohort import scales
 from cohort.models import ClinicalEvent, Site, Visit
 from cohort.schedule import visit_number
@@ -59,6 +59,8 @@ LONG_QUERY: tuple[tuple[str, str], ...] = (
     ("days_from_baseline", "days_from_baseline"),
     ("months_from_onset", "months_from_onset"),
     ("in_window", "in_window"),
+    ("kings_stage", "kings_stage"),
+    ("mitos_stage", "mitos_stage"),
     ("visit_comment", "comment"),
     *((item, f"umn_exam__{item}") for item in scales.UMN_ITEMS),
     *((f"umn_{region}", f"umn_exam__{region}") for region in UMN_REGIONS),
@@ -92,6 +94,8 @@ VISIT_COLUMNS = (
     "months",
     "months_from_onset",
     "in_window",
+    "kings_stage",
+    "mitos_stage",
     "age",
     "visit_comment",
     *scales.UMN_ITEMS,
@@ -443,13 +447,14 @@ def _write_sav(
 def write_table(frame: pd.DataFrame, path: Path, fmt: str, site_names: Mapping[str, str]) -> Path:
     """Write one table in one format; returns the file written."""
     if fmt == "csv":
-        frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+        # Spreadsheets open CSV too: text cells that read as formulas are neutralized.
+        cells.neutralized(frame).to_csv(path, index=False, date_format="%Y-%m-%d")
     elif fmt == "xlsx":
         dated = frame.copy()
         for column in dated.columns:
             if pd.api.types.is_datetime64_any_dtype(dated[column]):
                 dated[column] = dated[column].dt.date
-        dated.to_excel(path, index=False, sheet_name=path.stem[:31], engine="openpyxl")
+        cells.write_xlsx(dated, path, sheet=path.stem)  # constant memory, text neutralized
     elif fmt == "parquet":
         frame.to_parquet(path, index=False, engine="pyarrow")
     elif fmt in ("dta", "sav"):
@@ -488,7 +493,7 @@ def write_trial(tables: TrialTables, directory: Path | str, fmt: str) -> list[Pa
         write_table(frame, root / f"{name}.{fmt}", fmt, tables.site_names)
         for name, frame in tables.tables().items()
     ]
-    tables.dictionary.to_csv(root / DICTIONARY_FILE, index=False)
+    cells.neutralized(tables.dictionary).to_csv(root / DICTIONARY_FILE, index=False)
     written.append(root / DICTIONARY_FILE)
     return sorted(written)
 

@@ -56,6 +56,51 @@ def settled_grade(grades: Iterable[float | None], adjudicated: float | None = No
     return consensus_grade(present)
 
 
+def graded_reads_suffice(n_graded: int, n_non_diagnostic: int) -> bool:
+    """Return whether a scan's graded reads are enough for a consensus.
+
+    MotorBand's rule: more graded reads than non-diagnostic ones (a strict majority of the
+    scan's current reads). A scan every rater found non-diagnostic, or one graded and one
+    non-diagnostic read, has no consensus: the first is non-diagnostic, the second waits for an
+    adjudicator's final read.
+    """
+    if n_graded < 0 or n_non_diagnostic < 0:
+        raise ValueError("read counts are never negative")
+    return n_graded > n_non_diagnostic
+
+
+def settled_scan_grades(
+    left: Sequence[float | None],
+    right: Sequence[float | None],
+    *,
+    n_non_diagnostic: int = 0,
+    adjudicated: tuple[float, float] | None = None,
+) -> tuple[float | None, float | None]:
+    """Return the (left, right) grades of one scan that count.
+
+    Parameters
+    ----------
+    left, right : sequence
+        Grades of the scan's current graded reads (non-diagnostic reads have none), one per
+        rater, in the same order.
+    n_non_diagnostic : int
+        Current non-diagnostic reads of the scan.
+    adjudicated : (left, right), optional
+        An adjudicator's final read, which replaces the consensus.
+
+    Returns
+    -------
+    tuple
+        The adjudicated grades; else (None, None) when the graded reads do not suffice
+        (:func:`graded_reads_suffice`); else :func:`settled_grade` of each hemisphere.
+    """
+    if adjudicated is not None:
+        return float(adjudicated[0]), float(adjudicated[1])
+    if not graded_reads_suffice(len(left), n_non_diagnostic):
+        return None, None
+    return settled_grade(left), settled_grade(right)
+
+
 def mbs_positive(left_consensus: float | None, right_consensus: float | None) -> bool | None:
     """Return whether a scan is MBS-positive: a hemisphere's consensus grade at least 1.
 
@@ -76,8 +121,14 @@ def cohen_kappa(
     *,
     categories: Sequence[Any] = MBS_GRADES,
     weights: str | None = "linear",
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Return Cohen's kappa of two raters on the same items.
+
+    With ``clusters`` (one label per item, e.g. the scan of each hemisphere) the items of a
+    cluster are not independent: the interval is then a percentile bootstrap over clusters
+    (``BOOTSTRAP_RESAMPLES`` resamples, fixed seed) with its standard error in ``se_bootstrap``
+    (``ci_method`` says which interval); ``se`` stays the large-sample one.
 
     Parameters
     ----------
@@ -106,7 +157,10 @@ def cohen_kappa(
     if len(a) != len(b):
         raise ValueError(f"the raters' grades differ in length ({len(a)} and {len(b)})")
     categories = list(categories)
-    pairs = [(x, y) for x, y in zip(a, b, strict=True) if not (_missing(x) or _missing(y))]
+    kept = [
+        i for i, (x, y) in enumerate(zip(a, b, strict=True)) if not (_missing(x) or _missing(y))
+    ]
+    pairs = [(a[i], b[i]) for i in kept]
     n = len(pairs)
     if n == 0:
         raise InsufficientDataError("no item was graded by both raters")
@@ -122,9 +176,14 @@ def cohen_kappa(
         result = sm_cohens_kappa(table, wt=wt)
     kappa, se = as_float(result.kappa), as_float(result.std_kappa)
     notes = _cohen_degenerate_reasons(table, categories, kappa, se, n)
-    low = high = None
+    low = high = se_bootstrap = None
+    method = "large-sample (Fleiss, Cohen and Everitt 1969)"
     if notes:
         se = None
+    elif clusters is not None and kappa is not None:
+        labels = [clusters[i] for i in kept]
+        low, high, se_bootstrap = _cluster_bootstrap_kappa(pairs, labels, index, wt)
+        method = f"percentile bootstrap over {len(set(labels))} clusters (scans)"
     elif kappa is not None and se is not None:
         low, high = kappa - Z_95 * se, kappa + Z_95 * se
     return {
@@ -132,10 +191,57 @@ def cohen_kappa(
         "ci_low": low,
         "ci_high": high,
         "se": se,
+        "se_bootstrap": se_bootstrap,
+        "ci_method": method if low is not None else None,
         "n": n,
         "percent_agreement": agreement,
         "warnings": notes,
     }
+
+
+def _kappa_weights(k: int, wt: str | None) -> np.ndarray:
+    """Agreement weights: 1 on the diagonal, falling with the distance between categories."""
+    distance = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / max(k - 1, 1)
+    if wt == "linear":
+        return 1 - distance
+    if wt == "quadratic":
+        return 1 - distance**2
+    return np.eye(k)
+
+
+def _cluster_bootstrap_kappa(
+    pairs: Sequence[tuple[Any, Any]],
+    labels: Sequence[Any],
+    index: dict[Any, int],
+    wt: str | None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float | None, float | None, float | None]:
+    """Percentile interval and SE of weighted kappa, resampling whole clusters."""
+    k = len(index)
+    order = {label: i for i, label in enumerate(dict.fromkeys(labels))}
+    tables = np.zeros((len(order), k, k))
+    for (x, y), label in zip(pairs, labels, strict=True):
+        tables[order[label], index[x], index[y]] += 1
+    if len(order) < 2:
+        return None, None, None
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(order), size=(resamples, len(order)))
+    counts = np.zeros((resamples, len(order)))
+    np.add.at(counts, (np.arange(resamples)[:, None], picks), 1)
+    totals = np.tensordot(counts, tables, axes=1)  # resamples × k × k
+    weights = _kappa_weights(k, wt)
+    n = totals.sum(axis=(1, 2))
+    observed = (totals * weights).sum(axis=(1, 2)) / n
+    rows, cols = totals.sum(axis=2) / n[:, None], totals.sum(axis=1) / n[:, None]
+    expected = np.einsum("ri,ij,rj->r", rows, weights, cols)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappas = (observed - expected) / (1 - expected)
+    kappas = kappas[np.isfinite(kappas)]
+    if len(kappas) < resamples / 2:
+        return None, None, None
+    low, high = np.percentile(kappas, [2.5, 97.5])
+    return float(low), float(high), float(np.std(kappas, ddof=1))
 
 
 def _cohen_degenerate_reasons(
@@ -215,8 +321,18 @@ def fleiss_kappa(
         raise ValueError("every item must have the same number of ratings")
     kappa = _fleiss(table[None, :, :])[0]
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    resamples = table[rng.integers(0, n_items, size=(BOOTSTRAP_RESAMPLES, n_items))]
-    bootstrap = _fleiss(resamples)
+    clusters = _item_clusters(ratings)
+    if clusters is not None and len(set(clusters)) >= 2:
+        # Hemispheres of one scan are read together: resample scans, each with its items.
+        order = {label: i for i, label in enumerate(dict.fromkeys(clusters))}
+        member = np.array([order[c] for c in clusters])
+        picks = rng.integers(0, len(order), size=(BOOTSTRAP_RESAMPLES, len(order)))
+        per_cluster = np.zeros((BOOTSTRAP_RESAMPLES, len(order)))
+        np.add.at(per_cluster, (np.arange(BOOTSTRAP_RESAMPLES)[:, None], picks), 1)
+        bootstrap = _fleiss_weighted(table, per_cluster[:, member])
+    else:
+        resamples = table[rng.integers(0, n_items, size=(BOOTSTRAP_RESAMPLES, n_items))]
+        bootstrap = _fleiss(resamples)
     bootstrap = bootstrap[np.isfinite(bootstrap)]
     low = high = se = None
     if len(bootstrap) > 1:
@@ -264,7 +380,8 @@ def pairwise_agreement(
     Parameters
     ----------
     reads : DataFrame
-        Long frame ``item``, ``rater``, ``grade`` (an item is e.g. a scan hemisphere).
+        Long frame ``item``, ``rater``, ``grade`` (an item is e.g. a scan hemisphere), and
+        optionally ``scan``: the interval then resamples scans (see :func:`cohen_kappa`).
 
     Returns
     -------
@@ -273,6 +390,8 @@ def pairwise_agreement(
         with at least one common item, raters sorted.
     """
     wide = _wide(reads)
+    # Two hemispheres of one scan are read together: resample scans, not hemispheres.
+    scan_of = reads.drop_duplicates("item").set_index("item")["scan"] if "scan" in reads else None
     result = []
     for rater_a, rater_b in itertools.combinations(sorted(wide.columns), 2):
         both = wide[[rater_a, rater_b]].dropna()
@@ -283,6 +402,7 @@ def pairwise_agreement(
             both[rater_b].tolist(),
             categories=categories,
             weights=weights,
+            clusters=None if scan_of is None else scan_of.loc[both.index].tolist(),
         )
         result.append({"rater_a": _plain(rater_a), "rater_b": _plain(rater_b), **kappa})
     return result
@@ -335,6 +455,30 @@ def _fleiss(tables: np.ndarray) -> np.ndarray:
     p_expected = np.sum(shares * shares, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray((p_bar - p_expected) / (1 - p_expected), dtype=float)
+
+
+def _fleiss_weighted(table: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa of one items × categories table under each row of item ``weights``
+    (resamples × items: how often each item is drawn)."""
+    n_raters = table[0].sum()
+    totals = weights.sum(axis=1)
+    shares = (weights @ table) / (totals[:, None] * n_raters)
+    observed = (np.sum(table * table, axis=1) - n_raters) / (n_raters * (n_raters - 1))
+    p_bar = (weights @ observed) / totals
+    p_expected = np.sum(shares * shares, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((p_bar - p_expected) / (1 - p_expected), dtype=float)
+
+
+def _item_clusters(ratings: Any) -> list[Any] | None:
+    """The scan of each row of ``_count_table(ratings)`` (None without a ``scan`` column)."""
+    if not isinstance(ratings, pd.DataFrame) or "scan" not in ratings.columns:
+        return None
+    data = ratings.dropna(subset=["grade"])
+    totals = data.groupby("item").size().sort_index()
+    kept = totals[totals == totals.max()].index if len(totals) else totals.index
+    scan_of = data.drop_duplicates("item").set_index("item")["scan"]
+    return scan_of.loc[kept].tolist()
 
 
 def _count_table(ratings: pd.DataFrame | np.ndarray, categories: Sequence[Any]) -> np.ndarray:

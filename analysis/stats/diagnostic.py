@@ -13,6 +13,9 @@ from scipy import optimize, stats
 from analysis.stats._json import as_float, as_floats
 from analysis.stats.errors import InsufficientDataError, ParameterError
 
+#: Bootstrap resamples and seed of the optimism correction of a data-chosen cut-off.
+OPTIMISM_RESAMPLES = 200
+OPTIMISM_SEED = 20261129
 #: Correlation needs at least this many pairs (the Fisher z standard error divides by n − 3).
 MIN_CORRELATION_PAIRS = 4
 
@@ -105,8 +108,19 @@ def diagnostic_accuracy(
     negative_groups: Sequence[Any],
     continuous: bool,
     higher_is_positive: bool = True,
+    cutoff: float | None = None,
+    resamples: int = OPTIMISM_RESAMPLES,
+    seed: int = OPTIMISM_SEED,
 ) -> dict[str, Any]:
     """Return sensitivity, specificity and (for a continuous marker) ROC/AUC of a marker.
+
+    For a continuous marker, ``cutoff`` is a pre-specified positivity threshold (positive at or
+    above it when ``higher_is_positive``): sensitivity, specificity and the Fisher test are read
+    there (``threshold_source`` "pre-specified"). Without one, the Youden-optimal threshold of
+    these data is used (``threshold_source`` "youden"), whose sensitivity and specificity are
+    optimistic; ``optimism_corrected`` then gives them corrected by Harrell's bootstrap
+    (``resamples`` stratified resamples with ``seed``: the threshold is re-chosen in each
+    resample and tested on the original data; Harrell, Lee and Mark, Stat Med 1996;15:361).
 
     Parameters
     ----------
@@ -168,8 +182,10 @@ def diagnostic_accuracy(
             scores[disease], scores[~disease], marker, auc, auc_low, auc_high, notes
         )
         fpr, tpr, thresholds = _roc(scores, disease)
-        best = int(np.argmax(tpr - fpr))
-        threshold = thresholds[best]
+        if cutoff is not None:
+            threshold = cutoff if higher_is_positive else -cutoff
+        else:
+            threshold = _youden_threshold(scores, disease)
         called = scores >= threshold
         reported_threshold = threshold if higher_is_positive else -threshold
         result.update(
@@ -180,7 +196,17 @@ def diagnostic_accuracy(
                 positive_col="_called",
                 groups=positive_groups + negative_groups,
             ),
-            fisher_p=None,
+            fisher_p=(
+                as_float(stats.fisher_exact(_table(called, disease)).pvalue)
+                if cutoff is not None
+                else None
+            ),
+            threshold_source="pre-specified" if cutoff is not None else "youden",
+            optimism_corrected=(
+                None
+                if cutoff is not None
+                else _optimism_corrected(scores, disease, resamples=resamples, seed=seed)
+            ),
             auc=auc,
             auc_ci_low=auc_low,
             auc_ci_high=auc_high,
@@ -417,6 +443,58 @@ def _accuracy(called: np.ndarray, disease: np.ndarray) -> dict[str, Any]:
         fn=int((~called & disease).sum()),
         tn=int((~called & ~disease).sum()),
     )
+
+
+def _table(called: np.ndarray, disease: np.ndarray) -> list[list[int]]:
+    return [
+        [int((called & disease).sum()), int((~called & disease).sum())],
+        [int((called & ~disease).sum()), int((~called & ~disease).sum())],
+    ]
+
+
+def _youden_threshold(scores: np.ndarray, disease: np.ndarray) -> float:
+    """The threshold maximizing sensitivity + specificity − 1 (the first of equal ones)."""
+    fpr, tpr, thresholds = _roc(scores, disease)
+    return float(thresholds[int(np.argmax(tpr - fpr))])
+
+
+def _sens_spec(scores: np.ndarray, disease: np.ndarray, threshold: float) -> tuple[float, float]:
+    called = scores >= threshold
+    return float(called[disease].mean()), float((~called[~disease]).mean())
+
+
+def _optimism_corrected(
+    scores: np.ndarray, disease: np.ndarray, *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """Harrell's bootstrap optimism correction of the Youden threshold's sensitivity and
+    specificity: apparent value minus the mean over resamples of (value in the resample at its
+    own Youden threshold − value on the original data at that threshold). Resamples are
+    stratified (patients and non-patients resampled apart), so each has both."""
+    apparent = _sens_spec(scores, disease, _youden_threshold(scores, disease))
+    rng = np.random.default_rng(seed)
+    cases, controls = np.flatnonzero(disease), np.flatnonzero(~disease)
+    optimism = np.zeros(2)
+    for _ in range(resamples):
+        rows = np.concatenate(
+            [rng.choice(cases, size=len(cases)), rng.choice(controls, size=len(controls))]
+        )
+        boot_scores, boot_disease = scores[rows], disease[rows]
+        threshold = _youden_threshold(boot_scores, boot_disease)
+        in_boot = np.array(_sens_spec(boot_scores, boot_disease, threshold))
+        on_original = np.array(_sens_spec(scores, disease, threshold))
+        optimism += in_boot - on_original
+    optimism /= resamples
+    sensitivity = float(np.clip(apparent[0] - optimism[0], 0, 1))
+    specificity = float(np.clip(apparent[1] - optimism[1], 0, 1))
+    return {
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "youden_j": sensitivity + specificity - 1,
+        "apparent_youden_j": apparent[0] + apparent[1] - 1,
+        "resamples": resamples,
+        "seed": seed,
+        "method": "Harrell's bootstrap optimism correction (threshold re-chosen in each resample)",
+    }
 
 
 def _roc(scores: np.ndarray, disease: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

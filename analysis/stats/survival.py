@@ -24,7 +24,17 @@ from analysis.stats.errors import DegenerateModelError, InsufficientDataError, P
 #: Length of a study month in days (domain.md).
 DAYS_PER_MONTH = 30.4375
 #: Clinical event kinds (domain.md, Clinical events).
-EVENT_KINDS = ("death", "tracheostomy", "pav", "niv", "gastrostomy", "withdrawal")
+EVENT_KINDS = (
+    "death",
+    "tracheostomy",
+    "pav",
+    "niv",
+    "gastrostomy",
+    "withdrawal",
+    # Derived by the caller: the first time a subject is at King's stage 4 (gastrostomy, or
+    # respiratory failure or NIV; Roche 2012).
+    "kings_stage_4",
+)
 #: The standard trial composite: the first of its member events.
 COMPOSITE_EVENTS = {"death_or_tracheostomy_or_pav": ("death", "tracheostomy", "pav")}
 #: A survival model needs at least this many subjects.
@@ -116,8 +126,13 @@ def kaplan_meier(
     observed: str = "observed",
     by: str,
     levels: Sequence[Any] | None = None,
+    entry: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return Kaplan–Meier estimates per level of ``by``.
+
+    With ``entry`` (a column of times at which each subject entered observation, on the same axis
+    as ``duration``, e.g. months from symptom onset to V1) subjects are at risk only from their
+    entry on (delayed entry, left truncation).
 
     Parameters
     ----------
@@ -139,11 +154,18 @@ def kaplan_meier(
         never a number standing in for "not reached"; ``warnings`` (list of sentences) then says
         why for that level.
     """
-    data = _survival_data(frame, duration, observed, [by])
+    data = _survival_data(frame, duration, observed, [by, *([entry] if entry else [])])
+    if entry:
+        _check_entry(data, duration, entry)
     result = []
     for level in _levels(data, by, levels):
         subset = data[data[by] == level]
-        fitter = KaplanMeierFitter().fit(subset[duration], subset[observed], label="km")
+        fitter = KaplanMeierFitter().fit(
+            subset[duration],
+            subset[observed],
+            entry=subset[entry] if entry else None,
+            label="km",
+        )
         median_ci = median_survival_times(fitter.confidence_interval_)
         table = fitter.event_table
         median, ci_low, ci_high, notes = _median_with_reasons(
@@ -277,8 +299,12 @@ def cox(
     covariates: Sequence[str],
     categorical: Sequence[str] = (),
     reference: dict[str, Any] | None = None,
+    entry: str | None = None,
 ) -> dict[str, Any]:
     """Fit a Cox proportional hazards model (Efron ties) and check proportional hazards.
+
+    ``entry`` names a delayed-entry column (see :func:`kaplan_meier`): each subject joins the risk
+    sets only from that time on.
 
     Parameters
     ----------
@@ -319,7 +345,14 @@ def cox(
     unknown = [c for c in categorical if c not in covariates]
     if unknown:
         raise ParameterError(f"categorical columns {unknown} are not among the covariates")
-    data = _survival_data(frame, duration, observed, list(covariates))
+    data = _survival_data(
+        frame,
+        duration,
+        observed,
+        [*covariates, *([entry] if entry and entry not in covariates else [])],
+    )
+    if entry:
+        _check_entry(data, duration, entry)
     design, names = _encode(data, covariates, categorical, reference or {})
     design[duration] = data[duration].to_numpy(dtype=float)
     design[observed] = data[observed].to_numpy(dtype=bool)
@@ -333,13 +366,20 @@ def cox(
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            fitter = CoxPHFitter().fit(design, duration_col=duration, event_col=observed)
+            fitted = design.assign(_entry=data[entry].to_numpy(dtype=float)) if entry else design
+            fitter = CoxPHFitter().fit(
+                fitted,
+                duration_col=duration,
+                event_col=observed,
+                entry_col="_entry" if entry else None,
+            )
         except ConvergenceError as exc:
             raise DegenerateModelError(_convergence_error_sentence(exc, names)) from exc
         except np.linalg.LinAlgError as exc:
             raise DegenerateModelError(_singular_sentence(names)) from exc
         _check_fitted_terms(fitter.summary, design, names)
-        ph = proportional_hazard_test(fitter, design, time_transform="rank")
+        # lifelines computes no residuals with delayed entry: the check is then left out, in words.
+        ph = None if entry else proportional_hazard_test(fitter, design, time_transform="rank")
     caught_messages = [*notes, *_library_warnings(caught, names, "Cox model")]
     summary = fitter.summary
     terms = [
@@ -352,11 +392,19 @@ def cox(
         }
         for column in summary.index
     ]
-    ph_summary = ph.summary
-    ph_check = [
-        {"term": names[column], "p": as_float(ph_summary.loc[column, "p"])}
-        for column in ph_summary.index
-    ]
+    ph_check = (
+        []
+        if ph is None
+        else [
+            {"term": names[column], "p": as_float(ph.summary.loc[column, "p"])}
+            for column in ph.summary.index
+        ]
+    )
+    if ph is None:
+        caught_messages.append(
+            "The proportional hazards check (Schoenfeld residuals) is not computed with delayed "
+            "entry; check it on the time axis from V1."
+        )
     return {
         "terms": terms,
         "concordance": as_float(fitter.concordance_index_),
@@ -723,6 +771,19 @@ def _survival_data(
             f"{len(data)} subject(s) with data; at least {MIN_SUBJECTS} are needed"
         )
     return data
+
+
+def _check_entry(data: pd.DataFrame, duration: str, entry: str) -> None:
+    """Delayed entry must lie in [0, duration]: nobody is observed before they enter."""
+    times = pd.to_numeric(data[entry]).astype(float)
+    if (times < 0).any():
+        raise ValueError(f"{entry} must not be negative")
+    late = data[times > data[duration]]
+    if len(late):
+        raise ValueError(
+            f"{len(late)} subject(s) enter observation after their event or censoring time "
+            f"({entry} > {duration})"
+        )
 
 
 def _check_events(data: pd.DataFrame, observed: str) -> None:

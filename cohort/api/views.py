@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from cohort import selectors, services
 from cohort.api.serializers import (
@@ -25,8 +28,10 @@ from cohort.filters import (
     VisitFilterSet,
 )
 from cohort.models import AlsfrsR, ClinicalEvent, Diagnosis, Site, Subject, UmnExam, Visit
+from core.access import record_access
 from core.api.permissions import ClinicalRecordReadWrite, DiagnosisReadWrite, SiteReadAdminWrite
 from core.api.viewsets import StudyModelViewSet
+from core.models import AccessAction
 
 
 class SiteViewSet(StudyModelViewSet[Site]):
@@ -67,6 +72,17 @@ class SubjectViewSet(StudyModelViewSet[Subject]):
 
     def get_queryset(self) -> QuerySet[Subject]:
         return selectors.subject_list(user=self.request.user)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One subject (recorded in the access log: it names a person; lists are not)."""
+        response = super().retrieve(request, *args, **kwargs)
+        record_access(
+            request,
+            AccessAction.VIEW_IDENTIFIABLE,
+            f"subject:{response.data['study_id']}",
+            via="api",
+        )
+        return response
 
     def create_record(self, data: dict[str, Any], *, reason: str) -> Subject:
         return services.subject_create(user=self.request.user, reason=reason, **data)
@@ -202,48 +218,59 @@ class AlsfrsViewSet(StudyModelViewSet[AlsfrsR]):
         )
 
 
-class ClinicalEventViewSet(StudyModelViewSet[ClinicalEvent]):
-    """Clinical events (death, tracheostomy, ventilation, gastrostomy, withdrawal)."""
+M = TypeVar("M", bound=Model)
 
-    serializer_class = ClinicalEventSerializer
-    permission_classes = [ClinicalRecordReadWrite]
-    filterset_class = ClinicalEventFilterSet
 
-    def get_queryset(self) -> QuerySet[ClinicalEvent]:
-        return selectors.event_list(user=self.request.user)
+class SubjectRecordViewSet(StudyModelViewSet[M]):
+    """A record that belongs to a subject (named by study id) and is written by three services
+    of the same shape: ``create(user, subject, reason, **fields)``, ``update(record, user, data,
+    expected_version, reason)`` and ``delete(record, user, reason, expected_version)``."""
 
-    def create_record(self, data: dict[str, Any], *, reason: str) -> ClinicalEvent:
+    create_service: ClassVar[Callable[..., Any]]
+    update_service: ClassVar[Callable[..., Any]]
+    delete_service: ClassVar[Callable[..., None]]
+
+    def create_record(self, data: dict[str, Any], *, reason: str) -> M:
         subject = data.pop("subject")
-        return services.event_create(user=self.request.user, subject=subject, reason=reason, **data)
+        record: M = type(self).create_service(
+            user=self.request.user, subject=subject, reason=reason, **data
+        )
+        return record
 
     def update_record(
-        self,
-        instance: ClinicalEvent,
-        data: dict[str, Any],
-        *,
-        reason: str,
-        expected_version: int | None,
-    ) -> ClinicalEvent:
-        return services.event_update(
+        self, instance: M, data: dict[str, Any], *, reason: str, expected_version: int | None
+    ) -> M:
+        record: M = type(self).update_service(
             instance,
             user=self.request.user,
             data=data,
             expected_version=expected_version,
             reason=reason,
         )
+        return record
 
-    def delete_record(
-        self, instance: ClinicalEvent, *, reason: str, expected_version: int | None
-    ) -> None:
-        services.event_delete(
-            instance,
-            user=self.request.user,
-            reason=reason,
-            expected_version=expected_version,
+    def delete_record(self, instance: M, *, reason: str, expected_version: int | None) -> None:
+        type(self).delete_service(
+            instance, user=self.request.user, reason=reason, expected_version=expected_version
         )
 
 
-class DiagnosisViewSet(StudyModelViewSet[Diagnosis]):
+class ClinicalEventViewSet(SubjectRecordViewSet[ClinicalEvent]):
+    """Clinical events (death, tracheostomy, ventilation, gastrostomy, withdrawal)."""
+
+    serializer_class = ClinicalEventSerializer
+    permission_classes = [ClinicalRecordReadWrite]
+    filterset_class = ClinicalEventFilterSet
+
+    create_service = staticmethod(services.event_create)
+    update_service = staticmethod(services.event_update)
+    delete_service = staticmethod(services.event_delete)
+
+    def get_queryset(self) -> QuerySet[ClinicalEvent]:
+        return selectors.event_list(user=self.request.user)
+
+
+class DiagnosisViewSet(SubjectRecordViewSet[Diagnosis]):
     """A subject's dated diagnoses; the one flagged ``reference_standard`` is the final diagnosis
     of the diagnostic study, set only by a reference-standard assessor (blinded to the MBS)."""
 
@@ -251,34 +278,9 @@ class DiagnosisViewSet(StudyModelViewSet[Diagnosis]):
     permission_classes = [DiagnosisReadWrite]
     filterset_class = DiagnosisFilterSet
 
+    create_service = staticmethod(services.diagnosis_create)
+    update_service = staticmethod(services.diagnosis_update)
+    delete_service = staticmethod(services.diagnosis_delete)
+
     def get_queryset(self) -> QuerySet[Diagnosis]:
         return selectors.diagnosis_list(user=self.request.user)
-
-    def create_record(self, data: dict[str, Any], *, reason: str) -> Diagnosis:
-        subject = data.pop("subject")
-        return services.diagnosis_create(
-            user=self.request.user, subject=subject, reason=reason, **data
-        )
-
-    def update_record(
-        self,
-        instance: Diagnosis,
-        data: dict[str, Any],
-        *,
-        reason: str,
-        expected_version: int | None,
-    ) -> Diagnosis:
-        return services.diagnosis_update(
-            instance,
-            user=self.request.user,
-            data=data,
-            expected_version=expected_version,
-            reason=reason,
-        )
-
-    def delete_record(
-        self, instance: Diagnosis, *, reason: str, expected_version: int | None
-    ) -> None:
-        services.diagnosis_delete(
-            instance, user=self.request.user, reason=reason, expected_version=expected_version
-        )

@@ -11,7 +11,17 @@ from rest_framework import serializers
 from cohort.api.serializers import ScopedPrimaryKeyRelatedField, visit_scope
 from core import roles
 from core.roles import Acting
-from imaging.models import Measurement, QcStatus, QuantificationRun, Read, Scan, ScanKind
+from imaging.models import (
+    NON_DIAGNOSTIC_DETAIL_MAX_LENGTH,
+    Measurement,
+    NonDiagnosticReason,
+    QcStatus,
+    QuantificationRun,
+    Read,
+    ReadOutcome,
+    Scan,
+    ScanKind,
+)
 
 
 class ScanSerializer(serializers.ModelSerializer):
@@ -177,10 +187,61 @@ def queued_scan_scope(*, user: Acting) -> QuerySet[Scan]:
     return Scan.objects.filter(assignments__rater=rater).exclude(qc_status=QcStatus.FAIL)
 
 
-GRADE_HELP = "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band."
+GRADE_HELP = (
+    "MBS grade of the hemisphere: 0 no band, 1 partial band, 2 definite band (null on a "
+    "non-diagnostic read)."
+)
 
 
-class ReadSerializer(serializers.ModelSerializer):
+class OutcomeFields(serializers.Serializer):
+    """A read's outcome and its grades; which of them go together the read service decides."""
+
+    outcome = serializers.ChoiceField(
+        choices=ReadOutcome.choices,
+        default=ReadOutcome.GRADED,
+        help_text="graded (both grades and a confidence) or non_diagnostic (a reason, no grade).",
+    )
+    non_diagnostic_reason = serializers.ChoiceField(
+        choices=NonDiagnosticReason.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why the scan cannot be graded (non_diagnostic reads only).",
+    )
+    non_diagnostic_detail = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=NON_DIAGNOSTIC_DETAIL_MAX_LENGTH,
+        help_text="What made the scan non-diagnostic, with the reason 'other'.",
+    )
+    left_grade = serializers.IntegerField(
+        min_value=0,
+        max_value=2,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=GRADE_HELP,
+    )
+    right_grade = serializers.IntegerField(
+        min_value=0,
+        max_value=2,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=GRADE_HELP,
+    )
+    confidence = serializers.IntegerField(
+        min_value=1,
+        max_value=3,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="1 low, 2 moderate, 3 high (null on a non-diagnostic read).",
+    )
+
+
+class ReadSerializer(OutcomeFields, serializers.ModelSerializer):
     """A blinded read. Raters see their own reads only; nothing here describes the subject."""
 
     scan = ScopedPrimaryKeyRelatedField(
@@ -189,11 +250,6 @@ class ReadSerializer(serializers.ModelSerializer):
     scan_code = serializers.CharField(source="scan.code", read_only=True)
     rater = serializers.CharField(
         source="rater.username", read_only=True, help_text="The rater (the caller on submission)."
-    )
-    left_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
-    right_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
-    confidence = serializers.IntegerField(
-        min_value=1, max_value=3, help_text="1 low, 2 moderate, 3 high."
     )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
@@ -204,6 +260,9 @@ class ReadSerializer(serializers.ModelSerializer):
             "scan",
             "scan_code",
             "rater",
+            "outcome",
+            "non_diagnostic_reason",
+            "non_diagnostic_detail",
             "left_grade",
             "right_grade",
             "confidence",
@@ -217,10 +276,7 @@ class ReadSerializer(serializers.ModelSerializer):
         validators: list[Any] = []
 
 
-class ReadCorrectionSerializer(serializers.Serializer):
-    left_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
-    right_grade = serializers.IntegerField(min_value=0, max_value=2, help_text=GRADE_HELP)
-    confidence = serializers.IntegerField(min_value=1, max_value=3)
+class ReadCorrectionSerializer(OutcomeFields):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
     reason = serializers.CharField(max_length=300, help_text="Why the read is corrected (audited).")
 

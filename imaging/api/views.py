@@ -16,9 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import roles
+from core.access import record_access
 from core.api.permissions import ClinicalReadWrite
 from core.api.schema import StudyAutoSchema
 from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet, validation_error_detail
+from core.models import AccessAction
 from imaging import reading, selectors, services
 from imaging.api.permissions import RaterOnly, ReadAccess
 from imaging.api.serializers import (
@@ -30,7 +32,7 @@ from imaging.api.serializers import (
     ScanSerializer,
 )
 from imaging.filters import QuantificationFilterSet, ReadFilterSet, ScanFilterSet
-from imaging.models import QuantificationRun, Read, Scan
+from imaging.models import QuantificationRun, Read, ReadOutcome, Scan
 
 #: The QC actions of scans and runs: one JSON body ``{status, reason}``, no filters or pages.
 qc_action = action(
@@ -130,9 +132,13 @@ class ScanViewSet(StudyModelViewSet[Scan]):
     def download(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
         scan = self.get_object()
         suffix = (scan.file.name or "").rsplit("/", 1)[-1].split(".", 1)[-1]
-        return FileResponse(
+        response = FileResponse(
             scan.file.open("rb"), as_attachment=True, filename=f"{scan.code}.{suffix}"
         )
+        record_access(
+            request, AccessAction.DOWNLOAD, f"scan:{scan.code}", kind=scan.kind, via="api"
+        )
+        return response
 
 
 class QuantificationViewSet(
@@ -196,7 +202,10 @@ class ReadViewSet(StudyModelViewSet[Read]):
     def get_queryset(self) -> Any:
         return reading.read_list(user=self.request.user)
 
-    @extend_schema(summary="Submit your read of a scan in your queue (locked once submitted)")
+    @extend_schema(
+        summary="Submit your read of a scan in your queue (locked once submitted): graded, with "
+        "both grades and a confidence, or non_diagnostic, with its reason and no grade"
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
@@ -204,10 +213,8 @@ class ReadViewSet(StudyModelViewSet[Read]):
         return reading.read_submit(
             rater=self.request.user,
             scan=data["scan"],
-            left_grade=data["left_grade"],
-            right_grade=data["right_grade"],
-            confidence=data["confidence"],
             comment=data.get("comment", ""),
+            **_outcome_values(data),
         )
 
     @extend_schema(
@@ -220,11 +227,31 @@ class ReadViewSet(StudyModelViewSet[Read]):
         read = self.get_object()
         serializer = ReadCorrectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new = reading.read_correct(rater=request.user, read=read, **serializer.validated_data)
+        data = serializer.validated_data
+        new = reading.read_correct(
+            rater=request.user,
+            read=read,
+            reason=data["reason"],
+            comment=data.get("comment", ""),
+            **_outcome_values(data),
+        )
         return Response(
             ReadSerializer(new, context=self.get_serializer_context()).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+def _outcome_values(data: dict[str, Any]) -> dict[str, Any]:
+    """A read's outcome, reason and grades from validated API data, as the read services take
+    them (absent grades are None: the service says which the outcome needs)."""
+    return {
+        "outcome": data.get("outcome") or ReadOutcome.GRADED,
+        "non_diagnostic_reason": data.get("non_diagnostic_reason") or "",
+        "non_diagnostic_detail": data.get("non_diagnostic_detail") or "",
+        "left_grade": data.get("left_grade"),
+        "right_grade": data.get("right_grade"),
+        "confidence": data.get("confidence"),
+    }
 
 
 class ReadingQueueViewSet(viewsets.GenericViewSet):

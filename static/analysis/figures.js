@@ -5,9 +5,15 @@
   function draw(div) {
     var figure = JSON.parse(document.getElementById(div.dataset.figure).textContent);
     var filename = div.dataset.filename || "motorband-figure";
+    // Nothing in the modebar leads off the server: no Plotly logo link, and no "Share chart..."
+    // button, which this Plotly.js shows by default and which sends the figure's data (study
+    // data) to Plotly's cloud.
     var config = {
       responsive: true,
       displaylogo: false,
+      showSendToCloud: false,
+      plotlyServerURL: "",
+      modeBarButtonsToRemove: ["sendChartToCloud"],
       toImageButtonOptions: { format: "png", filename: filename, scale: 2 },
     };
     window.Plotly.newPlot(div, figure.data, figure.layout, config);

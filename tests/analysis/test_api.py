@@ -221,7 +221,8 @@ def test_diagnostic_refuses_overlapping_groups(client_for, cohort):
         ("km", {"event": "death", "groups": "ALS,CONTROL"}, 6),  # band + curve + at-risk per group
         ("forest", {"event": "death", "by": "site"}, 1),
         ("roc", {}, 3),  # curve, operating point, chance
-        ("scatter", {}, 4),  # two groups × two hemispheres
+        ("scatter", {}, 2),  # default: patients at V1, one group × two hemispheres
+        ("scatter", {"groups": "ALS,CONTROL"}, 4),  # two groups × two hemispheres
         ("harmonization", {}, 4),  # two sites × before/after
         ("timeline", {"subject": "EDM-0001"}, 5),  # UMN, ALSFRS-R, band L/R, events
     ],

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from analysis import diagnostic_study, reports
 from cohort import services
@@ -164,6 +165,69 @@ def test_the_frame_names_each_subjects_state(suspected_study, users):
         assert diagnostic_study.diagnostic_frame(user=users[name], marker="mbs_read").empty
 
 
+def add_non_diagnostic_read(scan: Any, rater: Any, reason: str) -> Any:
+    from imaging.models import Read
+
+    return Read.objects.create(
+        scan=scan, rater=rater, outcome="non_diagnostic", non_diagnostic_reason=reason
+    )
+
+
+def test_non_diagnostic_reads_make_the_index_test_indeterminate(suspected_study, users, sites):
+    rater, rater2 = users["rater"], get_user_model().objects.get(username="rater2")
+    rater3 = services.study_user_save(username="rater3", role="rater", sites=[])
+    # Per subject, each rater's read: grades, or the reason of a non-diagnostic read. All
+    # non-diagnostic; one graded beside one non-diagnostic (no graded majority); two graded
+    # beside one non-diagnostic (the graded consensus stands).
+    for study_id, reads in (
+        ("EDM-0011", [(rater, "motion"), (rater2, "coverage")]),
+        ("TOR-0012", [(rater, (2, 2)), (rater2, "coverage")]),
+        ("EDM-0013", [(rater, (1, 1)), (rater2, (2, 1)), (rater3, "motion")]),
+    ):
+        subject = make_subject(
+            study_id=study_id, group="SUSPECTED", site=sites[study_id[:3]], diagnosis_date=None
+        )
+        run = add_band(make_visit(subject, "V1", ENROLLED), 0.08, 0.08)
+        for who, read in reads:
+            if isinstance(read, str):
+                add_non_diagnostic_read(run.scan, who, read)
+            else:
+                add_read(run.scan, who, *read)
+        services.diagnosis_create(
+            user=users["assessor"],
+            subject=subject,
+            date=FINAL,
+            gold_coast="met",
+            el_escorial="probable",
+            phenotype="ALS",
+            alternative="",
+            reference_standard=True,
+        )
+    frame = diagnostic_study.diagnostic_frame(user=users["investigator"], marker="mbs_read")
+    rows = frame.set_index("subject")
+    assert rows.loc["EDM-0011", "index_status"] == "indeterminate"
+    assert rows.loc["EDM-0011", "index_reason"] == "non-diagnostic read (coverage, motion)"
+    assert rows.loc["TOR-0012", "index_status"] == "indeterminate"
+    assert rows.loc["TOR-0012", "index_reason"] == "non-diagnostic read (coverage)"
+    assert rows.loc["EDM-0013", "index_status"] == "done"
+    assert rows.loc["EDM-0013", "index_value"] is True
+    result = reports.diagnostic_report(
+        user=users["investigator"],
+        marker="mbs_read",
+        positive=(),
+        negative=(),
+        filters=reports.Filters(),
+        reference="final_diagnosis",
+        population="suspected",
+    ).result
+    # The 0-versus-2 disagreement of the fixture plus the two non-diagnostic subjects.
+    assert result["indeterminate"] == 3
+    reasons = {r["reason"]: r["count"] for r in result["excluded"]["reasons"]}
+    assert reasons["index test indeterminate: non-diagnostic read (coverage, motion)"] == 1
+    assert reasons["index test indeterminate: non-diagnostic read (coverage)"] == 1
+    assert result["table"] == {"tp": 4, "fp": 1, "fn": 1, "tn": 2}
+
+
 def test_the_page_shows_the_two_by_two_table(suspected_study, client, users):
     client.force_login(users["investigator"])
     page = client.get(
@@ -229,3 +293,26 @@ def test_the_stard_page_draws_the_flow_and_offers_the_report(suspected_study, cl
     report = client.get("/analysis/stard/", {"download": "md"}).content.decode()
     assert "| 23 | Results: test results | TP 3, FP 1, FN 1, TN 2. |" in report
     assert "Items for the authors to complete" in report
+
+
+def test_a_release_carries_the_stard_report_of_its_data(suspected_study, api, users):
+    from analysis.exports import releases
+
+    release = releases.release_create(user=users["data_manager"], fmt="csv", deidentify=True)
+    paths = {f["path"] for f in release.manifest["files"]}
+    assert {releases.STARD_REPORT, releases.STARD_FLOW, releases.STARD_JSON} <= paths
+    response = api("data_manager").get(f"{API}exports/{release.pk}/stard/")
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    assert "| 23 | Results: test results | TP 3, FP 1, FN 1, TN 2. |" in text
+    assert "enrolment dates withheld" in text  # a de-identified release names no dates or sites
+    assert "EDM" not in text and "TOR" not in text
+    assert api("investigator").get(f"{API}exports/{release.pk}/stard/").status_code == 403
+
+
+def test_a_study_without_suspected_patients_has_no_stard_report(users, api, cohort):
+    from analysis.exports import releases
+
+    release = releases.release_create(user=users["data_manager"], fmt="csv")
+    assert not any(f["path"].startswith("stard/") for f in release.manifest["files"])
+    assert api("data_manager").get(f"{API}exports/{release.pk}/stard/").status_code == 404

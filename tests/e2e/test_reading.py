@@ -1,4 +1,6 @@
-"""A blinded rater reads a scan in a real browser: NiiVue renders the SWI, the read is locked."""
+"""A blinded rater reads scans in a real browser: NiiVue renders the SWI on the precentral slab,
+zoom, crosshair and slice number work, a graded and a non-diagnostic read are locked; the reading
+coordinator assigns scans from the assignment page."""
 
 from __future__ import annotations
 
@@ -8,28 +10,41 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from imaging import band, reading, services
-from imaging.models import Read
+from imaging.models import Read, ReadAssignment
 from tests.factories import make_subject, make_visit
+from tests.imaging.reads import make_rater
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-Test-123!"
 
 
+PRECENTRAL = (1024, 2024)
+
+
 @pytest.fixture
-def queued_scan(users, tmp_path):
-    phantom = band.make_phantom(
+def phantom():
+    return band.make_phantom(
         (64, 64, 64), (1.5, 1.5, 1.5), band_contrast=(0.2, 0.05), noise_sd=2.0, seed=3
     )
-    path = tmp_path / "swi.nii.gz"
+
+
+def upload_swi(phantom, tmp_path, name="swi.nii.gz"):
+    path = tmp_path / name
     nib.save(phantom.swi, path)
     visit = make_visit(make_subject(), "V1")
     with path.open("rb") as handle:
-        scan = services.scan_upload(
+        return services.scan_upload(
             user=None, visit=visit, kind="swi", upload=handle, name=path.name, field_strength=3.0
         )
+
+
+@pytest.fixture
+def queued_scan(users, tmp_path, phantom):
+    scan = upload_swi(phantom, tmp_path)
     reading.read_assignments_create(user=None, rater=users["rater"], scans=[scan], seed=1)
     return scan
 
@@ -39,8 +54,20 @@ def canvas_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
 
 
+def red_pixels(page) -> int:
+    """Pixels of the (reddish) crosshair on the canvas."""
+    png = page.locator("#viewer").screenshot()
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+    return int(((rgb[..., 0] > 150) & (rgb[..., 0] - rgb[..., 1] > 60)).sum())
+
+
+def slice_shown(page) -> tuple[int, int]:
+    number = page.locator("#slice-number")
+    return int(number.get_attribute("data-slice")), int(number.get_attribute("data-slices"))
+
+
 def test_rater_reads_a_scan_in_the_viewer_and_submits(
-    page, live_server, login, screenshot, queued_scan
+    page, live_server, login, screenshot, queued_scan, phantom
 ):
     login("rater", PASSWORD)
     page.get_by_role("link", name="Reading queue").first.click()
@@ -55,6 +82,45 @@ def test_rater_reads_a_scan_in_the_viewer_and_submits(
     assert page.evaluate("document.getElementById('viewer').width") > 0
     screenshot("rater-reading-page")
 
+    # The viewer opens on the superior slab that holds the precentral gyrus, and says which slice.
+    labels = np.asarray(phantom.labels.dataobj)
+    number, total = slice_shown(page)
+    assert total == 64 and number > 32
+    assert page.locator("#slice-number").inner_text() == f"Axial slice {number} / 64"
+    assert np.isin(labels[:, :, number - 1], PRECENTRAL).any()
+    # The wheel moves through slices; the slab button comes back.
+    page.locator("#viewer").hover()
+    page.mouse.wheel(0, -120)
+    expect(page.locator("#slice-number")).not_to_have_attribute("data-slice", str(number))
+    assert abs(slice_shown(page)[0] - number) == 1
+    page.get_by_role("button", name="Motor slab").click()
+    assert slice_shown(page)[0] == number
+
+    # The crosshair can be hidden and shown again.
+    page.wait_for_timeout(200)
+    with_crosshair = red_pixels(page)
+    assert with_crosshair > 50
+    page.get_by_label("Crosshair").uncheck()
+    page.wait_for_timeout(200)
+    assert red_pixels(page) < with_crosshair / 10
+    page.get_by_label("Crosshair").check()
+    page.wait_for_timeout(200)
+    assert red_pixels(page) > with_crosshair / 2
+
+    # Zoom in and back.
+    before_zoom = canvas_pixels(page)
+    page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Zoom in").click()
+    assert page.locator("#zoom-value").inner_text() == "156%"
+    page.wait_for_timeout(300)
+    zoomed = canvas_pixels(page)
+    assert np.abs(zoomed - before_zoom).mean() > 1
+    assert slice_shown(page)[0] == number  # zooming keeps the slice
+    screenshot("rater-reading-zoomed")
+    page.get_by_role("button", name="Fit").click()
+    assert page.locator("#zoom-value").inner_text() == "100%"
+    page.wait_for_timeout(300)
+
     # Window/level changes what is drawn; so does the minimum-intensity projection.
     page.locator("#window-width").evaluate(
         "el => { el.value = String(Number(el.value) / 4); el.dispatchEvent(new Event('input')); }"
@@ -63,9 +129,8 @@ def test_rater_reads_a_scan_in_the_viewer_and_submits(
     narrowed = canvas_pixels(page)
     assert np.abs(narrowed - pixels).mean() > 1
     page.select_option("#projection", "8")
-    page.wait_for_function(
-        "document.getElementById('viewer-status').textContent.includes('Minimum-intensity')"
-    )
+    # (expect polls without eval: the page's Content-Security-Policy forbids it)
+    expect(page.locator("#viewer-status")).to_contain_text("Minimum-intensity")
     page.wait_for_timeout(300)
     minip = canvas_pixels(page)
     assert (minip > 20).mean() > 0.05 and np.abs(minip - narrowed).mean() > 0.5
@@ -83,4 +148,98 @@ def test_rater_reads_a_scan_in_the_viewer_and_submits(
     read = Read.objects.get(scan=queued_scan, rater__username="rater")
     assert (read.left_grade, read.right_grade, read.confidence) == (2, 1, 3)
     assert read.comment == "clear at the hand knob"
+    page.wait_for_selector("#viewer[data-loaded='true']", timeout=30_000)
     screenshot("rater-read-locked")
+
+
+def test_rater_submits_a_non_diagnostic_read(
+    page, live_server, login, screenshot, queued_scan, users
+):
+    login("rater", PASSWORD)
+    page.goto(f"{live_server.url}/reading/{queued_scan.code}/")
+    page.wait_for_selector("#viewer[data-loaded='true']", timeout=30_000)
+    grading = page.get_by_role("form", name="Grading")
+    left = grading.get_by_role("group", name="Left hemisphere")
+    reason = grading.get_by_label("Why non-diagnostic")
+    # A graded read shows the grades, not the reason; a non-diagnostic one the reverse.
+    assert left.is_visible() and not reason.is_visible()
+    grading.get_by_role("group", name="Outcome").get_by_label("Non-diagnostic").check()
+    assert not left.is_visible() and reason.is_visible()
+    assert not grading.get_by_label("Describe (reason other)").is_visible()
+    reason.select_option("other")
+    grading.get_by_label("Describe (reason other)").fill("dental braces")
+    reason.select_option("motion")
+    assert not grading.get_by_label("Describe (reason other)").is_visible()
+    grading.get_by_label("Comment").fill("ghosting over the vertex")
+    screenshot("rater-read-non-diagnostic-form")
+    grading.get_by_role("button", name="Submit read").click()
+    page.wait_for_selector("#locked-read")
+    assert page.locator("#locked-read").get_by_text("Non-diagnostic: Motion").is_visible()
+    read = Read.objects.get(scan=queued_scan, rater__username="rater")
+    assert (read.outcome, read.non_diagnostic_reason, read.non_diagnostic_detail) == (
+        "non_diagnostic",
+        "motion",
+        "",
+    )
+    assert (read.left_grade, read.right_grade, read.confidence) == (None, None, None)
+    page.wait_for_selector("#viewer[data-loaded='true']", timeout=30_000)
+    screenshot("rater-read-non-diagnostic-locked")
+
+
+def test_coordinator_assigns_scans_from_the_page(
+    page, live_server, login, screenshot, users, tmp_path
+):
+    scans = [
+        upload_swi(
+            band.make_phantom((24, 24, 24), (4.0, 4.0, 4.0), noise_sd=2.0, seed=seed),
+            tmp_path,
+            f"swi{seed}.nii.gz",
+        )
+        for seed in range(4)
+    ]
+    make_rater("rater_b")
+    make_rater("rater_c")
+    login("data_manager", PASSWORD)
+    page.get_by_role("link", name="Reads").first.click()
+    page.get_by_role("link", name="Assign reads").click()
+    page.wait_for_url(f"{live_server.url}/reading/assign/")
+    assert page.get_by_label("Raters per scan").input_value() == "2"
+    page.get_by_label("Seed").fill("42")
+    page.get_by_role("button", name="Assign").click()
+    page.wait_for_selector("#assignment-result")
+    assert page.locator("#seed-used").inner_text() == "42"
+    rows = page.locator("#queue-sizes tbody tr")
+    assert rows.count() == 3
+    assert ReadAssignment.objects.filter(scan__in=scans).count() == 8
+    screenshot("coordinator-assign-reads")
+
+    # The raters read: one scan non-diagnostic for one of its raters. Agreement says what it left
+    # out; the split scan waits for adjudication.
+    for number, scan in enumerate(scans):
+        for position, assignment in enumerate(ReadAssignment.objects.filter(scan=scan)):
+            if number == 0 and position == 0:
+                reading.read_submit(
+                    rater=assignment.rater,
+                    scan=scan,
+                    outcome="non_diagnostic",
+                    non_diagnostic_reason="motion",
+                )
+            else:
+                grade = (number + position) % 3
+                reading.read_submit(
+                    rater=assignment.rater,
+                    scan=scan,
+                    left_grade=grade,
+                    right_grade=min(grade, 1),
+                    confidence=2,
+                )
+    page.get_by_role("link", name="Reader agreement").click()
+    assert (
+        page.locator("#non-diagnostic-left-out")
+        .inner_text()
+        .startswith("Non-diagnostic reads left out: 1 (")
+    )
+    screenshot("reviewer-agreement")
+    page.get_by_role("link", name="Adjudication").click()
+    assert page.get_by_text("non-diagnostic (motion)").is_visible()
+    screenshot("reviewer-adjudication")

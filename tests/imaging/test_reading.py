@@ -307,6 +307,8 @@ def test_agreement_without_reads_is_empty(raters):
         "pairs": [],
         "fleiss": None,
         "mean_pairwise_kappa": None,
+        "non_diagnostic": {"count": 0, "by_rater": []},
+        "warnings": [],
     }
 
 

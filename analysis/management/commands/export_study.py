@@ -1,15 +1,19 @@
-"""``manage.py export_study DIR [--format ...] [--deidentify]``: the study bundle, a trial dataset, a
-REDCap project or SDTM-style domains."""
+"""``manage.py export_study DIR [--format ...] [--deidentify] [--user NAME]``: the study bundle, a
+trial dataset, a REDCap project or SDTM-style domains, recorded in the access log (as the system's,
+or ``--user``'s)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from analysis.exports import bundle, redcap, sdtm, trial
 from analysis.exports import deidentify as deid
-from core.commands import StudyCommand
+from core import roles
+from core.commands import StudyCommand, record_command_access, study_user_named
+from core.models import AccessAction
 
 FORMATS = ("bids", *trial.FORMATS, "redcap", "sdtm")
 
@@ -51,8 +55,43 @@ class Command(StudyCommand):
             "--group", action="append", default=[], help="Only this group (repeat)."
         )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+        parser.add_argument(
+            "--user",
+            metavar="NAME",
+            help="The data manager or administrator the export is made for (the access log "
+            "names them; without it, the system).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Export, then record it in the access log (also when files were written before a
+        failure: they left the study all the same)."""
+        user = None
+        if options["user"] is not None:
+            user = study_user_named(
+                options["user"], allowed=roles.EXPORTERS, doing="export the study"
+            )
+        directory = Path(options["directory"])
+        completed = False
+        try:
+            self.export(**options)
+            completed = True
+        finally:
+            files = [p for p in directory.rglob("*") if p.is_file()] if directory.is_dir() else []
+            if files:
+                record_command_access(
+                    user,
+                    AccessAction.EXPORT,
+                    f"directory:{directory.resolve()}",
+                    command="export_study",
+                    format=options["format"],
+                    deidentify=bool(options["deidentify"]) or options["format"] == "sdtm",
+                    sites=list(options["site"]),
+                    groups=list(options["group"]),
+                    files=len(files),
+                    completed=completed,
+                )
+
+    def export(self, **options: Any) -> None:
         fmt = options["format"]
         if fmt == "bids":
             if options["deidentify"] or options["site"] or options["group"]:

@@ -1,14 +1,21 @@
-"""``manage.py import_redcap DATA.csv --dictionary DICT.csv [--dry-run]``: REDCap data, all or nothing."""
+"""``manage.py import_redcap DATA.csv --dictionary DICT.csv [--user NAME] [--dry-run]``: REDCap data,
+all or nothing, attributed to ``--user`` in the audit trail and recorded in the access log."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from analysis.exports.redcap import import_redcap
-from analysis.management.commands.import_study import problem_report
+from analysis.management.commands.import_study import (
+    add_user_argument,
+    importing_user,
+    problem_report,
+    record_import,
+)
 from core.commands import StudyCommand
 
 
@@ -29,8 +36,11 @@ class Command(StudyCommand):
             "--dry-run", action="store_true", help="Validate everything, then write nothing."
         )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+        add_user_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        user = importing_user(options["user"])
+
         def progress(records: Sequence[Any]) -> Iterable[Any]:
             if options["no_progress"]:
                 return records
@@ -40,7 +50,15 @@ class Command(StudyCommand):
             options["data"],
             options["dictionary"],
             dry_run=options["dry_run"],
+            user=user,
             progress=progress,
+        )
+        record_import(
+            user,
+            f"file:{Path(options['data']).resolve()}",
+            result,
+            command="import_redcap",
+            dictionary=str(Path(options["dictionary"]).resolve()),
         )
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")

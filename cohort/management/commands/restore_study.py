@@ -1,4 +1,4 @@
-"""Restore a backup archive into an empty, migrated instance."""
+"""Restore a backup archive into an empty, migrated instance (recorded in the access log)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from cohort import backup
-from core.commands import StudyCommand
+from core.commands import StudyCommand, record_command_access
+from core.models import AccessAction
 
 
 class Command(StudyCommand):
@@ -21,6 +22,17 @@ class Command(StudyCommand):
             manifest = backup.restore(options["source"], progress=True)
         except backup.BackupError as exc:
             raise CommandError(str(exc)) from exc
+        # After the restore, which loads the backup's own access log: an event written before it
+        # could take the id of one of the backup's.
+        record_command_access(
+            None,
+            AccessAction.IMPORT,
+            f"file:{Path(options['source']).resolve()}",
+            command="restore_study",
+            outcome="restored",
+            rows=sum(manifest["rows"].values()),
+            media=len(manifest["media"]),
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Restored {sum(manifest['rows'].values())} rows and {len(manifest['media'])} files."

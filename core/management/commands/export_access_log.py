@@ -1,4 +1,5 @@
-"""Export the access log to a CSV file (all events, or those of one action, user or period)."""
+"""Export the access log to a CSV file (all events, or those of one action, user or period); text
+that a spreadsheet would run as a formula (a username typed at the login form) is neutralized."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core.management.base import CommandError
 from core.access import record_access
 from core.commands import StudyCommand
 from core.models import AccessAction, AccessEvent
+from core.spreadsheets import neutralize
 
 COLUMNS = ["id", "when", "user_id", "username", "action", "target", "client_address", "detail"]
 
@@ -70,9 +72,10 @@ class Command(StudyCommand):
                         event.pk,
                         event.when.isoformat(),
                         event.user_id or "",
-                        event.username,
+                        # Typed by anyone at the login form: never a formula in a spreadsheet.
+                        neutralize(event.username),
                         event.action,
-                        event.target,
+                        neutralize(event.target),
                         event.client_address or "",
                         json.dumps(event.detail, sort_keys=True, default=str),
                     ]

@@ -1,4 +1,5 @@
-"""Assign every SWI scan to k blinded raters, in a randomized queue order per rater."""
+"""Assign every SWI scan (failed QC excepted) to k blinded raters, in a randomized queue order per
+rater; the reading coordinator's page /reading/assign/ calls the same service."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from imaging import reading
 
 class Command(StudyCommand):
     help = (
-        "Give every SWI scan k raters (default 2) chosen among the active raters, balancing their "
-        "work, and append the new scans to each rater's queue in a random order."
+        "Give every SWI scan that did not fail QC k raters (default 2) chosen among the active "
+        "raters, balancing their work, and append the new scans to each rater's queue in a random "
+        "order."
     )
 
     def add_arguments(self, parser: Any) -> None:

@@ -96,8 +96,8 @@ def test_export_writes_the_contract_layout(study: dict[str, Any], tmp_path: Path
     assert f"\t{band.ALGORITHM_VERSION}\t" in band_rows[1]
     reads = (root / "phenotype/reads.tsv").read_text().splitlines()
     assert reads[1:] == [
-        "sub-EDM0001\tses-V1\trater_one\t1\t2\t2",
-        "sub-EDM0001\tses-V1\trater_two\t1\t1\t2",
+        "sub-EDM0001\tses-V1\trater_one\t1\t2\t2\tgraded\tn/a\tn/a",
+        "sub-EDM0001\tses-V1\trater_two\t1\t1\t2\tgraded\tn/a\tn/a",
     ]
     assert bundle.layout_problems(root) == []
     # No free text in the bundle.
@@ -138,6 +138,22 @@ def test_python_bids_validator_accepts_every_file(study: Any, tmp_path: Path) ->
 
 
 def test_round_trip_gives_byte_identical_tsvs(study: dict[str, Any], tmp_path: Path) -> None:
+    from cohort import services as cohort_services
+    from imaging.reading import read_import
+
+    # A non-diagnostic read travels too (outcome and reason; no grades).
+    third = cohort_services.study_user_save(username="rater_three", role="rater", sites=[])
+    read_import(
+        user=None,
+        scan=Scan.objects.get(kind="swi"),
+        rater=third,
+        left_grade=None,
+        right_grade=None,
+        confidence=None,
+        outcome="non_diagnostic",
+        non_diagnostic_reason="other",
+        non_diagnostic_detail="dental braces",
+    )
     first, second = tmp_path / "first", tmp_path / "second"
     bundle.export_bundle(first)
     before = {
@@ -155,6 +171,8 @@ def test_round_trip_gives_byte_identical_tsvs(study: dict[str, Any], tmp_path: P
         "scans": Scan.objects.count(),
     }
     assert after == before
+    imported = Read.objects.get(rater__username="rater_three")
+    assert (imported.outcome, imported.non_diagnostic_detail) == ("non_diagnostic", "dental braces")
     assert Site.objects.get(code="TOR").name == "Toronto"
     swi = Scan.objects.get(kind="swi")
     assert (swi.field_strength, swi.manufacturer, swi.scanner_model) == (3.0, "Siemens", "Prisma")
