@@ -19,7 +19,7 @@ from analysis import diagnostic_study, frames, plots, stard
 from analysis.stats import diagnostic, progression, survival
 from analysis.stats.errors import InsufficientDataError
 from cohort import scales
-from cohort.models import Group, Subject
+from cohort.models import Group, Study, Subject
 from core.roles import Acting
 
 #: Contract outcomes first, then the extras (region subscores and laminar contrast).
@@ -363,6 +363,9 @@ def diagnostic_report(
     subjects enrolled as suspected ALS or over the whole cohort (``population``).
     """
     visit_codes = filters.visit_codes or (frames.BASELINE_VISIT,)
+    if cutoff is None and marker == "band_contrast":
+        # The study's pre-specified cut-off, where its analysis plan set one.
+        cutoff = Study.current().band_contrast_cutoff
     if reference == "final_diagnosis":
         return _final_diagnosis_report(
             user=user,

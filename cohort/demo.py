@@ -150,15 +150,19 @@ def build_demo(
     anchor: dt.date = DEFAULT_ANCHOR,
     user: Acting = None,
     extensions: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Create the demo study (sites, subjects, visits, UMN, ALSFRS-R, events) and return counts.
 
-    ``extensions=False`` skips the imaging and reads extensions (clinical data only).
+    ``extensions=False`` skips the imaging and reads extensions (clinical data only);
+    ``progress`` is told, in a sentence, each step as it starts.
     """
+    say = progress or (lambda message: None)
     rng = random.Random(seed)
     sites = [services.site_create(user=user, code=code, name=name) for code, name in DEMO_SITES]
     counts = {"sites": len(sites), "subjects": 0, "visits": 0, "events": 0}
     for site in sites:
+        say(f"Subjects, visits, forms and events at {site.code}...")
         number = 0
         for group, size in DEMO_GROUP_SIZES.items():
             for _ in range(size):
@@ -167,7 +171,9 @@ def build_demo(
     _vital_status_check(anchor, user)
     for dotted in settings.MOTORBAND_DEMO_EXTENSIONS if extensions else []:
         extension: Callable[..., Any] = import_string(dotted)
-        counts[dotted.rsplit(".", 1)[-1]] = extension(rng=rng, user=user)
+        name = dotted.rsplit(".", 1)[-1]
+        say(f"{name.replace('_', ' ').capitalize()} ({dotted.split('.')[0]})...")
+        counts[name] = extension(rng=rng, user=user)
     return counts
 
 

@@ -285,6 +285,7 @@ class AlsfrsForm(_ClinicalForm):
             self.fields[name] = forms.IntegerField(
                 required=False,
                 label=f"{name[1:]}. {scales.ALSFRS_ITEM_LABELS[name]}",
+                help_text=scales.response_wording(name),
                 widget=forms.NumberInput(
                     attrs={
                         "min": scales.ALSFRS_ITEM_MIN,

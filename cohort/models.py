@@ -99,6 +99,14 @@ class Study(models.Model):
         "many months after enrolment (or the last one, when follow-up ended earlier by death or "
         "withdrawal), by a reference-standard assessor blinded to MBS reads and band values.",
     )
+    band_contrast_cutoff = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
+        help_text="The study's pre-specified band contrast cut-off (positive at or above it) for "
+        "diagnostic accuracy; empty: the analysis picks the data's best cut-off and corrects "
+        "its optimism.",
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -54,6 +54,120 @@ ALSFRS_DOMAINS: dict[str, tuple[str, ...]] = {
     "respiratory": ("q10", "q11", "q12"),
 }
 ALSFRS_TOTAL_MAX = ALSFRS_ITEM_MAX * len(ALSFRS_ITEMS)  # 48
+#: The published wording of each ALSFRS-R response, item by item (Cedarbaum et al., J Neurol Sci
+#: 1999;169:13-21, appendix); item 5 has one wording without gastrostomy (5a) and one with (5b).
+ALSFRS_RESPONSES: dict[str, dict[int, str]] = {
+    "q1": {
+        4: "Normal speech processes",
+        3: "Detectable speech disturbance",
+        2: "Intelligible with repeating",
+        1: "Speech combined with nonvocal communication",
+        0: "Loss of useful speech",
+    },
+    "q2": {
+        4: "Normal",
+        3: "Slight but definite excess of saliva in mouth; may have nighttime drooling",
+        2: "Moderately excessive saliva; may have minimal drooling",
+        1: "Marked excess of saliva with some drooling",
+        0: "Marked drooling; requires constant tissue or handkerchief",
+    },
+    "q3": {
+        4: "Normal eating habits",
+        3: "Early eating problems: occasional choking",
+        2: "Dietary consistency changes",
+        1: "Needs supplemental tube feeding",
+        0: "NPO (exclusively parenteral or enteral feeding)",
+    },
+    "q4": {
+        4: "Normal",
+        3: "Slow or sloppy: all words are legible",
+        2: "Not all words are legible",
+        1: "Able to grip pen but unable to write",
+        0: "Unable to grip pen",
+    },
+    "q5a": {
+        4: "Normal",
+        3: "Somewhat slow and clumsy, but no help needed",
+        2: "Can cut most foods, although clumsy and slow; some help needed",
+        1: "Food must be cut by someone, but can still feed slowly",
+        0: "Needs to be fed",
+    },
+    "q5b": {
+        4: "Normal",
+        3: "Clumsy but able to perform all manipulations independently",
+        2: "Some help needed with closures and fasteners",
+        1: "Provides minimal assistance to caregiver",
+        0: "Unable to perform any aspect of task",
+    },
+    "q6": {
+        4: "Normal function",
+        3: "Independent and complete self-care with effort or decreased efficiency",
+        2: "Intermittent assistance or substitute methods",
+        1: "Needs attendant for self-care",
+        0: "Total dependence",
+    },
+    "q7": {
+        4: "Normal",
+        3: "Somewhat slow and clumsy, but no help needed",
+        2: "Can turn alone or adjust sheets, but with great difficulty",
+        1: "Can initiate, but not turn or adjust sheets alone",
+        0: "Helpless",
+    },
+    "q8": {
+        4: "Normal",
+        3: "Early ambulation difficulties",
+        2: "Walks with assistance",
+        1: "Nonambulatory functional movement only",
+        0: "No purposeful leg movement",
+    },
+    "q9": {
+        4: "Normal",
+        3: "Slow",
+        2: "Mild unsteadiness or fatigue",
+        1: "Needs assistance",
+        0: "Cannot do",
+    },
+    "q10": {
+        4: "None",
+        3: "Occurs when walking",
+        2: "Occurs with one or more of: eating, bathing, dressing (ADL)",
+        1: "Occurs at rest: difficulty breathing when either sitting or lying",
+        0: "Significant difficulty: considering using mechanical respiratory support",
+    },
+    "q11": {
+        4: "None",
+        3: "Some difficulty sleeping at night due to shortness of breath; does not routinely "
+        "use more than two pillows",
+        2: "Needs extra pillows in order to sleep (more than two)",
+        1: "Can only sleep sitting up",
+        0: "Unable to sleep",
+    },
+    "q12": {
+        4: "None",
+        3: "Intermittent use of BiPAP",
+        2: "Continuous use of BiPAP during the night",
+        1: "Continuous use of BiPAP during the night and day",
+        0: "Invasive mechanical ventilation by intubation or tracheostomy",
+    },
+}
+
+
+def response_wording(item: str) -> str:
+    """The responses of an item as one line ("4 Normal · 3 ... · 0 ..."); item 5 gives both forms."""
+    if item == "q5":
+        return (
+            "Without gastrostomy (5a): "
+            + _joined(ALSFRS_RESPONSES["q5a"])
+            + ". With gastrostomy (5b): "
+            + _joined(ALSFRS_RESPONSES["q5b"])
+        )
+    return _joined(ALSFRS_RESPONSES[item])
+
+
+def _joined(responses: Mapping[int, str]) -> str:
+    return " · ".join(f"{score} {text}" for score, text in sorted(responses.items(), reverse=True))
+
+
 ALSFRS_ITEM_LABELS = {
     "q1": "Speech",
     "q2": "Salivation",

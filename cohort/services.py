@@ -74,7 +74,14 @@ def study_update(*, user: Acting, data: Mapping[str, Any], reason: str = "") -> 
     records.assign(
         study,
         data,
-        ("name", "interval_months", "window_days", "planned_visits", "reference_standard_months"),
+        (
+            "name",
+            "interval_months",
+            "window_days",
+            "planned_visits",
+            "reference_standard_months",
+            "band_contrast_cutoff",
+        ),
     )
     records.save(study, user=user, reason=reason)
     for subject in Subject.objects.all():

@@ -18,6 +18,17 @@ Each check is recorded with the run as ``{name, passed, value, limit, message}``
 - ``reference_homogeneity`` (SWI, ``MAX_REFERENCE_CV`` = 0.35): the deep postcentral reference is
   one tissue; a coefficient of variation above 0.35 means it straddles tissues or background, as a
   label map from another person or space does.
+- ``tissue_ordering`` (SWI and T2*-weighted/GRE magnitude, ``MIN_WM_OVER_CORTEX`` = 0.02): on
+  magnitude, white matter is brighter than cortex on average (domain.md, method 2.0.0). The band
+  engine averages the image over the labels' white matter (aseg 2/41) and cortex (aparc parcels,
+  or aseg 3/42) in the analysed region; white matter must exceed cortex by at least 2% of the
+  cortex mean (``value`` = white matter mean / cortex mean - 1; MotorBand's choice). Measured on the
+  phantom (white matter 110, cortex 100, fluid 150) and on bert's real folding painted with that
+  SWI ordering: matched labels +0.13 and +0.09; labels moved by 3-5 mm, flipped left to right or
+  from a larger brain -0.13 to +0.007, as a label map of another subject, session or space samples
+  both tissues alike. Limits: a smaller brain's labels nested in white matter, or a move along the
+  cortex, can still pass, and on a T1-like contrast (dark fluid) a mismatch is not seen. Not
+  checked on QSM, whose tissue contrast differs.
 - ``registration``: informational. With a ``t1`` the run records the rigid registration of the
   label map's anatomy to the SWI; without one it says the world coordinates were used.
 """
@@ -34,6 +45,7 @@ MIN_MOTOR_COVERAGE = MIN_SEGMENT_COVERAGE
 MAX_ABS_BAND_CONTRAST = 0.5
 MAX_ABS_DIFFERENCE_PPB = 150.0
 MAX_REFERENCE_CV = 0.35
+MIN_WM_OVER_CORTEX = 0.02
 HEMISPHERE_NAMES = {"L": "left", "R": "right"}
 
 
@@ -87,8 +99,13 @@ def run_checks(
     *,
     input_kind: str,
     registration: Mapping[str, Any] | None = None,
+    tissue: Mapping[str, Any] | None = None,
 ) -> list[Check]:
-    """The fit checks of one run's measurements (the band engine's rows), in a fixed order."""
+    """The fit checks of one run's measurements (the band engine's rows), in a fixed order.
+
+    ``tissue`` is the band engine's ``TissueMeans.as_dict()`` (``white_matter_mean``,
+    ``cortex_mean``) for the tissue ordering check of magnitude images.
+    """
     whole = _whole_rows(measurements)
     checks: list[Check] = []
 
@@ -181,6 +198,7 @@ def run_checks(
                 else "The postcentral reference is homogeneous.",
             )
         )
+        checks.append(_tissue_ordering(tissue))
 
     if registration:
         displacement = registration.get("displacement_mm")
@@ -206,6 +224,34 @@ def run_checks(
             )
         )
     return checks
+
+
+def _tissue_ordering(tissue: Mapping[str, Any] | None) -> Check:
+    """White matter brighter than cortex by ``MIN_WM_OVER_CORTEX`` (magnitude images)."""
+    wm = None if tissue is None else tissue.get("white_matter_mean")
+    cortex = None if tissue is None else tissue.get("cortex_mean")
+    if wm is None or cortex is None or float(cortex) <= 0.0:
+        return Check(
+            "tissue_ordering",
+            True,
+            None,
+            MIN_WM_OVER_CORTEX,
+            "Tissue ordering not assessed: too few labelled white matter or cortex voxels in "
+            "the analysed region.",
+        )
+    excess = float(wm) / float(cortex) - 1.0
+    passed = excess >= MIN_WM_OVER_CORTEX
+    return Check(
+        "tissue_ordering",
+        passed,
+        round(excess, 4),
+        MIN_WM_OVER_CORTEX,
+        f"White matter is {excess:.0%} brighter than cortex inside the labels, as expected."
+        if passed
+        else "The label map does not match this image: white matter is not brighter than cortex "
+        f"(white matter {float(wm):.4g}, cortex {float(cortex):.4g}, at least "
+        f"{MIN_WM_OVER_CORTEX:.0%} brighter expected) — wrong subject, session or space?",
+    )
 
 
 def failed(checks: Iterable[Check | Mapping[str, Any]]) -> list[str]:

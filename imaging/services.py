@@ -419,6 +419,10 @@ def _run_anatomy(run: QuantificationRun) -> str | None:
     return anatomy.file.path
 
 
+def _tissue_dict(tissue: band.TissueMeans | None) -> dict[str, Any] | None:
+    return None if tissue is None else tissue.as_dict()
+
+
 def run_execute(run_id: int) -> QuantificationRun:
     """Compute a queued run (the Celery task's body): measurements, QC picture, status."""
     if not _claim(run_id):
@@ -445,6 +449,7 @@ def run_execute(run_id: int) -> QuantificationRun:
         result.measurements,
         input_kind=run.input_kind,
         registration=getattr(result, "registration", None),
+        tissue=_tissue_dict(getattr(result, "tissue", None)),
     )
     flagged = checks.failed(run_checks)
     with transaction.atomic():

@@ -2,9 +2,20 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """The icon's static URL, resolved per request (production's manifest storage names files
+    only once collectstatic has run)."""
+    return HttpResponsePermanentRedirect(static("motorband/favicon.svg"))
+
+
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the page says: send them to the SVG icon.
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # Failed logins are throttled by django-axes (motorband.ratelimit), here as everywhere.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

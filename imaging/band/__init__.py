@@ -6,7 +6,7 @@ whenever a result could change, so runs of different methods are never mixed.
 
 from typing import Final
 
-ALGORITHM_VERSION: Final[str] = "1.1.0"
+ALGORITHM_VERSION: Final[str] = "2.0.0"
 
 from imaging.band.depth import cortical_depth  # noqa: E402
 from imaging.band.io import (  # noqa: E402
@@ -31,10 +31,12 @@ from imaging.band.measure import (  # noqa: E402
     QuantResult,
     SegmentFractions,
     SegmentFrame,
+    TissueMeans,
     band_measurement,
     quantify,
     quantify_files,
     segment_frame,
+    tissue_means,
 )
 from imaging.band.phantom import Phantom, make_phantom, make_qsm_phantom  # noqa: E402
 from imaging.band.qc_png import render_qc_png  # noqa: E402
@@ -59,6 +61,7 @@ __all__ = [
     "SegmentFractions",
     "SegmentFrame",
     "StoredIntensities",
+    "TissueMeans",
     "Volume",
     "VolumeError",
     "band_measurement",
@@ -82,5 +85,6 @@ __all__ = [
     "render_qc_png",
     "resample_labels",
     "segment_frame",
+    "tissue_means",
     "volume_geometry",
 ]

@@ -18,6 +18,7 @@ from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop,
 
 InputKind = io.IntensityKind
 QsmUnit = Literal["ppm", "ppb"]
+ReferenceMode = Literal["segment", "whole"]
 Segment = Literal["whole", "leg", "hand", "face"]
 
 #: The anatomical image a label map was made from, as (data, voxel-to-world RAS+ affine), or a
@@ -27,6 +28,7 @@ Anatomy = tuple[npt.NDArray[Any], npt.NDArray[np.float64]] | io.Volume
 SEGMENTS: Final[tuple[Segment, ...]] = ("whole", "leg", "hand", "face")
 INPUT_KINDS: Final[tuple[str, ...]] = ("swi", "qsm")
 QSM_UNITS: Final[tuple[str, ...]] = ("ppm", "ppb")
+REFERENCE_MODES: Final[tuple[str, ...]] = ("segment", "whole")
 #: Keys of every measurement dict, in order.
 MEASUREMENT_FIELDS: Final[tuple[str, ...]] = (
     "hemisphere",
@@ -73,6 +75,70 @@ _FRACTION_SUM_TOLERANCE: Final[float] = 1e-6
 #: Smallest search reach (mm) for white matter and pial surface: FreeSurfer caps cortical
 #: thickness at 5 mm, so no cortex voxel is farther than that from both.
 MIN_DEPTH_REACH_MM: Final[float] = 5.0
+#: aseg cerebral cortex labels (left, right) of label maps without aparc parcels.
+ASEG_CORTEX: Final[dict[fs.Hemisphere, int]] = {"L": 3, "R": 42}
+#: Fewest white matter and cortex voxels with a value for the tissue means to be reported.
+MIN_TISSUE_VOXELS: Final[int] = 50
+
+
+class TissueMeans(NamedTuple):
+    """Mean image intensity of cerebral white matter and of cortex where the labels say so.
+
+    Taken over the analysed region (the motor crop, inside the image's field of view), both
+    hemispheres together, from the image on its own grid with the label map resampled onto it;
+    voxels without a value (NaN) are left out. White matter is aseg 2/41; cortex is every aparc
+    parcel (1000-1035, 2000-2035), or aseg 3/42 in an aseg-only map. The fit check
+    ``tissue_ordering`` (``imaging.checks``) compares them on SWI/T2* magnitude, where white
+    matter is brighter than cortex on average (domain.md, method 2.0.0).
+
+    Attributes
+    ----------
+    white_matter_mean, cortex_mean : float or None
+        None where fewer than :data:`MIN_TISSUE_VOXELS` voxels of the tissue have a value.
+    n_white_matter, n_cortex : int
+        Voxels with a value that were averaged.
+    """
+
+    white_matter_mean: float | None
+    cortex_mean: float | None
+    n_white_matter: int
+    n_cortex: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return self._asdict()
+
+
+def tissue_means(image: npt.NDArray[np.floating], labels: npt.NDArray[np.integer]) -> TissueMeans:
+    """:class:`TissueMeans` of an image and the label map on the same grid.
+
+    Parameters
+    ----------
+    image : ndarray, shape (X, Y, Z)
+        Intensities (NaN where the image has no value).
+    labels : ndarray of int, shape (X, Y, Z)
+        FreeSurfer aparc+aseg (or aseg) labels resampled onto the image's grid.
+    """
+    white_matter = np.zeros(labels.shape, dtype=bool)
+    parcels = np.zeros(labels.shape, dtype=bool)
+    aseg_cortex = np.zeros(labels.shape, dtype=bool)
+    for hemisphere in fs.HEMISPHERES:
+        white_matter |= labels == fs.WHITE_MATTER[hemisphere]
+        parcels |= fs.cortex_mask(labels, hemisphere)
+        aseg_cortex |= labels == ASEG_CORTEX[hemisphere]
+    # aparc+aseg replaces 3/42 by the parcels; a map holding both counts both as cortex.
+    cortex = parcels | aseg_cortex
+    finite = np.isfinite(image)
+
+    def mean(mask: npt.NDArray[np.bool_]) -> tuple[float | None, int]:
+        values = image[mask & finite]
+        if values.size < MIN_TISSUE_VOXELS:
+            return None, int(values.size)
+        return float(np.mean(values, dtype=np.float64)), int(values.size)
+
+    wm_mean, n_wm = mean(white_matter)
+    cortex_mean, n_cortex = mean(cortex)
+    return TissueMeans(wm_mean, cortex_mean, n_wm, n_cortex)
 
 
 class SegmentFractions(NamedTuple):
@@ -106,6 +172,11 @@ class Parameters:
         the ``*_ppb`` differences are then ppm differences times :data:`PPB_PER_PPM`. A map
         whose brain values do not fit the declared unit (1st-99th percentile beyond, or within,
         ``io.QSM_PPM_BOUND``) is refused rather than scaled a thousandfold wrong. Ignored for SWI.
+    reference : {"segment", "whole"}
+        Which deep postcentral voxels each segment is compared with. ``"segment"`` (method
+        2.0.0): those in the same slab of the precentral principal axis as the segment (the
+        whole postcentral gyrus for ``whole``), so a smooth bias field along the gyrus cancels.
+        ``"whole"``: the whole postcentral gyrus for every segment (methods 1.x).
     """
 
     depth_cut: float = 0.5
@@ -115,6 +186,7 @@ class Parameters:
     min_voxels: int = 50
     input_kind: InputKind = "swi"
     qsm_unit: QsmUnit = "ppm"
+    reference: ReferenceMode = "segment"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.depth_cut < 1.0:
@@ -133,6 +205,8 @@ class Parameters:
             raise ValueError(f"input_kind must be 'swi' or 'qsm', got {self.input_kind!r}")
         if self.qsm_unit not in QSM_UNITS:
             raise ValueError(f"qsm_unit must be 'ppm' or 'ppb', got {self.qsm_unit!r}")
+        if self.reference not in REFERENCE_MODES:
+            raise ValueError(f"reference must be 'segment' or 'whole', got {self.reference!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready parameters for recording with the run."""
@@ -163,7 +237,8 @@ class QuantResult:
     deep_mask : ndarray of bool, shape of the crop
         Deep precentral and paracentral voxels (the measured ribbon) of both hemispheres.
     band_mask : ndarray of bool, shape of the crop
-        Deep ribbon voxels beyond the hemisphere's ``reference_mean ∓ threshold_sd · SD``.
+        Deep ribbon voxels beyond their leg, hand or face segment's ``reference_mean ∓
+        threshold_sd · SD`` (segments without values show none).
     parameters : dict
         :meth:`Parameters.as_dict`.
     algorithm_version : str
@@ -171,6 +246,9 @@ class QuantResult:
         The rigid registration of the label map's anatomical image to the SWI, with its
         ``transform`` (anatomy world to SWI world, RAS+ mm; the label map was carried by it)
         for the QC picture; None where world coordinates were trusted (no anatomy given).
+    tissue : TissueMeans or None
+        Mean intensity of white matter and of cortex in the analysed region, for the fit check
+        of tissue ordering (a label map that does not match the image).
     """
 
     measurements: list[dict[str, Any]]
@@ -184,6 +262,7 @@ class QuantResult:
     parameters: dict[str, Any]
     algorithm_version: str
     registration_detail: Registration | None = None
+    tissue: TissueMeans | None = None
 
     @property
     def registration(self) -> dict[str, Any] | None:
@@ -232,7 +311,8 @@ def band_measurement(
     superficial : ndarray, shape (M,)
         Intensities of superficial precentral (segment) voxels; may be empty.
     reference : ndarray, shape (K,), K >= 2
-        Intensities of deep postcentral voxels of the same hemisphere.
+        Intensities of the segment's reference: deep postcentral voxels of the same hemisphere
+        (in the segment's slab of the precentral axis, ``Parameters.reference``).
     threshold_sd : float
         Band voxels lie beyond ``reference_mean - threshold_sd · reference_sd`` (SWI), or above
         ``reference_mean + threshold_sd · reference_sd`` on QSM where iron raises the value.
@@ -433,6 +513,33 @@ def _segment_masks(
     return masks
 
 
+def _reference_masks(
+    reference: npt.NDArray[np.bool_],
+    affine: npt.NDArray[np.float64],
+    fractions: SegmentFractions,
+    frame: SegmentFrame,
+    mode: ReferenceMode,
+) -> dict[Segment, npt.NDArray[np.bool_]]:
+    """Deep postcentral voxels each segment is compared with (domain.md, method 2.0.0).
+
+    With ``mode="segment"`` the postcentral voxels are cut into leg, hand and face slabs along
+    the precentral principal axis with the precentral segments' bounds (the end slabs open, as
+    the precentral ones are); ``whole`` keeps the whole gyrus. With ``mode="whole"`` every
+    segment gets the whole gyrus.
+    """
+    masks: dict[Segment, npt.NDArray[np.bool_]] = {"whole": reference}
+    if mode == "whole":
+        masks.update(dict.fromkeys(SEGMENTS[1:], reference))
+        return masks
+    points = np.nonzero(reference)
+    position = frame.position(_world(np.stack(points, axis=1), affine))
+    for segment, chosen in _segment_of(position, fractions).items():
+        mask = np.zeros(reference.shape, dtype=bool)
+        mask[tuple(p[chosen] for p in points)] = True
+        masks[segment] = mask
+    return masks
+
+
 @dataclass(frozen=True)
 class _LabelSegments:
     """What the whole label map (before any crop) decides for one hemisphere's segments."""
@@ -505,6 +612,8 @@ class _HemisphereGeometry:
     ribbon: npt.NDArray[np.bool_] | None = None
     postcentral: npt.NDArray[np.bool_] | None = None
     segments: dict[Segment, npt.NDArray[np.bool_]] | None = None
+    #: Deep postcentral voxels each segment is compared with (``Parameters.reference``).
+    references: dict[Segment, npt.NDArray[np.bool_]] | None = None
 
     @property
     def measured_cortex(self) -> npt.NDArray[np.bool_] | None:
@@ -589,12 +698,9 @@ def _hemisphere_geometry(
     superficial = depth >= params.depth_cut
     if not np.any(deep | superficial):
         return null("no white matter or no cortical surface: cortical depth is undefined")
+    box_affine = crop_affine(affine, box)
     segments = _segment_masks(
-        precentral,
-        paracentral,
-        crop_affine(affine, box),
-        params.segment_fractions,
-        label_segments.frame,
+        precentral, paracentral, box_affine, params.segment_fractions, label_segments.frame
     )
     counts: dict[Segment, int] = {s: int(np.count_nonzero(deep & segments[s])) for s in SEGMENTS}
     minimum = params.min_voxels
@@ -621,6 +727,13 @@ def _hemisphere_geometry(
         ribbon=deep & (precentral | paracentral),
         postcentral=postcentral,
         segments=segments,
+        references=_reference_masks(
+            deep & postcentral,
+            box_affine,
+            params.segment_fractions,
+            label_segments.frame,
+            params.reference,
+        ),
     )
 
 
@@ -650,6 +763,7 @@ def _hemisphere_measurements(
         or geometry.ribbon is None
         or geometry.postcentral is None
         or geometry.segments is None
+        or geometry.references is None
     ):
         why = geometry.reason or "cortical depth is undefined"
         nulls = [
@@ -665,16 +779,22 @@ def _hemisphere_measurements(
         return nulls, None
     swi_box = swi_crop[geometry.box]
     deep, superficial = geometry.deep, geometry.superficial
-    reference = swi_box[deep & geometry.postcentral]
     minimum = params.min_voxels
+    band = np.zeros(swi_box.shape, dtype=bool)
     by_design = _NOT_FOR_KIND[params.input_kind]
     rows = []
     for segment in SEGMENTS:
         mask = geometry.segments[segment]
         n_deep = geometry.counts[segment]
+        reference = swi_box[geometry.references[segment]]
         too_little = _coverage_reason(segment, coverage.get(segment))
         if too_little is None and n_deep < minimum:
             too_little = f"only {n_deep} deep voxels in the {segment} segment (minimum {minimum})"
+        if too_little is None and reference.size < minimum:
+            too_little = (
+                f"only {reference.size} deep postcentral (reference) voxels in the slab of the "
+                f"{segment} segment (minimum {minimum})"
+            )
         if too_little is not None:
             rows.append(
                 _null_measurement(hemisphere, segment, n_deep, too_little, coverage.get(segment))
@@ -701,12 +821,17 @@ def _hemisphere_measurements(
         row["coverage"] = coverage.get(segment)
         row["reason"] = reason
         rows.append({key: row[key] for key in MEASUREMENT_FIELDS})
-    mean = float(np.mean(reference, dtype=np.float64))
-    sd = float(np.std(reference, dtype=np.float64, ddof=1))
-    if params.input_kind == "qsm":
-        band = geometry.ribbon & (swi_box > mean + params.threshold_sd * sd)
-    else:
-        band = geometry.ribbon & (swi_box < mean - params.threshold_sd * sd)
+        if segment == "whole":
+            continue
+        # The QC picture's band voxels: each ribbon voxel against its own segment's reference
+        # (leg holds the paracentral voxels too, so leg, hand and face cover the ribbon).
+        mean = float(values["reference_mean"] or 0.0)
+        sd = float(values["reference_sd"] or 0.0)
+        ribbon = geometry.ribbon & mask
+        if params.input_kind == "qsm":
+            band |= ribbon & (swi_box > mean + params.threshold_sd * sd)
+        else:
+            band |= ribbon & (swi_box < mean - params.threshold_sd * sd)
     return rows, band
 
 
@@ -853,6 +978,7 @@ def _result(
         parameters=params.as_dict(),
         algorithm_version=ALGORITHM_VERSION,
         registration_detail=registration,
+        tissue=tissue_means(swi_crop, geometry.labels_crop),
     )
 
 

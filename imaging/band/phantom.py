@@ -12,7 +12,7 @@ from imaging.band import labels as fs
 
 #: Phantom intensities (arbitrary SWI magnitude units).
 REFERENCE_INTENSITY: Final[float] = 100.0  # cortex, including the deep postcentral reference
-WHITE_MATTER_INTENSITY: Final[float] = 95.0
+WHITE_MATTER_INTENSITY: Final[float] = 110.0  # brighter than cortex, as on SWI (domain.md)
 CSF_INTENSITY: Final[float] = 150.0
 BACKGROUND_INTENSITY: Final[float] = 20.0
 #: QSM phantom susceptibilities (ppm, relative to CSF as QSM pipelines often reference it).

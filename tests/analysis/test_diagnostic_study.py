@@ -316,3 +316,29 @@ def test_a_study_without_suspected_patients_has_no_stard_report(users, api, coho
     release = releases.release_create(user=users["data_manager"], fmt="csv")
     assert not any(f["path"].startswith("stard/") for f in release.manifest["files"])
     assert api("data_manager").get(f"{API}exports/{release.pk}/stard/").status_code == 404
+
+
+def test_the_studys_pre_specified_cutoff_is_used_by_default(users, cohort):
+    from analysis import reports
+    from cohort import services
+
+    youden = reports.diagnostic_report(
+        user=users["investigator"],
+        marker="band_contrast",
+        positive=("ALS",),
+        negative=("CONTROL",),
+        filters=reports.Filters(),
+    ).result
+    assert youden["threshold_source"] == "youden"
+    assert any("optimistic" in w for w in youden["warnings"])
+    services.study_update(user=users["admin"], data={"band_contrast_cutoff": 0.05}, reason="SAP")
+    planned = reports.diagnostic_report(
+        user=users["investigator"],
+        marker="band_contrast",
+        positive=("ALS",),
+        negative=("CONTROL",),
+        filters=reports.Filters(),
+    ).result
+    assert planned["threshold_source"] == "pre-specified"
+    assert planned["threshold"] == pytest.approx(0.05)
+    assert not any("optimistic" in w for w in planned["warnings"])

@@ -97,11 +97,13 @@ def test_real_quantification_and_latest_algorithm_version_only(users, sites, tmp
     assert row["band_contrast_R"] == pytest.approx(0.05, abs=0.02)
     assert row["scanner"] == "Siemens Prisma"
 
-    # A newer version anywhere in the study replaces the old one everywhere: no mixing.
+    # A newer version anywhere in the study replaces the old one everywhere: no mixing (numeric
+    # order: 10.0.0 comes after 2.0.0).
+    newer = "10.0.0"
     other = make_visit(make_subject(study_id="EDM-0201"), "V1")
-    add_band(other, 0.3, 0.3, version="1.10.0")
+    add_band(other, 0.3, 0.3, version=newer)
     frame = frames.analysis_frame(user=users["investigator"]).set_index("subject")
-    assert frame.attrs["algorithm_version"] == "1.10.0"
+    assert frame.attrs["algorithm_version"] == newer
     assert frame.loc["EDM-0201", "band_contrast"] == pytest.approx(0.3)
     assert pd.isna(frame.loc["EDM-0200", "band_contrast"])
 

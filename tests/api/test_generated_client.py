@@ -164,3 +164,51 @@ def test_the_generated_client_lists_and_creates_through_the_live_server(
     assert created.status_code == HTTPStatus.CREATED, created.content
     assert created.parsed.code == "VAN"
     assert Site.objects.get(code="VAN").name == "Vancouver"
+
+
+def test_the_generated_client_reads_with_an_etag_and_uploads_a_scan(
+    generated: Any, live_server: Any, admin_token: str, sites: dict[str, Site], tmp_path: Path
+) -> None:
+    import io
+
+    import nibabel as nib
+
+    from imaging import band
+    from tests.factories import make_subject, make_visit
+
+    client_module = importlib.import_module(PACKAGE)
+    sites_retrieve = importlib.import_module(f"{PACKAGE}.api.sites.sites_retrieve")
+    scans_create = importlib.import_module(f"{PACKAGE}.api.scans.scans_create")
+    scan_request = importlib.import_module(f"{PACKAGE}.models.scan_request")
+    scan_kind = importlib.import_module(f"{PACKAGE}.models.scan_kind_enum")
+    types = importlib.import_module(f"{PACKAGE}.types")
+    client = client_module.AuthenticatedClient(
+        base_url=live_server.url, token=admin_token, prefix="Token"
+    )
+
+    read = sites_retrieve.sync_detailed("EDM", client=client)
+    assert read.status_code == HTTPStatus.OK
+    assert read.parsed.code == "EDM"
+    assert read.headers["etag"] == f'"{read.parsed.version}"'
+
+    # The upload goes out as multipart, the one request type the schema advertises for it.
+    visit = make_visit(make_subject(study_id="EDM-0901", site=sites["EDM"]), "V1")
+    phantom = band.make_phantom((32, 32, 32), (2.0, 2.0, 2.0), band_contrast=(0.2, 0.1), seed=3)
+    path = tmp_path / "swi.nii.gz"
+    nib.save(phantom.swi, path)
+    uploaded = scans_create.sync_detailed(
+        client=client,
+        body=scan_request.ScanRequest(
+            visit=visit.pk,
+            kind=scan_kind.ScanKindEnum.SWI,
+            file=types.File(
+                payload=io.BytesIO(path.read_bytes()),
+                file_name="swi.nii.gz",
+                mime_type="application/gzip",
+            ),
+            field_strength=3.0,
+        ),
+    )
+    assert uploaded.status_code == HTTPStatus.CREATED, uploaded.content
+    assert uploaded.parsed.kind == scan_kind.ScanKindEnum.SWI
+    assert visit.scans.filter(kind="swi").count() == 1

@@ -133,6 +133,8 @@ def test_load_demo_command_loads_once(capsys):
     call_command("load_demo", "--clinical-only")
     out = capsys.readouterr().out
     assert "Demo study loaded" in out and "coord_edm" in out
+    # Progress as it goes: one line per site before the summary.
+    assert out.index("Subjects, visits, forms and events at MTL") < out.index("Demo study loaded")
     call_command("load_demo", "--if-empty")
     assert "already holds" in capsys.readouterr().out
     with pytest.raises(CommandError):

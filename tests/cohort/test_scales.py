@@ -110,3 +110,14 @@ def test_schedule_targets_and_window():
     assert visit_number("V12") == 12
     with pytest.raises(ValueError, match="visit code"):
         visit_number("M4")
+
+
+def test_every_alsfrs_response_has_its_published_wording():
+    from cohort import scales
+
+    for item in scales.ALSFRS_ITEMS:
+        wording = scales.response_wording(item)
+        for score in range(5):
+            assert f"{score} " in wording, (item, score)
+    assert scales.ALSFRS_RESPONSES["q1"][2] == "Intelligible with repeating"
+    assert "With gastrostomy (5b): 4 Normal · 3 Clumsy" in scales.response_wording("q5")

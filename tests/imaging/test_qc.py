@@ -62,6 +62,7 @@ def test_checks_pass_on_a_plausible_run():
         "motor_coverage",
         "band_contrast_plausible",
         "reference_homogeneity",
+        "tissue_ordering",
         "registration",
     ]
     assert checks.failed(found) == []
@@ -99,7 +100,11 @@ def test_qsm_is_checked_in_ppb():
 def test_a_plausible_run_is_done_with_its_checks_recorded(visit, tmp_path):
     run = _quantified(visit, tmp_path, (0.2, 0.05))
     assert run.status == RunStatus.DONE and run.qc_status == "pending"
-    assert {c["name"] for c in run.checks} >= {"motor_coverage", "band_contrast_plausible"}
+    assert {c["name"] for c in run.checks} >= {
+        "motor_coverage",
+        "band_contrast_plausible",
+        "tissue_ordering",
+    }
     assert all(c["passed"] for c in run.checks) and run.registration is None
 
 
@@ -186,6 +191,32 @@ def test_qc_from_the_visit_page(visit, tmp_path, users, client):
     response = client.post(f"{base}scans/{run.scan.code}/runs/{run.pk}/qc/", {"status": "fail"})
     assert response.status_code == 302
     assert QuantificationRun.objects.get(pk=run.pk).qc_status == "pending"  # no reason: refused
+
+
+def test_a_label_map_that_does_not_match_the_image_needs_review(visit, tmp_path):
+    """The label map sits 3 mm off the SWI and no T1 corrects it: its white matter is no longer
+    brighter than its cortex, so the run waits for a person, saying why."""
+    import numpy as np
+
+    phantom = band.make_phantom(
+        (64, 64, 64), (1.5, 1.5, 1.5), band_contrast=(0.2, 0.05), noise_sd=2.0, seed=3
+    )
+    shift = np.eye(4)
+    shift[0, 3] = 3.0
+    swi, labels = tmp_path / "swi.nii.gz", tmp_path / "labels.nii.gz"
+    nib.save(phantom.swi, swi)
+    nib.save(
+        nib.Nifti1Image(np.asarray(phantom.labels.dataobj), shift @ phantom.labels.affine), labels
+    )
+    scan = _upload(visit, "swi", swi)
+    _upload(visit, "labels", labels)
+    run, _ = services.run_request(user=None, scan=scan, enqueue=False)
+    run = services.run_execute(run.pk)
+    assert run.status == RunStatus.NEEDS_REVIEW
+    assert checks.failed(run.checks) == ["tissue_ordering"]
+    ordering = next(c for c in run.checks if c["name"] == "tissue_ordering")
+    assert ordering["value"] < 0 and ordering["limit"] == checks.MIN_WM_OVER_CORTEX
+    assert "white matter is not brighter than cortex" in run.error
 
 
 def test_a_visit_t1_registers_a_misplaced_label_map(visit, tmp_path):

@@ -45,7 +45,10 @@ class Command(StudyCommand):
                 "The database already holds subjects; load the demo into an empty one."
             )
         counts = build_demo(
-            seed=options["seed"], anchor=options["anchor"], extensions=not options["clinical_only"]
+            seed=options["seed"],
+            anchor=options["anchor"],
+            extensions=not options["clinical_only"],
+            progress=lambda message: self.stdout.write(message, ending="\n"),
         )
         self.stdout.write(
             self.style.SUCCESS(

@@ -71,9 +71,11 @@ def test_parameters_defaults_and_record() -> None:
         "min_voxels": 50,
         "input_kind": "swi",
         "qsm_unit": "ppm",
+        "reference": "segment",
     }
     # 1.1.0: segments fitted on the whole label map with a robust (1st-99th percentile) extent.
-    assert ALGORITHM_VERSION == "1.1.0"
+    # 2.0.0: each segment's reference is the deep postcentral cortex in its slab of the axis.
+    assert ALGORITHM_VERSION == "2.0.0"
     assert MEASUREMENT_FIELDS[-1] == "reason"
     assert {"coverage", "deep_minus_reference_ppb", "deep_minus_superficial_ppb"} <= set(
         MEASUREMENT_FIELDS
@@ -90,6 +92,7 @@ def test_parameters_defaults_and_record() -> None:
         {"min_voxels": 1},
         {"input_kind": "t1"},
         {"qsm_unit": "ppt"},
+        {"reference": "gyrus"},
     ],
 )
 def test_parameters_refuse_nonsense(kwargs: dict[str, object]) -> None:
