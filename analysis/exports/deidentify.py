@@ -104,6 +104,13 @@ def _dates(
     return frame
 
 
+def scanner_codes(names: list[str], key: bytes) -> dict[str, str]:
+    """Coded scanners: SC1, SC2, ... in an order set by ``key``. A scanner model installed at one
+    site names the site as surely as its code does, so scanners are coded with the sites."""
+    ordered = sorted(names, key=lambda name: _digest(key, "scanner", name))
+    return {name: f"SC{i}" for i, name in enumerate(ordered, start=1)}
+
+
 def deidentify(
     long: pd.DataFrame,
     events: pd.DataFrame,
@@ -121,7 +128,9 @@ def deidentify(
     date_mode : ``"baseline"`` — each date column ``X`` becomes days from the subject's V1
         (``visit_day``, ``onset_day``, ...); ``"shift"`` — dates keep their columns, shifted by the
         subject's offset (intervals preserved).
-    site_mode : ``"keep"`` the site codes or ``"code"`` them as S1, S2, ...
+    site_mode : ``"keep"`` the site codes or ``"code"`` them as S1, S2, ... (and the scanners as
+        SC1, SC2, ...: a site's scanner gives the site away; field strength stays, for
+        harmonization)
     site_names : site code → name; returned coded (S1 → S1) when sites are coded.
 
     Returns
@@ -143,6 +152,8 @@ def deidentify(
     if site_mode == CODE:
         site_map = site_codes(sorted(set(names) | set(long["site"]) | set(events["site"])), key)
         names = {coded: coded for coded in site_map.values()}
+    known = sorted({str(v) for v in long.get("scanner", pd.Series(dtype=object)).dropna()})
+    scanners = scanner_codes(known, key)
     tables = []
     for frame in (long, events):
         frame = frame.drop(columns=[c for c in DROPPED_COLUMNS if c in frame])
@@ -151,6 +162,8 @@ def deidentify(
         frame["subject"] = frame["subject"].map(codes)
         if site_map is not None:
             frame["site"] = frame["site"].map(site_map)
+            if "scanner" in frame:
+                frame["scanner"] = frame["scanner"].map(scanners)
         order = ["subject"]
         if "visit_code" in frame:
             frame["_number"] = frame["visit_code"].str[1:].astype(int)

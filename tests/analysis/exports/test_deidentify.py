@@ -124,6 +124,12 @@ def test_sites_can_be_coded(study: Any) -> None:
     tables = trial.trial_tables(deidentify=True, site_mode="code", key=b"k")
     assert set(tables.long["site"]) == {"S1", "S2"}
     assert "Edmonton" not in tables.dictionary.to_csv()
+    # A site's scanner would give the site away: scanners are coded with the sites.
+    plain = trial.trial_tables(deidentify=True, site_mode="keep", key=b"k")
+    scanners = set(plain.long["scanner"].dropna())
+    assert scanners and not scanners & set(tables.long["scanner"].dropna())
+    assert set(tables.long["scanner"].dropna()) <= {f"SC{i}" for i in range(1, 10)}
+    assert len(set(tables.long["scanner"].dropna())) == len(scanners)
 
 
 def test_ages_are_whole_years_top_coded_at_90() -> None:
