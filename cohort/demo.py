@@ -19,7 +19,6 @@ from django.utils.module_loading import import_string
 
 from cohort import scales, services
 from cohort.models import (
-    DAYS_PER_MONTH,
     ClinicalEvent,
     EventKind,
     Group,
@@ -355,8 +354,7 @@ def _suspected_diagnoses(
             comment="working diagnosis",
         )
         made += 1
-    months = Study.current().reference_standard_months
-    due = subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH))
+    due = Study.current().reference_standard_due(subject.enrolled_on)
     final = due + dt.timedelta(days=rng.randint(0, 60))
     if ended is not None and ended.date < final:
         final = ended.date

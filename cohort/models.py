@@ -34,7 +34,6 @@ MAX_AGE_AT_ENROLMENT_YEARS = 100
 MAX_SCHEDULE_AHEAD_DAYS = 2 * 366
 #: Pre-specified follow-up for the reference standard (domain.md: "e.g. 12 months").
 DEFAULT_REFERENCE_STANDARD_MONTHS = 12
-DAYS_PER_MONTH = 30.4375
 
 
 class Group(models.TextChoices):
@@ -123,6 +122,11 @@ class Study(models.Model):
     @property
     def schedule(self) -> Schedule:
         return Schedule(self.interval_months, self.window_days, self.planned_visits)
+
+    def reference_standard_due(self, enrolled_on: dt.date) -> dt.date:
+        """The first day the final diagnosis may be made for a subject enrolled on this date."""
+        days = round(self.reference_standard_months * scales.MONTH_DAYS)
+        return enrolled_on + dt.timedelta(days=days)
 
 
 class Site(models.Model):
@@ -740,8 +744,9 @@ class Diagnosis(models.Model):
     def _reference_rule_errors(self) -> dict[str, str]:
         """The study's rule for when the reference standard may be read (see the class doc)."""
         subject = self.subject
-        months = Study.current().reference_standard_months
-        due = subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH))
+        study = Study.current()
+        months = study.reference_standard_months
+        due = study.reference_standard_due(subject.enrolled_on)
         if self.date >= due:
             return {}
         ended = (

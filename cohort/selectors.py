@@ -11,7 +11,6 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from cohort.models import (
-    DAYS_PER_MONTH,
     AlsfrsR,
     ClinicalEvent,
     Diagnosis,
@@ -76,12 +75,11 @@ class ReferenceState:
 
 def reference_state(subject: Subject) -> ReferenceState:
     """The reference-standard state of a subject (prefetch ``diagnoses`` and ``events`` for lists)."""
-    months = Study.current().reference_standard_months
     diagnoses = sorted(subject.diagnoses.all(), key=lambda d: (d.date, d.pk))
     ended = [e for e in subject.events.all() if e.kind in (EventKind.DEATH, EventKind.WITHDRAWAL)]
     return ReferenceState(
         subject=subject,
-        due_on=subject.enrolled_on + dt.timedelta(days=round(months * DAYS_PER_MONTH)),
+        due_on=Study.current().reference_standard_due(subject.enrolled_on),
         reference=next((d for d in diagnoses if d.reference_standard), None),
         latest=diagnoses[-1] if diagnoses else None,
         ended=min(ended, key=lambda e: e.date) if ended else None,
