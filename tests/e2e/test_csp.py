@@ -9,6 +9,7 @@ from typing import Any
 
 import nibabel as nib
 import pytest
+from playwright.sync_api import expect
 
 from cohort import services as cohort_services
 from imaging import band, reading
@@ -78,7 +79,7 @@ def test_analysis_dashboard_form_and_plotly_modebar(
     titles = [button.get_attribute("data-title") for button in page.locator(".modebar-btn").all()]
     assert titles and "Share chart..." not in titles, titles
     assert not [t for t in titles if t and "Chart Studio" in t]
-    assert page.locator("a[href*='plotly.com'], a[href*='plot.ly']").count() == 0
+    expect(page.locator("a[href*='plotly.com'], a[href*='plot.ly']")).to_have_count(0)
 
 
 def test_visit_page_and_reading_page(
