@@ -8,11 +8,13 @@ written, once.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models.deletion import ProtectedError, RestrictedError
 
 from core.roles import Acting, history_user
 
@@ -140,6 +142,28 @@ def _conflict(instance: models.Model, error: IntegrityError) -> ValidationError:
     )
 
 
+class RecordInUse(ValidationError):
+    """A row cannot be deleted while others refer to it (a protected foreign key); the message
+    says which. The API answers it 409; pages show it like any refusal."""
+
+
+def referenced_message(objects: Iterable[models.Model], subject: str = "This record") -> str:
+    """``"Visit EDM-001 V1 cannot be deleted while 1 scan (SCN-1) refers to it: ..."``."""
+    objects = list(objects)
+    counts = Counter(type(obj)._meta for obj in objects)
+    parts = []
+    for meta, count in counts.items():
+        noun = meta.verbose_name if count == 1 else meta.verbose_name_plural
+        names = [str(obj) for obj in objects if type(obj)._meta is meta][:3]
+        more = ", ..." if count > len(names) else ""
+        parts.append(f"{count} {noun} ({', '.join(names)}{more})")
+    refer = "refers" if len(objects) == 1 else "refer"
+    return (
+        f"{subject} cannot be deleted while {' and '.join(parts)} {refer} to it: delete or "
+        "replace those first, or keep this record."
+    )
+
+
 @transaction.atomic
 def delete(
     instance: models.Model,
@@ -148,8 +172,18 @@ def delete(
     reason: str = "",
     expected_version: int | None = None,
 ) -> None:
-    """Delete one row, its audit record naming who and why; a stale version is refused."""
+    """Delete one row, its audit record naming who and why; a stale version is refused, and so is
+    a row others still refer to (RecordInUse, naming them)."""
     if expected_version is not None and _versioned(type(instance)):
         lock(instance, expected_version=expected_version)
     _mark(instance, user=user, reason=reason)
-    instance.delete()
+    try:
+        instance.delete()
+    except (ProtectedError, RestrictedError) as error:
+        objects = (
+            getattr(error, "protected_objects", None)
+            or getattr(error, "restricted_objects", None)
+            or ()
+        )
+        subject = f"{str(instance._meta.verbose_name).capitalize()} {instance}"
+        raise RecordInUse(referenced_message(objects, subject)) from error

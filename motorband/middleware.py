@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 
@@ -34,12 +35,17 @@ class RejectNulCharactersMiddleware:
             return self._refuse(request, 400, "The query string holds a NUL character.")
         content_type = request.content_type or ""
         if request.method in ("POST", "PUT", "PATCH"):
-            if content_type == "application/json" and b"\\u0000" in request.body:
-                return self._refuse(request, 400, "The request body holds a NUL character.")
-            if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-                fields = [v for key in request.POST for v in [key, *request.POST.getlist(key)]]
-                if _has_nul(fields):
-                    return self._refuse(request, 400, "A form field holds a NUL character.")
+            try:
+                if content_type == "application/json" and b"\\u0000" in request.body:
+                    return self._refuse(request, 400, "The request body holds a NUL character.")
+                if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                    fields = [v for key in request.POST for v in [key, *request.POST.getlist(key)]]
+                    if _has_nul(fields):
+                        return self._refuse(request, 400, "A form field holds a NUL character.")
+            except (RequestDataTooBig, TooManyFieldsSent):
+                return self._refuse(
+                    request, 413, "The request body is too large; send less data per request."
+                )
         return self.get_response(request)
 
     @staticmethod

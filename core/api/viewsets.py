@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from core.api.schema import StudyAutoSchema
-from core.records import ConcurrencyError
+from core.records import ConcurrencyError, RecordInUse
 
 # Token first (django-rest-knox: expiring, hashed): an anonymous caller then gets 401 with
 # `WWW-Authenticate: Token`, not a bare 403.
@@ -208,6 +208,8 @@ class StudyModelViewSet(viewsets.ModelViewSet[M]):
     # --- answers ------------------------------------------------------------------------------
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RecordInUse):
+            return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, DjangoValidationError):
             exc = exceptions.ValidationError(validation_error_detail(exc))
         if isinstance(exc, ConcurrencyError):
