@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_quantify.py",
     "bench_models.py",
     "bench_export.py",
+    "bench_bomb.py",
     "bench_api.py",
     "bench_celery.py",
     "bench_load.py",

@@ -346,18 +346,51 @@ def _read_gzip_nifti(path: Path, img: nib.spatialimages.SpatialImage) -> npt.NDA
     """
     if _suffix(path) != ".nii.gz" or not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         return None
-    inflater = _inflate.decompressobj(wbits=_GZIP_WBITS)
-    inflated = inflater.decompress(path.read_bytes())
-    if not inflater.eof or inflater.unused_data:
-        return None  # truncated or multi-member: let nibabel read it (and report the error)
     shape = tuple(int(n) for n in img.shape)
     offset = int(getattr(img.dataobj, "offset", img.header.get_data_offset()))
     dtype = np.dtype(img.get_data_dtype())
     count = math.prod(shape)
+    inflated = _inflate_bounded(path, offset + count * dtype.itemsize + TRAILING_BYTES_ALLOWED)
+    if inflated is None:
+        return None  # truncated or damaged: let nibabel read it (and report the error)
     if len(inflated) < offset + count * dtype.itemsize:
         raise VolumeError(f"{path.name}: file is truncated: less image data than the header says")
     flat = np.frombuffer(inflated, dtype=dtype, count=count, offset=offset)
     return flat.reshape(shape, order="F")
+
+
+#: Bytes a .nii.gz may hold after the image data its header declares (padding some writers add);
+#: beyond that the file is refused: a decompression bomb hides its payload there.
+TRAILING_BYTES_ALLOWED: Final[int] = 1024**2
+
+
+def _inflate_bounded(path: Path, limit: int) -> bytes | None:
+    """Every gzip member of ``path`` inflated, never more than ``limit`` bytes in memory.
+
+    A file that inflates beyond the limit holds more than its header declares (a decompression
+    bomb behind a modest header, or a damaged file) and is refused before that memory is spent;
+    a truncated stream answers None, for nibabel to read and name the error; a corrupt one raises.
+    """
+    remaining = path.read_bytes()
+    parts: list[bytes] = []
+    total = 0
+    while remaining:
+        if parts and not remaining.strip(b"\0"):
+            break  # zero padding after the last member, as gzip readers allow
+        inflater = _inflate.decompressobj(wbits=_GZIP_WBITS)
+        part = inflater.decompress(remaining, limit - total + 1)  # a bad CRC raises: refused
+        total += len(part)
+        if total > limit:
+            raise VolumeError(
+                f"{path.name}: the file inflates to more data than its header declares "
+                f"({(limit - TRAILING_BYTES_ALLOWED) / 1024**2:.1f} MiB): a damaged file or a "
+                "decompression bomb. It was refused before being decompressed whole."
+            )
+        parts.append(part)
+        if not inflater.eof:
+            return None
+        remaining = inflater.unused_data
+    return b"".join(parts)
 
 
 def _read_raw(
