@@ -318,6 +318,7 @@ def _metadata(
     sidecar = _read_sidecar(path)
     field_strength = sidecar.get("MagneticFieldStrength")
     manufacturer = sidecar.get("Manufacturer")
+    model = sidecar.get("ManufacturersModelName")  # BIDS' name; dcm2niix writes it from DICOM
     echo_time_s = sidecar.get("EchoTime")
     if isinstance(echo_time_s, list):
         echo_time_s = echo_time_s[echo or 0] if len(echo_time_s) > (echo or 0) else None
@@ -332,6 +333,7 @@ def _metadata(
         if isinstance(field_strength, int | float)
         else None,
         "manufacturer": str(manufacturer) if manufacturer else None,
+        "model": str(model).strip() if model else None,
         "echo_time": echo_time_ms,
         "echo_index": echo,
     }

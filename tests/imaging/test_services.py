@@ -179,6 +179,9 @@ def test_dicom_zip_converts_to_the_reference_nifti(visit, shared_data, tmp_path)
         3.0,
         pytest.approx(10.0),
     )
+    # The model too: a scanner group is manufacturer + model (a missing model once left a
+    # one-scan group that broke ComBat).
+    assert scan.scanner_model == "MAGNETOM Prisma Fit"
 
 
 def test_zip_with_traversal_is_refused(visit, tmp_path, media_root):
