@@ -217,6 +217,25 @@ def _check_visit_overlap(visit: Visit, kind: str, path: Path) -> None:
         raise ValidationError({"file": str(exc)}) from exc
 
 
+def _duplicate_message(user: Acting, duplicate: Scan) -> str:
+    """Name the earlier scan only to someone whose sites include it: its code would tell a
+    coordinator which scan another site holds."""
+    if roles.actor_of(user).reaches_site(duplicate.visit.subject.site_id):
+        return (
+            f"This exact file was already uploaded (scan {duplicate.code}, {duplicate.kind}, "
+            f"visit {duplicate.visit})."
+        )
+    return "This exact file was already uploaded, at another site: check the subject and visit."
+
+
+def _kept_name(name: str) -> str:
+    """The upload's own file name, kept only where the deployment asks for it
+    (MOTORBAND_KEEP_UPLOAD_NAMES): names often hold a patient's name or hospital number."""
+    if not settings.MOTORBAND_KEEP_UPLOAD_NAMES:
+        return ""
+    return Path(name).name[:255]
+
+
 def scan_upload(
     *,
     user: Acting,
@@ -247,13 +266,11 @@ def scan_upload(
     stored: Scan | None = None
     try:
         inspected = inspect_upload(upload, name=name, kind=kind, workdir=workdir, echo=echo)
-        duplicate = Scan.objects.filter(sha256=inspected.sha256).first()
+        duplicate = (
+            Scan.objects.filter(sha256=inspected.sha256).select_related("visit__subject").first()
+        )
         if duplicate is not None:
-            raise ValidationError(
-                {
-                    "file": f"This exact file was already uploaded (scan {duplicate.code}, {duplicate.kind})."
-                }
-            )
+            raise ValidationError({"file": _duplicate_message(user, duplicate)})
         _check_visit_overlap(visit, kind, inspected.path)
         meta = dict(inspected.metadata)
         if field_strength is not None:
@@ -262,7 +279,7 @@ def scan_upload(
         scan = Scan(
             visit=visit,
             kind=kind,
-            original_name=Path(name).name[:255],
+            original_name=_kept_name(name),
             sha256=inspected.sha256,
             size_bytes=inspected.size_bytes,
             shape=list(meta.get("shape") or []),

@@ -164,6 +164,9 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # request bodies other than files
 MOTORBAND_MAX_UPLOAD_BYTES = int(os.environ.get("MOTORBAND_MAX_UPLOAD_BYTES", 2 * 1024**3))
+# The uploaded file's own name (often a patient's name or hospital number) is not kept unless a
+# study asks for it: MOTORBAND_KEEP_UPLOAD_NAMES=1.
+MOTORBAND_KEEP_UPLOAD_NAMES = os.environ.get("MOTORBAND_KEEP_UPLOAD_NAMES", "0") == "1"
 
 # Security headers everywhere; HTTPS-only cookies and HSTS when not in development.
 SECURE_CONTENT_TYPE_NOSNIFF = True
