@@ -6,6 +6,11 @@ study's database first, and refuses with a clear message when another copy holds
 the lock is an advisory lock (it covers every machine using the database); elsewhere (SQLite, the
 `make run` default) it is an ``flock`` on a file beside the database, released by the kernel even
 when the process is killed.
+
+A SIGTERM (a service manager stopping the machine, `kill`) or SIGHUP does not kill a command
+outright: it becomes ``CommandInterrupted``, which unwinds the command like an error, so its
+transaction rolls back and the files it stored are removed (an import stopped in its image phase
+leaves no orphan file), and the command exits with status 143.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import fcntl
 import getpass
 import hashlib
 import os
+import signal
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -102,6 +109,39 @@ def command_lock(name: str, *, using: BaseDatabaseWrapper | None = None) -> Iter
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class CommandInterrupted(SystemExit):
+    """SIGTERM or SIGHUP arrived: unwind (rolling back, removing stored files), then exit 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signal.SIGTERM)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return (
+            f"Stopped by signal {signal.Signals(self.signum).name}: nothing was kept "
+            "(the transaction was rolled back and stored files removed)."
+        )
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise CommandInterrupted (main thread only: elsewhere,
+    as in a web request's thread, signals cannot be handled and nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise CommandInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class StudyCommand(BaseCommand):
     """A management command that shows progress and never runs twice at once.
 
@@ -115,10 +155,15 @@ class StudyCommand(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> Any:
         self._verbosity = int(options.get("verbosity", 1))
-        if not self.exclusive:
-            return super().execute(*args, **options)
-        with command_lock(self.lock_name or self._command_name()):
-            return super().execute(*args, **options)
+        try:
+            with interruptible():
+                if not self.exclusive:
+                    return super().execute(*args, **options)
+                with command_lock(self.lock_name or self._command_name()):
+                    return super().execute(*args, **options)
+        except CommandInterrupted as stopped:
+            self.stderr.write(str(stopped))
+            raise
 
     def _command_name(self) -> str:
         return type(self).__module__.rsplit(".", 1)[-1]
