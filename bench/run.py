@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     "bench_quantify.py",
+    "bench_bert_response.py",
     "bench_models.py",
     "bench_export.py",
     "bench_bomb.py",
