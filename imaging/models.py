@@ -170,9 +170,10 @@ class Hemisphere(models.TextChoices):
 
 class Segment(models.TextChoices):
     WHOLE = "whole", "Whole precentral gyrus"
-    LEG = "leg", "Leg (paracentral and superior 20%)"
+    LEG = "leg", "Leg (precentral, superior 20%)"
     HAND = "hand", "Hand (middle 40%)"
     FACE = "face", "Face (inferior 40%)"
+    PARACENTRAL = "paracentral", "Paracentral lobule"
 
 
 class Measurement(models.Model):
@@ -182,7 +183,7 @@ class Measurement(models.Model):
         QuantificationRun, on_delete=models.CASCADE, related_name="measurements"
     )
     hemisphere = models.CharField(max_length=1, choices=Hemisphere.choices)
-    segment = models.CharField(max_length=5, choices=Segment.choices)
+    segment = models.CharField(max_length=11, choices=Segment.choices)
     band_contrast = models.FloatField(null=True)
     band_extent = models.FloatField(null=True)
     laminar_contrast = models.FloatField(null=True)

@@ -6,8 +6,9 @@ whenever a result could change, so runs of different methods are never mixed.
 
 from typing import Final
 
-ALGORITHM_VERSION: Final[str] = "2.0.0"
+ALGORITHM_VERSION: Final[str] = "2.1.0"
 
+from imaging.band.bias import n4_correct  # noqa: E402
 from imaging.band.depth import cortical_depth  # noqa: E402
 from imaging.band.io import (  # noqa: E402
     StoredIntensities,
@@ -78,6 +79,7 @@ __all__ = [
     "make_phantom",
     "make_qsm_phantom",
     "motor_crop",
+    "n4_correct",
     "quantify",
     "quantify_files",
     "read_intensities",

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from imaging.band import io
 from imaging.band import labels as fs
+from imaging.band.bias import n4_correct
 from imaging.band.depth import cortical_depth
 from imaging.band.register import Registration, carry_labels, register_anatomy, swi_region
 from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop, resample_labels
@@ -19,13 +20,13 @@ from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop,
 InputKind = io.IntensityKind
 QsmUnit = Literal["ppm", "ppb"]
 ReferenceMode = Literal["segment", "whole"]
-Segment = Literal["whole", "leg", "hand", "face"]
+Segment = Literal["whole", "leg", "hand", "face", "paracentral"]
 
 #: The anatomical image a label map was made from, as (data, voxel-to-world RAS+ affine), or a
 #: loaded :class:`io.Volume`.
 Anatomy = tuple[npt.NDArray[Any], npt.NDArray[np.float64]] | io.Volume
 
-SEGMENTS: Final[tuple[Segment, ...]] = ("whole", "leg", "hand", "face")
+SEGMENTS: Final[tuple[Segment, ...]] = ("whole", "leg", "hand", "face", "paracentral")
 INPUT_KINDS: Final[tuple[str, ...]] = ("swi", "qsm")
 QSM_UNITS: Final[tuple[str, ...]] = ("ppm", "ppb")
 REFERENCE_MODES: Final[tuple[str, ...]] = ("segment", "whole")
@@ -177,6 +178,12 @@ class Parameters:
         2.0.0): those in the same slab of the precentral principal axis as the segment (the
         whole postcentral gyrus for ``whole``), so a smooth bias field along the gyrus cancels.
         ``"whole"``: the whole postcentral gyrus for every segment (methods 1.x).
+    n4 : bool
+        Divide the magnitude by its N4 bias field (:func:`bias.n4_correct`, fitted on the
+        cerebral white matter inside the motor crop) before measuring. A field across the
+        precentral axis (anterior-posterior, medial-lateral) is not cancelled by the
+        segment-matched reference; N4 removes most of it. SWI/T2* magnitude only: refused for
+        QSM.
     """
 
     depth_cut: float = 0.5
@@ -187,6 +194,7 @@ class Parameters:
     input_kind: InputKind = "swi"
     qsm_unit: QsmUnit = "ppm"
     reference: ReferenceMode = "segment"
+    n4: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.depth_cut < 1.0:
@@ -207,6 +215,13 @@ class Parameters:
             raise ValueError(f"qsm_unit must be 'ppm' or 'ppb', got {self.qsm_unit!r}")
         if self.reference not in REFERENCE_MODES:
             raise ValueError(f"reference must be 'segment' or 'whole', got {self.reference!r}")
+        if not isinstance(self.n4, bool):
+            raise ValueError(f"n4 must be true or false, got {self.n4!r}")
+        if self.n4 and self.input_kind == "qsm":
+            raise ValueError(
+                "n4 (bias-field correction) applies to SWI/T2* magnitude only: a QSM map has no "
+                "receive-coil field"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready parameters for recording with the run."""
@@ -222,8 +237,8 @@ class QuantResult:
     Attributes
     ----------
     measurements : list of dict
-        Eight dicts (hemisphere L, R × segment whole, leg, hand, face) with the keys of
-        :data:`MEASUREMENT_FIELDS`; values are floats or None (with ``reason``), never NaN.
+        Ten dicts (hemisphere L, R × segment whole, leg, hand, face, paracentral) with the keys
+        of :data:`MEASUREMENT_FIELDS`; values are floats or None (with ``reason``), never NaN.
         ``coverage`` (0-1) is the share of the segment's labelled voxels inside the image's
         field of view; below :data:`MIN_SEGMENT_COVERAGE` the row's values are None.
     crop : tuple of 3 slices
@@ -232,13 +247,14 @@ class QuantResult:
         Voxel-to-world transform of the crop.
     voxel_size_mm : tuple of 3 float
     swi_crop : ndarray of float32, shape (X, Y, Z) of the crop
+        The intensities measured: after N4 bias-field correction where ``Parameters.n4``.
     labels_crop : ndarray of int, shape of the crop
         Label map resampled into the crop.
     deep_mask : ndarray of bool, shape of the crop
         Deep precentral and paracentral voxels (the measured ribbon) of both hemispheres.
     band_mask : ndarray of bool, shape of the crop
-        Deep ribbon voxels beyond their leg, hand or face segment's ``reference_mean ∓
-        threshold_sd · SD`` (segments without values show none).
+        Deep ribbon voxels beyond their leg, hand, face or paracentral segment's
+        ``reference_mean ∓ threshold_sd · SD`` (segments without values show none).
     parameters : dict
         :meth:`Parameters.as_dict`.
     algorithm_version : str
@@ -485,7 +501,11 @@ def _segment_masks(
     fractions: SegmentFractions,
     frame: SegmentFrame,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
-    """Whole, leg, hand and face masks (domain.md step 4) on one grid.
+    """Whole, leg, hand, face and paracentral masks (domain.md, method 2.1.0) on one grid.
+
+    ``whole``, ``leg``, ``hand`` and ``face`` are precentral voxels only (leg the superior
+    share of the precentral extent); ``paracentral`` is the paracentral lobule's label, its own
+    segment (mostly sensory leg cortex on the medial wall).
 
     Parameters
     ----------
@@ -509,7 +529,7 @@ def _segment_masks(
         mask = np.zeros(precentral.shape, dtype=bool)
         mask[tuple(p[chosen] for p in points)] = True
         masks[segment] = mask
-    masks["leg"] = masks["leg"] | paracentral
+    masks["paracentral"] = paracentral
     return masks
 
 
@@ -519,13 +539,20 @@ def _reference_masks(
     fractions: SegmentFractions,
     frame: SegmentFrame,
     mode: ReferenceMode,
+    paracentral_slab: tuple[float, float] | None,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
     """Deep postcentral voxels each segment is compared with (domain.md, method 2.0.0).
 
     With ``mode="segment"`` the postcentral voxels are cut into leg, hand and face slabs along
     the precentral principal axis with the precentral segments' bounds (the end slabs open, as
-    the precentral ones are); ``whole`` keeps the whole gyrus. With ``mode="whole"`` every
-    segment gets the whole gyrus.
+    the precentral ones are); ``whole`` keeps the whole gyrus. ``paracentral`` (method 2.1.0)
+    gets the deep postcentral voxels in the paracentral lobule's own slab of the same axis:
+    the robust (1st-99th percentile) extent of the paracentral label's positions on it, taken
+    from the whole label map. That slab is the superior postcentral gyrus beside the lobule, so
+    a smooth bias field along the axis cancels for the lobule as it does for leg, hand and face;
+    the lobule reaches lower on the axis than the leg slab (the medial wall runs down to the
+    cingulate sulcus), which is why it does not share the leg slab's reference. With
+    ``mode="whole"`` every segment gets the whole gyrus.
     """
     masks: dict[Segment, npt.NDArray[np.bool_]] = {"whole": reference}
     if mode == "whole":
@@ -537,6 +564,12 @@ def _reference_masks(
         mask = np.zeros(reference.shape, dtype=bool)
         mask[tuple(p[chosen] for p in points)] = True
         masks[segment] = mask
+    slab = np.zeros(reference.shape, dtype=bool)
+    if paracentral_slab is not None:
+        low, high = paracentral_slab
+        chosen = (position >= low) & (position <= high)
+        slab[tuple(p[chosen] for p in points)] = True
+    masks["paracentral"] = slab
     return masks
 
 
@@ -546,6 +579,9 @@ class _LabelSegments:
 
     frame: SegmentFrame | None
     coverage: dict[Segment, float | None]
+    #: Robust extent (1st-99th percentile) of the paracentral label's positions on ``frame``'s
+    #: axis (0 inferior end, 1 superior end of the precentral extent); None without the label.
+    paracentral_slab: tuple[float, float] | None = None
 
 
 def _mask_indices(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
@@ -567,7 +603,7 @@ def _label_segments(
     """Segment frames and coverage of both hemispheres, from the whole label map.
 
     Coverage of a segment is the share of its labelled voxels (precentral voxels of the
-    segment, plus paracentral ones for ``leg``) whose centre lies inside the image grid.
+    segment; paracentral voxels for ``paracentral``) whose centre lies inside the image grid.
     """
     index = _mask_indices(motor)
     values = label_data[index]
@@ -585,16 +621,23 @@ def _label_segments(
         frame = segment_frame(world[precentral])
         members = _segment_of(frame.position(world[precentral]), fractions)
         inside_pre = inside[precentral]
-        inside_para = inside[values == fs.PARACENTRAL[hemisphere]]
+        paracentral = values == fs.PARACENTRAL[hemisphere]
+        inside_para = inside[paracentral]
         coverage: dict[Segment, float | None] = {"whole": float(inside_pre.mean())}
         for segment, member in members.items():
             labelled = int(np.count_nonzero(member))
             seen = int(np.count_nonzero(inside_pre[member]))
-            if segment == "leg":
-                labelled += inside_para.size
-                seen += int(np.count_nonzero(inside_para))
             coverage[segment] = seen / labelled if labelled else None
-        out[hemisphere] = _LabelSegments(frame, coverage)
+        slab: tuple[float, float] | None = None
+        if inside_para.size:
+            coverage["paracentral"] = float(inside_para.mean())
+            low, high = np.percentile(
+                frame.position(world[paracentral]), SEGMENT_EXTENT_PERCENTILES
+            )
+            slab = (float(low), float(high))
+        else:
+            coverage["paracentral"] = None
+        out[hemisphere] = _LabelSegments(frame, coverage, slab)
     return out
 
 
@@ -620,7 +663,9 @@ class _HemisphereGeometry:
         """Precentral and paracentral cortex (deep and superficial): where values are read."""
         if self.segments is None or self.deep is None or self.superficial is None:
             return None
-        return (self.deep | self.superficial) & (self.segments["whole"] | self.segments["leg"])
+        return (self.deep | self.superficial) & (
+            self.segments["whole"] | self.segments["paracentral"]
+        )
 
     @property
     def reference(self) -> npt.NDArray[np.bool_] | None:
@@ -733,6 +778,7 @@ def _hemisphere_geometry(
             params.segment_fractions,
             label_segments.frame,
             params.reference,
+            label_segments.paracentral_slab,
         ),
     )
 
@@ -824,7 +870,7 @@ def _hemisphere_measurements(
         if segment == "whole":
             continue
         # The QC picture's band voxels: each ribbon voxel against its own segment's reference
-        # (leg holds the paracentral voxels too, so leg, hand and face cover the ribbon).
+        # (leg, hand, face and paracentral together cover the ribbon).
         mean = float(values["reference_mean"] or 0.0)
         sd = float(values["reference_sd"] or 0.0)
         ribbon = geometry.ribbon & mask
@@ -956,6 +1002,13 @@ def _result(
     from imaging.band import ALGORITHM_VERSION
 
     _check_intensities(swi_crop, geometry, params, name)
+    if params.n4:
+        # Fitted on white matter alone: on every labelled voxel N4 takes the band for field.
+        white_matter = np.isin(geometry.labels_crop, list(fs.WHITE_MATTER.values()))
+        try:
+            swi_crop = n4_correct(swi_crop, white_matter, geometry.voxel_size_mm)
+        except ValueError as exc:
+            raise io.VolumeError(f"{name}: {exc}") from exc
     deep_mask = np.zeros(swi_crop.shape, dtype=bool)
     band_mask = np.zeros(swi_crop.shape, dtype=bool)
     measurements: list[dict[str, Any]] = []
@@ -1023,8 +1076,8 @@ def quantify(
     Returns
     -------
     QuantResult
-        Eight measurements (L/R × whole/leg/hand/face) plus the crop and masks for the QC image,
-        and the registration where ``anatomy`` was given.
+        Ten measurements (L/R × whole/leg/hand/face/paracentral) plus the crop and masks for the
+        QC image, and the registration where ``anatomy`` was given.
 
     Raises
     ------

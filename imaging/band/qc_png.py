@@ -17,6 +17,8 @@ WINDOW_PERCENTILES: Final[tuple[float, float]] = (1.0, 99.0)
 RIBBON_COLOUR: Final[tuple[int, int, int]] = (0, 210, 255)
 BAND_COLOUR: Final[tuple[int, int, int]] = (255, 40, 40)
 BAND_OPACITY: Final[float] = 0.6
+#: Outline of the precentral labels where world coordinates alone put them (before registration).
+BEFORE_COLOUR: Final[tuple[int, int, int]] = (255, 150, 0)
 TEXT_COLOUR: Final[tuple[int, int, int]] = (255, 255, 0)
 #: Smallest panel height (pixels) and the gap between panels.
 MIN_PANEL_PX: Final[int] = 320
@@ -49,6 +51,7 @@ def _panel(
     band: npt.NDArray[np.bool_],
     pixel_mm: tuple[float, float],
     height_px: int,
+    before: npt.NDArray[np.bool_] | None = None,
 ) -> Image.Image:
     """One slice (rows top to bottom, columns left to right) as an upscaled RGB image."""
     rows, cols = grey.shape
@@ -69,6 +72,9 @@ def _panel(
     band_px = upscale(band)
     ribbon_px = upscale(ribbon)
     rgb[band_px] = (1 - BAND_OPACITY) * rgb[band_px] + BAND_OPACITY * np.asarray(BAND_COLOUR)
+    if before is not None:
+        before_px = upscale(before)
+        rgb[before_px & ~ndimage.binary_erosion(before_px, iterations=2)] = BEFORE_COLOUR
     outline = ribbon_px & ~ndimage.binary_erosion(ribbon_px, iterations=2)
     rgb[outline] = RIBBON_COLOUR
     return Image.fromarray(rgb.clip(0, 255).astype(np.uint8), mode="RGB")
@@ -81,11 +87,14 @@ def render_qc_png(
     crop_affine: npt.NDArray[np.float64],
     *,
     panel_height_px: int = MIN_PANEL_PX,
+    before_mask: npt.NDArray[np.bool_] | None = None,
 ) -> bytes:
     """PNG with an axial and a coronal slice through the centroid of the deep precentral ribbon.
 
     The SWI is windowed to its 1st-99th percentile in grey; the deep ribbon is outlined in cyan
-    and band voxels are filled in red. Slices are shown in neurological convention (patient left
+    and band voxels are filled in red. With ``before_mask`` (the precentral labels where world
+    coordinates alone put them, for a registered run) that is outlined in orange underneath, so
+    the picture shows the ribbon before and after registration. Slices are shown in neurological convention (patient left
     on the image left, marked L/R), anterior (axial) or superior (coronal) at the top, scaled
     with square millimetres so the voxel aspect is honoured.
 
@@ -99,6 +108,8 @@ def render_qc_png(
         Voxel-to-world transform of the crop (``QuantResult.crop_affine``).
     panel_height_px : int
         Height of each panel in pixels (clipped to 320-1200).
+    before_mask : ndarray of bool, shape (X, Y, Z), optional
+        Precentral labels on the crop before registration.
 
     Returns
     -------
@@ -111,6 +122,9 @@ def render_qc_png(
     swi = np.asarray(_to_ras(np.asarray(swi_crop, dtype=np.float32), crop_affine), np.float32)
     ribbon = _to_ras(deep_mask, crop_affine).astype(bool)
     band = _to_ras(band_mask, crop_affine).astype(bool)
+    if before_mask is not None and before_mask.shape != deep_mask.shape:
+        raise ValueError("before_mask must have the crop's shape")
+    before = None if before_mask is None else _to_ras(before_mask, crop_affine).astype(bool)
     zooms = _ras_zooms(crop_affine)
 
     flat = swi.reshape(-1)
@@ -134,6 +148,7 @@ def render_qc_png(
         band[:, :, cz].T[::-1],
         (float(zooms[1]), float(zooms[0])),
         height,
+        None if before is None else before[:, :, cz].T[::-1],
     )
     coronal = _panel(
         grey[:, cy, :].T[::-1],
@@ -141,6 +156,7 @@ def render_qc_png(
         band[:, cy, :].T[::-1],
         (float(zooms[2]), float(zooms[0])),
         height,
+        None if before is None else before[:, cy, :].T[::-1],
     )
     width = axial.width + coronal.width + PANEL_GAP_PX
     canvas = Image.new("RGB", (width, height + CAPTION_PX), (0, 0, 0))
@@ -150,6 +166,9 @@ def render_qc_png(
     font = ImageFont.load_default()
     draw.text((4, 2), "axial", fill=TEXT_COLOUR, font=font)
     draw.text((axial.width + PANEL_GAP_PX + 4, 2), "coronal", fill=TEXT_COLOUR, font=font)
+    if before is not None:
+        legend = "orange: labels before registration, cyan: after"
+        draw.text((width - 6 * len(legend) - 4, 2), legend, fill=BEFORE_COLOUR, font=font)
     for left, panel in ((0, axial), (axial.width + PANEL_GAP_PX, coronal)):
         middle = CAPTION_PX + panel.height // 2
         draw.text((left + 4, middle), "L", fill=TEXT_COLOUR, font=font)

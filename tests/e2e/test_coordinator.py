@@ -167,7 +167,7 @@ def test_coordinator_enters_a_full_visit_and_uploads_a_scan(
     # Quantify: the run's measurements and QC picture appear.
     page.get_by_role("button", name=re.compile("^Quantify SCN-")).click()
     expect(page.locator("ul.messages")).to_contain_text("done", timeout=60_000)
-    expect(page.locator("table.measurements tbody tr")).to_have_count(8)
+    expect(page.locator("table.measurements tbody tr")).to_have_count(10)
     qc = page.locator("img.qc")
     expect(qc).to_be_visible()
     qc_url = qc.get_attribute("src")

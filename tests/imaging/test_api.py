@@ -44,7 +44,7 @@ def test_upload_quantify_and_read_results(
     run_id = response.json()["id"]
     run = client.get(f"{API}quantifications/{run_id}/").json()
     assert run["status"] == "done" and run["algorithm_version"]
-    assert len(run["measurements"]) == 8
+    assert len(run["measurements"]) == 10  # L, R × whole, leg, hand, face, paracentral
     left = next(
         m for m in run["measurements"] if m["hemisphere"] == "L" and m["segment"] == "whole"
     )

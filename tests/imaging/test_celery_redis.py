@@ -122,7 +122,7 @@ def broker_app(redis_url):
     """A client app that sends tasks through the real broker (the test settings run them eagerly)."""
     from celery import Celery
 
-    app = Celery("motorband-test-client", broker=redis_url)
+    app = Celery("motorband-test-client", broker=redis_url, set_as_current=False)
     yield app
     app.close()
 
@@ -146,4 +146,4 @@ def test_celery_worker_processes_runs_from_redis(worker, broker_app, phantom_fil
         time.sleep(0.3)
     finished = QuantificationRun.objects.filter(pk__in=[r.pk for r in runs])
     assert [r.status for r in finished] == [RunStatus.DONE] * 3, [r.error for r in finished]
-    assert all(r.measurements.count() == 8 for r in finished)
+    assert all(r.measurements.count() == 10 for r in finished)

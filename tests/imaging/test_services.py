@@ -222,7 +222,7 @@ def test_quantification_run_measures_and_is_versioned(visit, phantom_files):
     whole = {m.hemisphere: m for m in run.measurements.filter(segment="whole")}
     assert whole["L"].band_contrast == pytest.approx(0.2, abs=0.02)
     assert whole["R"].band_contrast == pytest.approx(0.05, abs=0.02)
-    assert run.measurements.count() == 8
+    assert run.measurements.count() == 10  # L, R × whole, leg, hand, face, paracentral
     # Every row records its coverage (the phantom lies whole inside the image); ppb is QSM's.
     assert set(run.measurements.values_list("coverage", flat=True)) == {1.0}
     assert set(run.measurements.values_list("deep_minus_reference_ppb", flat=True)) == {None}
@@ -235,6 +235,16 @@ def test_quantification_run_measures_and_is_versioned(visit, phantom_files):
         user=None, scan=swi, parameters=band.Parameters(threshold_sd=3.0), enqueue=False
     )
     assert queued and other.pk != run.pk
+    # N4 bias-field correction is a recorded parameter: another hash, another run.
+    corrected, queued = services.run_request(user=None, scan=swi, enqueue=False, n4=True)
+    assert queued and corrected.pk not in (run.pk, other.pk)
+    assert corrected.parameters["n4"] is True and run.parameters["n4"] is False
+    assert corrected.parameters_hash != run.parameters_hash
+    corrected = services.run_execute(corrected.pk)
+    assert corrected.status == RunStatus.DONE, corrected.error
+    n4_whole = {m.hemisphere: m for m in corrected.measurements.filter(segment="whole")}
+    assert n4_whole["L"].band_contrast == pytest.approx(0.2, abs=0.02)
+    assert n4_whole["L"].band_contrast != whole["L"].band_contrast
 
 
 def test_failed_run_is_recorded_and_retryable(visit, phantom_files):
@@ -285,7 +295,7 @@ def test_bert_real_cortex_quantifies_to_finite_values(visit, shared_data):
     assert run.status == RunStatus.DONE, run.error
     rows = list(run.measurements.all())
     assert {(m.hemisphere, m.segment) for m in rows} == {
-        (h, s) for h in "LR" for s in ("whole", "leg", "hand", "face")
+        (h, s) for h in "LR" for s in ("whole", "leg", "hand", "face", "paracentral")
     }
     for m in rows:
         assert m.band_contrast is not None and np.isfinite(m.band_contrast), (
@@ -326,3 +336,5 @@ def test_qsm_run_stores_differences_in_ppb_and_no_ratios(visit, tmp_path):
     assert whole["L"].deep_minus_reference_ppb == pytest.approx(30.0, abs=3.0)
     assert whole["R"].deep_minus_reference_ppb == pytest.approx(10.0, abs=3.0)
     assert whole["L"].band_contrast is None and whole["L"].laminar_contrast is None
+    with pytest.raises(ValidationError, match="magnitude"):
+        services.run_request(user=None, scan=scan, enqueue=False, n4=True)

@@ -37,7 +37,7 @@ def save(data: np.ndarray, path: Path, affine: np.ndarray | None = None) -> Path
 def test_freesurfer_bert_quantifies_in_both_hemispheres(shared_data: Path) -> None:
     bert = shared_data / "freesurfer-bert"
     result = quantify_files(bert / "norm.mgz", bert / "aparc+aseg.mgz")
-    assert len(result.measurements) == 8
+    assert len(result.measurements) == 10  # L, R × whole, leg, hand, face, paracentral
     for row in result.measurements:
         assert row["reason"] is None, row
         for key in ("band_contrast", "band_extent", "laminar_contrast", "deep_mean"):

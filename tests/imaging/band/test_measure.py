@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from imaging.band import ALGORITHM_VERSION, MEASUREMENT_FIELDS, Parameters, band_measurement
+from imaging.band import (
+    ALGORITHM_VERSION,
+    MEASUREMENT_FIELDS,
+    SEGMENTS,
+    Parameters,
+    band_measurement,
+)
 from imaging.band.measure import SegmentFractions, somatotopic_position
 
 
@@ -72,10 +78,13 @@ def test_parameters_defaults_and_record() -> None:
         "input_kind": "swi",
         "qsm_unit": "ppm",
         "reference": "segment",
+        "n4": False,
     }
     # 1.1.0: segments fitted on the whole label map with a robust (1st-99th percentile) extent.
     # 2.0.0: each segment's reference is the deep postcentral cortex in its slab of the axis.
-    assert ALGORITHM_VERSION == "2.0.0"
+    # 2.1.0: the paracentral lobule is its own segment (leg is precentral only); optional N4.
+    assert ALGORITHM_VERSION == "2.1.0"
+    assert SEGMENTS == ("whole", "leg", "hand", "face", "paracentral")
     assert MEASUREMENT_FIELDS[-1] == "reason"
     assert {"coverage", "deep_minus_reference_ppb", "deep_minus_superficial_ppb"} <= set(
         MEASUREMENT_FIELDS
@@ -93,6 +102,8 @@ def test_parameters_defaults_and_record() -> None:
         {"input_kind": "t1"},
         {"qsm_unit": "ppt"},
         {"reference": "gyrus"},
+        {"n4": "yes"},
+        {"n4": True, "input_kind": "qsm"},
     ],
 )
 def test_parameters_refuse_nonsense(kwargs: dict[str, object]) -> None:
