@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.utils import timezone
 
 from analysis import diagnostic_study, frames, plots, stard
 from analysis.stats import diagnostic, progression, survival
@@ -100,6 +101,10 @@ class Report:
 #: Band columns: a missing value is explained by the visit's ``band_excluded`` reason, if any.
 _BAND_COLUMNS = frozenset({*frames.BAND_HEMISPHERE_COLUMNS, *frames.BAND_MEAN_COLUMNS})
 _MISSING_LABELS = {"mbs": "no consensus read", "mbs_baseline": "no consensus read at V1"}
+#: ALSFRS-R columns: a missing value of a saved form is explained by ``alsfrs_excluded``.
+_ALSFRS_COLUMNS = frozenset(
+    {"alsfrs_total", *(f"alsfrs_{d}" for d in frames.ALSFRS_DOMAIN_COLUMNS)}
+)
 
 
 def excluded(
@@ -120,6 +125,10 @@ def excluded(
             continue
         if column in _BAND_COLUMNS:
             why = frame.loc[missing, "band_excluded"].fillna("no band measurement")
+            reasons.update(why.tolist())
+        elif column in _ALSFRS_COLUMNS and "alsfrs_excluded" in frame:
+            # A saved form without a total says why (an item not done or unknown, form not done).
+            why = frame.loc[missing, "alsfrs_excluded"].fillna(f"no {column.replace('_', ' ')}")
             reasons.update(why.tolist())
         else:
             label = _MISSING_LABELS.get(column, f"no {column.replace('_', ' ')}")
@@ -172,7 +181,20 @@ def progression_report(
     if time == "onset":
         frame = frame.assign(months=frame["months_from_onset"])
         columns = ["months_from_onset", *columns]
-    result = progression.fit_progression(frame, outcome=outcome, by=by, levels=_levels(by, filters))
+    # The follow-up each subject could have had by today's data cut, on the same time axis: a
+    # subject enrolled recently has fewer visits without having dropped out.
+    cut = pd.Timestamp(timezone.localdate())
+    frame = frame.assign(
+        possible_months=frame["months"]
+        + (cut - pd.to_datetime(frame["date"])).dt.days / scales.MONTH_DAYS
+    )
+    result = progression.fit_progression(
+        frame,
+        outcome=outcome,
+        by=by,
+        levels=_levels(by, filters),
+        possible_col="possible_months",
+    )
     result["time"] = time
     result["excluded"] = excluded(frame, columns, unit="visits")
     result["filters"] = filters.as_dict()

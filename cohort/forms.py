@@ -271,12 +271,35 @@ class UmnExamForm(_ClinicalForm):
         ]
 
 
+ALSFRS_MISSING_CHOICES = [
+    ("", "Scored"),
+    *(
+        (code, f"{label} ({scales.ALSFRS_REDCAP_MISSING_CODES[code]})")
+        for code, label in scales.ALSFRS_MISSING_CODES.items()
+    ),
+]
+
+
 class AlsfrsForm(_ClinicalForm):
-    """12 ALSFRS-R items typed 0-4 (numeric keypad on tablets) and the item 5 gastrostomy flag."""
+    """12 ALSFRS-R items typed 0-4 (numeric keypad on tablets), each with a missing-data code
+    (not done, unknown), the item 5 gastrostomy flag, and the whole form's status and reason."""
 
     q5_gastrostomy = forms.BooleanField(
         required=False,
         label="Item 5 scored as 5b (with gastrostomy)",
+    )
+    form_status = forms.ChoiceField(
+        required=False,
+        choices=list(scales.ALSFRS_FORM_STATUSES.items()),
+        initial=scales.ALSFRS_FORM_DONE,
+        label="ALSFRS-R at this visit",
+        widget=forms.RadioSelect,
+    )
+    not_done_reason = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Reason the form was not done",
+        help_text="e.g. the subject could not attend, refused, or was too unwell.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -296,8 +319,22 @@ class AlsfrsForm(_ClinicalForm):
                     }
                 ),
             )
+            # ChoiceField over the known codes; the service names any other value in its message.
+            self.fields[scales.ALSFRS_MISSING_FIELDS[name]] = forms.ChoiceField(
+                required=False,
+                choices=ALSFRS_MISSING_CHOICES,
+                label=f"Item {name[1:]} missing-data code",
+                widget=forms.Select(attrs={"class": "missing-code", "data-item": name}),
+            )
         # Keep the flag right after item 5 when the form is iterated.
         self.order_fields(["version", *scales.ALSFRS_ITEMS[:5], "q5_gastrostomy"])
+
+    def items(self) -> dict[str, Any]:
+        data = super().items()
+        data["form_status"] = data.get("form_status") or scales.ALSFRS_FORM_DONE
+        for field in scales.ALSFRS_MISSING_FIELDS.values():
+            data[field] = data.get(field) or None
+        return data
 
     def domains(self) -> list[dict[str, Any]]:
         return [
@@ -306,6 +343,62 @@ class AlsfrsForm(_ClinicalForm):
                 "label": ALSFRS_DOMAIN_LABELS[domain],
                 "max": scales.ALSFRS_ITEM_MAX * len(items),
                 "fields": [self[name] for name in items],
+                "items": [
+                    {
+                        "score": self[name],
+                        "missing": self[scales.ALSFRS_MISSING_FIELDS[name]],
+                        "wording": scales.response_wording(name),
+                    }
+                    for name in items
+                ],
             }
             for domain, items in scales.ALSFRS_DOMAINS.items()
         ]
+
+
+# --- corrections and deletions ----------------------------------------------------------------
+
+#: Longest reason a page accepts: the API's limit (core.api.viewsets.REASON_MAX_LENGTH); the audit
+#: trail's column is a text field (SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD).
+AUDIT_REASON_MAX_LENGTH = 500
+
+
+def _reason_field(help_text: str) -> forms.CharField:
+    return forms.CharField(
+        max_length=AUDIT_REASON_MAX_LENGTH,
+        label="Reason for the change",
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"aria-required": "true", "autocomplete": "off"}),
+        error_messages={"required": "Give a reason: it is kept in the audit trail."},
+    )
+
+
+class ReasonForm(VersionedForm):
+    """A deletion: the version the user saw and why (kept in the audit trail)."""
+
+    reason = _reason_field("Say why this record goes; kept in the audit trail.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Reason for deleting"
+
+
+class SubjectEditForm(SubjectForm, VersionedForm):
+    """A correction of a subject's record: the subject form, the version read and a reason."""
+
+    reason = _reason_field("Say why you correct this record; kept in the audit trail.")
+
+    def service_fields(self) -> dict[str, Any]:
+        data = super().service_fields()
+        data.pop("version", None)
+        data.pop("reason", None)
+        return data
+
+
+class EventEditForm(EventForm, VersionedForm):
+    """A correction of a clinical event: kind, date, comment, the version read and a reason."""
+
+    reason = _reason_field("Say why you correct this event; kept in the audit trail.")
+
+    def service_fields(self) -> dict[str, Any]:
+        return {k: self.cleaned_data[k] for k in ("kind", "date", "comment")}

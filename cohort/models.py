@@ -414,6 +414,19 @@ AlsfrsItems = type(
         "__module__": __name__,
         "Meta": type("Meta", (), {"abstract": True}),
         **_item_fields(scales.ALSFRS_ITEMS, scales.ALSFRS_ITEM_MIN, scales.ALSFRS_ITEM_MAX),
+        # A missing-data code per item (CDASH --STAT per question, REDCap ND/UNK): why it has no
+        # score. Null where the item has a score (or was left empty by an older client).
+        **{
+            field: models.CharField(
+                max_length=10,
+                null=True,
+                blank=True,
+                default=None,
+                choices=list(scales.ALSFRS_MISSING_CODES.items()),
+                help_text=f"Why item {item[1:]} has no score: not done or unknown.",
+            )
+            for item, field in scales.ALSFRS_MISSING_FIELDS.items()
+        },
     },
 )
 
@@ -479,6 +492,18 @@ class AlsfrsR(AlsfrsItems):  # type: ignore[misc,valid-type]
     q5_gastrostomy = models.BooleanField(
         default=False, help_text="Item 5 scored as 5b (with gastrostomy)."
     )
+    form_status = models.CharField(
+        max_length=10,
+        choices=list(scales.ALSFRS_FORM_STATUSES.items()),
+        default=scales.ALSFRS_FORM_DONE,
+        help_text="Not done: the whole form was not done at this visit (CDASH QSSTAT).",
+    )
+    not_done_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Why the form was not done, e.g. the subject could not attend (CDASH QSREASND).",
+    )
     bulbar = models.PositiveSmallIntegerField(null=True, editable=False)
     fine_motor = models.PositiveSmallIntegerField(null=True, editable=False)
     gross_motor = models.PositiveSmallIntegerField(null=True, editable=False)
@@ -505,8 +530,33 @@ class AlsfrsR(AlsfrsItems):  # type: ignore[misc,valid-type]
     def items(self) -> dict[str, int | None]:
         return {name: getattr(self, name) for name in scales.ALSFRS_ITEMS}
 
+    def missing(self) -> dict[str, str | None]:
+        """Item -> its missing-data code (``not_done``, ``unknown``) or None."""
+        return {item: getattr(self, f) for item, f in scales.ALSFRS_MISSING_FIELDS.items()}
+
+    @property
+    def total_note(self) -> str:
+        """Why the total is not computed ("Total not computed: item 8 (Walking) not done.")."""
+        if self.total is not None:
+            return ""
+        return scales.alsfrs_total_note(
+            self.items(),
+            self.missing(),
+            form_status=self.form_status,
+            not_done_reason=self.not_done_reason,
+        )
+
     def clean(self) -> None:
         errors = scales.alsfrs_item_errors(self.items())
+        for name, message in scales.alsfrs_missing_errors(
+            self.items(),
+            self.missing(),
+            form_status=self.form_status,
+            not_done_reason=self.not_done_reason,
+        ).items():
+            errors.setdefault(name, message)
+        if self.form_status == scales.ALSFRS_FORM_NOT_DONE and self.q5_gastrostomy:
+            errors["q5_gastrostomy"] = "A form that was not done has no item 5 to score as 5b."
         errors.update(_visit_must_be_completed(getattr(self, "visit", None), "ALSFRS-R"))
         if errors:
             raise ValidationError(errors)

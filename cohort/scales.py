@@ -184,6 +184,102 @@ ALSFRS_ITEM_LABELS = {
 }
 
 
+# --- ALSFRS-R missing data (CDASH --STAT/--REASND, REDCap missing data codes) ---
+#: Why an item has no score: the question was not asked ("not done") or the answer is not known.
+ALSFRS_NOT_DONE, ALSFRS_UNKNOWN = "not_done", "unknown"
+ALSFRS_MISSING_CODES: dict[str, str] = {ALSFRS_NOT_DONE: "Not done", ALSFRS_UNKNOWN: "Unknown"}
+#: The same as (value, label) choices (the models' field choices and the API schema's one enum).
+ALSFRS_MISSING_CHOICES: list[tuple[str, str]] = list(ALSFRS_MISSING_CODES.items())
+#: The same codes as REDCap's project-level missing data codes store them in a field.
+ALSFRS_REDCAP_MISSING_CODES: dict[str, str] = {ALSFRS_NOT_DONE: "ND", ALSFRS_UNKNOWN: "UNK"}
+#: Whole-form status (CDASH ``QSSTAT``): done, or not done with a reason (``QSREASND``).
+ALSFRS_FORM_DONE, ALSFRS_FORM_NOT_DONE = "done", "not_done"
+ALSFRS_FORM_STATUSES: dict[str, str] = {
+    ALSFRS_FORM_DONE: "Done",
+    ALSFRS_FORM_NOT_DONE: "Not done",
+}
+#: The missing-data code column of each item (``q7`` -> ``q7_missing``).
+ALSFRS_MISSING_FIELDS: dict[str, str] = {item: f"{item}_missing" for item in ALSFRS_ITEMS}
+
+
+def alsfrs_item_title(item: str) -> str:
+    """``q8`` -> ``item 8 (Walking)``: how messages name an item."""
+    return f"item {item[1:]} ({ALSFRS_ITEM_LABELS[item]})"
+
+
+def alsfrs_missing_errors(
+    items: Mapping[str, int | None],
+    missing: Mapping[str, str | None],
+    *,
+    form_status: str = ALSFRS_FORM_DONE,
+    not_done_reason: str = "",
+    require_every_item: bool = False,
+) -> dict[str, str]:
+    """Return {field: message} where scores, missing-data codes and the form status disagree.
+
+    An item holds a score or a missing-data code, never both; with ``require_every_item`` it must
+    hold one of them. A form that was not done holds neither scores nor codes and says why.
+    """
+    errors: dict[str, str] = {}
+    if form_status not in ALSFRS_FORM_STATUSES:
+        return {"form_status": f"must be one of {', '.join(ALSFRS_FORM_STATUSES)}."}
+    if form_status == ALSFRS_FORM_NOT_DONE:
+        if not (not_done_reason or "").strip():
+            errors["not_done_reason"] = (
+                "Say why the ALSFRS-R was not done (e.g. the subject refused)."
+            )
+        for item in ALSFRS_ITEMS:
+            if items.get(item) is not None or missing.get(item):
+                errors[item] = (
+                    f"The form is marked not done, so {alsfrs_item_title(item)} takes no score or "
+                    "code: clear it, or mark the form done."
+                )
+        return errors
+    if (not_done_reason or "").strip():
+        errors["not_done_reason"] = "Only a form that was not done takes a reason: clear it."
+    for item in ALSFRS_ITEMS:
+        code = missing.get(item)
+        if code and code not in ALSFRS_MISSING_CODES:
+            errors[ALSFRS_MISSING_FIELDS[item]] = (
+                f"must be one of {', '.join(ALSFRS_MISSING_CODES)} (got {code})."
+            )
+        elif code and items.get(item) is not None:
+            errors[item] = (
+                f"I{alsfrs_item_title(item)[1:]} has both a score and the code "
+                f"'{ALSFRS_MISSING_CODES[code].lower()}': keep one of them."
+            )
+        elif require_every_item and not code and items.get(item) is None:
+            errors[item] = (
+                f"Give {alsfrs_item_title(item)} a score (0-4), or mark it not done or unknown."
+            )
+    return errors
+
+
+def alsfrs_total_note(
+    items: Mapping[str, int | None],
+    missing: Mapping[str, str | None],
+    *,
+    form_status: str = ALSFRS_FORM_DONE,
+    not_done_reason: str = "",
+) -> str:
+    """Why the ALSFRS-R total is not computed, in words; empty when every item has a score.
+
+    e.g. "Total not computed: item 8 (Walking) not done; item 3 (Swallowing) unknown."
+    """
+    if form_status == ALSFRS_FORM_NOT_DONE:
+        reason = (not_done_reason or "").strip()
+        return "Total not computed: the form was not done" + (f" ({reason})." if reason else ".")
+    parts = []
+    for item in ALSFRS_ITEMS:
+        if items.get(item) is not None:
+            continue
+        code = missing.get(item)
+        known = code in ALSFRS_MISSING_CODES
+        state = ALSFRS_MISSING_CODES[str(code)].lower() if known else "not entered"
+        parts.append(f"{alsfrs_item_title(item)} {state}")
+    return f"Total not computed: {'; '.join(parts)}." if parts else ""
+
+
 def _check_items(
     items: Mapping[str, int | None], names: tuple[str, ...], low: int, high: int
 ) -> dict[str, str]:

@@ -365,17 +365,43 @@ def alsfrs_save(
     items: Mapping[str, Any],
     expected_version: int | None = None,
     reason: str = "",
+    require_every_item: bool = False,
 ) -> AlsfrsR:
-    """Create or update the visit's ALSFRS-R from its items; subscores, total and ΔFS are derived."""
+    """Create or update the visit's ALSFRS-R from its items; subscores, total and ΔFS are derived.
+
+    ``items`` may carry, besides the scores, each item's missing-data code (``q7_missing``:
+    ``not_done`` or ``unknown``), the form's ``form_status`` and its ``not_done_reason``. An item
+    with a code, or a form not done, has no score, so its domain, the total and ΔFS stay empty.
+    ``require_every_item`` (the coordinator page) refuses an item with neither score nor code.
+    """
+    items = dict(items)
+    if items.get("not_done_reason") is None and "not_done_reason" in items:
+        items["not_done_reason"] = ""
     form = _form_save(
         AlsfrsR,
         user=user,
         visit=visit,
         items=items,
-        allowed=(*scales.ALSFRS_ITEMS, "q5_gastrostomy"),
+        allowed=(
+            *scales.ALSFRS_ITEMS,
+            "q5_gastrostomy",
+            *scales.ALSFRS_MISSING_FIELDS.values(),
+            "form_status",
+            "not_done_reason",
+        ),
         expected_version=expected_version,
         reason=reason,
     )
+    if require_every_item:
+        errors = scales.alsfrs_missing_errors(
+            form.items(),
+            form.missing(),
+            form_status=form.form_status,
+            not_done_reason=form.not_done_reason,
+            require_every_item=True,
+        )
+        if errors:
+            raise ValidationError(errors)
     refresh_staging(visit.subject)
     return form
 

@@ -16,14 +16,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Model
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cohort import forms, scales, selectors, services
 from cohort.filters import SubjectSearchFilterSet
-from cohort.models import AlsfrsR, Group, Study, Subject, UmnExam, Visit, VisitStatus
+from cohort.models import (
+    AlsfrsR,
+    ClinicalEvent,
+    Group,
+    Study,
+    Subject,
+    UmnExam,
+    Visit,
+    VisitStatus,
+)
 from core import roles
 from core.access import record_access
 from core.models import AccessAction
@@ -356,10 +367,13 @@ def umn_exam(request: HttpRequest, study_id: str, visit_code: str) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 def alsfrs(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
     def saved(record: AlsfrsR) -> str:
-        total = (
-            "incomplete" if record.total is None else f"{record.total}/{scales.ALSFRS_TOTAL_MAX}"
-        )
-        return f"ALSFRS-R saved: total {total}."
+        if record.total is None:
+            return f"ALSFRS-R saved. {record.total_note}"
+        return f"ALSFRS-R saved: total {record.total}/{scales.ALSFRS_TOTAL_MAX}."
+
+    def save(**kwargs: Any) -> AlsfrsR:
+        # The page is the case report form: every item gets a score or a missing-data code.
+        return services.alsfrs_save(**kwargs, require_every_item=True)
 
     return _clinical_form(
         request,
@@ -367,7 +381,7 @@ def alsfrs(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse
         visit_code,
         model=AlsfrsR,
         form_class=forms.AlsfrsForm,
-        save=services.alsfrs_save,
+        save=save,
         template="cohort/alsfrs_form.html",
         saved_message=saved,
     )
@@ -465,3 +479,281 @@ def subject_diagnoses(request: HttpRequest, study_id: str) -> HttpResponse:
         request, AccessAction.VIEW_IDENTIFIABLE, f"subject:{subject.study_id}", page="diagnoses"
     )
     return render(request, "cohort/subject_diagnoses.html", context, status=status)
+
+
+# --- corrections and deletions ----------------------------------------------------------------
+#
+# Every correction and deletion on these pages carries a reason (kept in the audit trail) and the
+# version the user opened (a record changed by someone else in between is not overwritten).
+
+
+def stale_message(error: ConcurrencyError) -> str:
+    """What a user reads when the record moved on since they opened it."""
+    return (
+        f"Someone else changed this record since you opened it: you opened version "
+        f"{error.expected}, it is at version {error.current} now. What you typed is kept below; "
+        "check the record's history, then save again to apply it over their change."
+    )
+
+
+def keep_after_stale(form: Form, error: ConcurrencyError) -> None:
+    """Show the stale-version message and carry the current version in the hidden field, so that
+    saving again (after checking) applies the user's change."""
+    form.add_error(None, stale_message(error))
+    data = QueryDict(mutable=True)
+    data.update(form.data)
+    data[form.add_prefix("version")] = str(error.current)
+    form.data = data
+
+
+def confirm_delete(
+    request: HttpRequest,
+    *,
+    subject: Subject,
+    visit: Visit | None,
+    record: Model,
+    what: str,
+    consequences: list[str],
+    delete: Callable[[str, int | None], None],
+    done_url: str,
+    cancel_url: str,
+) -> HttpResponse:
+    """The confirmation page of a deletion (GET) and the deletion itself (POST, with a reason and
+    the version the user saw); the service decides and writes."""
+    version = record.version  # type: ignore[attr-defined]
+    form = forms.ReasonForm(request.POST or None, initial={"version": version})
+    if request.method == "POST" and form.is_valid():
+        try:
+            delete(form.cleaned_data["reason"], form.expected_version())
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        except ConcurrencyError as error:
+            keep_after_stale(form, error)
+        else:
+            messages.success(request, f"{what[:1].upper()}{what[1:]} deleted.")
+            return redirect(done_url)
+    status = 400 if form.is_bound and form.errors else 200
+    context = {
+        "form": form,
+        "subject": subject,
+        "visit": visit,
+        "what": what,
+        "consequences": consequences,
+        "cancel_url": cancel_url,
+    }
+    return render(request, "cohort/confirm_delete.html", context, status=status)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def subject_edit(request: HttpRequest, study_id: str) -> HttpResponse:
+    """Correct a subject's record (demographics, dates, group, site within the caller's sites)."""
+    subject = _subject(request, study_id)
+    require_write(request, subject)
+    initial: dict[str, Any] = {name: getattr(subject, name) for name in services.SUBJECT_FIELDS}
+    initial["onset_region"] = subject.onset_region or ""
+    initial["version"] = subject.version
+    form = forms.SubjectEditForm(
+        request.POST or None, sites=_writable_sites(request), initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.service_fields()
+        changed = {name: value for name, value in data.items() if getattr(subject, name) != value}
+        if not changed:
+            form.add_error(None, "You changed nothing: there is nothing to save.")
+        else:
+            try:
+                subject = services.subject_update(
+                    subject,
+                    user=request.user,
+                    data=changed,
+                    expected_version=form.expected_version(),
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as error:
+                forms.add_service_errors(form, error)
+            except ConcurrencyError as error:
+                keep_after_stale(form, error)
+            else:
+                messages.success(request, f"Subject {subject.study_id} corrected.")
+                return redirect("subject-detail", study_id=subject.study_id)
+    record_access(
+        request, AccessAction.VIEW_IDENTIFIABLE, f"subject:{subject.study_id}", page="subject-edit"
+    )
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "cohort/subject_edit.html", {"form": form, "subject": subject}, status=status
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def subject_delete(request: HttpRequest, study_id: str) -> HttpResponse:
+    subject = _subject(request, study_id)
+    require_write(request, subject)
+
+    def delete(reason: str, version: int | None) -> None:
+        services.subject_delete(subject, user=request.user, reason=reason, expected_version=version)
+
+    return confirm_delete(
+        request,
+        subject=subject,
+        visit=None,
+        record=subject,
+        what=f"subject {subject.study_id}",
+        consequences=[
+            f"{subject.visits.count()} visit(s) with their UMN exams and ALSFRS-R forms",
+            f"{subject.events.count()} clinical event(s)",
+            f"{subject.diagnoses.count()} diagnosis record(s)",
+        ],
+        delete=delete,
+        done_url=reverse("subject-list"),
+        cancel_url=reverse("subject-detail", args=[subject.study_id]),
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def visit_delete(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    forms_held = [
+        name
+        for name, model in (("Penn UMN exam", UmnExam), ("ALSFRS-R", AlsfrsR))
+        if model.objects.filter(visit=visit).exists()
+    ]
+
+    def delete(reason: str, version: int | None) -> None:
+        services.visit_delete(visit, user=request.user, reason=reason, expected_version=version)
+
+    return confirm_delete(
+        request,
+        subject=visit.subject,
+        visit=visit,
+        record=visit,
+        what=f"visit {visit.visit_code} of {visit.subject.study_id}",
+        consequences=[f"its {name}" for name in forms_held],
+        delete=delete,
+        done_url=reverse("subject-detail", args=[study_id]),
+        cancel_url=reverse("visit-detail", args=[study_id, visit_code]),
+    )
+
+
+def _visit_form_delete(
+    request: HttpRequest,
+    study_id: str,
+    visit_code: str,
+    *,
+    model: type[UmnExam] | type[AlsfrsR],
+    title: str,
+    service: Callable[..., None],
+) -> HttpResponse:
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    record = get_object_or_404(model, visit=visit)
+
+    def delete(reason: str, version: int | None) -> None:
+        service(record, user=request.user, reason=reason, expected_version=version)
+
+    return confirm_delete(
+        request,
+        subject=visit.subject,
+        visit=visit,
+        record=record,
+        what=f"the {title} of visit {visit.visit_code}",
+        consequences=[],
+        delete=delete,
+        done_url=reverse("visit-detail", args=[study_id, visit_code]),
+        cancel_url=reverse("visit-detail", args=[study_id, visit_code]),
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def umn_exam_delete(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    return _visit_form_delete(
+        request,
+        study_id,
+        visit_code,
+        model=UmnExam,
+        title="Penn UMN exam",
+        service=services.umn_exam_delete,
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def alsfrs_delete(request: HttpRequest, study_id: str, visit_code: str) -> HttpResponse:
+    return _visit_form_delete(
+        request,
+        study_id,
+        visit_code,
+        model=AlsfrsR,
+        title="ALSFRS-R",
+        service=services.alsfrs_delete,
+    )
+
+
+def _event(request: HttpRequest, study_id: str, event_id: int) -> tuple[Subject, ClinicalEvent]:
+    subject = _subject(request, study_id)
+    return subject, get_object_or_404(ClinicalEvent, subject=subject, pk=event_id)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def event_edit(request: HttpRequest, study_id: str, event_id: int) -> HttpResponse:
+    subject, event = _event(request, study_id, event_id)
+    require_write(request, subject)
+    initial = {
+        "kind": event.kind,
+        "date": event.date,
+        "comment": event.comment,
+        "version": event.version,
+    }
+    form = forms.EventEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.service_fields()
+        changed = {name: value for name, value in data.items() if getattr(event, name) != value}
+        if not changed:
+            form.add_error(None, "You changed nothing: there is nothing to save.")
+        else:
+            try:
+                event = services.event_update(
+                    event,
+                    user=request.user,
+                    data=changed,
+                    expected_version=form.expected_version(),
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as error:
+                forms.add_service_errors(form, error)
+            except ConcurrencyError as error:
+                keep_after_stale(form, error)
+            else:
+                messages.success(request, f"{event.get_kind_display()} on {event.date} corrected.")
+                return redirect(reverse("subject-detail", args=[subject.study_id]) + "#events")
+    status = 400 if form.is_bound and form.errors else 200
+    context = {"form": form, "subject": subject, "event": event}
+    return render(request, "cohort/event_form.html", context, status=status)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def event_delete(request: HttpRequest, study_id: str, event_id: int) -> HttpResponse:
+    subject, event = _event(request, study_id, event_id)
+    require_write(request, subject)
+
+    def delete(reason: str, version: int | None) -> None:
+        services.event_delete(event, user=request.user, reason=reason, expected_version=version)
+
+    return confirm_delete(
+        request,
+        subject=subject,
+        visit=None,
+        record=event,
+        what=f"the {event.get_kind_display().lower()} event of {event.date:%Y-%m-%d}",
+        consequences=[],
+        delete=delete,
+        done_url=reverse("subject-detail", args=[study_id]) + "#events",
+        cancel_url=reverse("subject-detail", args=[study_id]) + "#events",
+    )

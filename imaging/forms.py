@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from cohort.forms import AUDIT_REASON_MAX_LENGTH
 from imaging import reading
 from imaging.band.deidentify import MAX_SLAB_MM, MIN_SLAB_MM
 from imaging.models import NonDiagnosticReason, Read, ReadOutcome
@@ -156,8 +157,72 @@ class ScanUploadForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
     )
 
+    manufacturer = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="Confirm or correct: leave empty to take it from the file (DICOM, sidecar).",
+    )
+    scanner_model = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Scanner model",
+        help_text="E.g. MAGNETOM Prisma Fit; scans are harmonized per manufacturer and model.",
+    )
+
     def __init__(self, *args: Any, kinds: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["kind"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = kinds
+
+
+class ScanReplaceForm(forms.Form):
+    """A new file for a scan, with why: the old scan is deleted with the reason, the new one
+    stored (the same kind; every upload check applies)."""
+
+    file = forms.FileField(
+        label="New file",
+        help_text=".nii, .nii.gz, .mgz, or a .zip of one DICOM series.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".nii,.gz,.mgz,.zip"}),
+    )
+    echo = forms.IntegerField(
+        required=False, min_value=1, help_text="Only for a multi-echo series (1 = first echo)."
+    )
+    field_strength = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=14,
+        label="Field strength (T)",
+        help_text="Where the file does not say (e.g. NIfTI): 1.5, 3 or 7.",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+    reason = forms.CharField(
+        max_length=AUDIT_REASON_MAX_LENGTH,
+        label="Reason for replacing",
+        help_text="Kept in the audit trail of both scans.",
+        widget=forms.TextInput(attrs={"aria-required": "true", "autocomplete": "off"}),
+        error_messages={"required": "Give a reason: it is kept in the audit trail."},
+    )
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+
+class ScanScannerForm(forms.Form):
+    """Correct the scanner a stored scan was acquired on, with why (the file stays)."""
+
+    manufacturer = forms.CharField(required=False, max_length=100)
+    scanner_model = forms.CharField(required=False, max_length=100, label="Scanner model")
+    field_strength = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=14,
+        label="Field strength (T)",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+    )
+    reason = forms.CharField(
+        max_length=AUDIT_REASON_MAX_LENGTH,
+        label="Reason for the correction",
+        help_text='Kept in the audit trail (e.g. "model confirmed with the site\'s MR physicist").',
+        widget=forms.TextInput(attrs={"aria-required": "true", "autocomplete": "off"}),
+        error_messages={"required": "Give a reason: it is kept in the audit trail."},
+    )
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)

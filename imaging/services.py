@@ -14,7 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +22,7 @@ from typing import IO, Any
 import nibabel as nib
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -33,6 +33,7 @@ from cohort.models import Visit, VisitStatus
 from core import records, roles
 from core.roles import Acting
 from imaging import band, checks
+from imaging.band import labels as band_labels
 from imaging.models import (
     QUANTIFIABLE_KINDS,
     Measurement,
@@ -218,9 +219,10 @@ def _check_visit_overlap(visit: Visit, kind: str, path: Path) -> None:
 
 
 def _duplicate_message(user: Acting, duplicate: Scan) -> str:
-    """Name the earlier scan only to someone whose sites include it: its code would tell a
-    coordinator which scan another site holds."""
-    if roles.actor_of(user).reaches_site(duplicate.visit.subject.site_id):
+    """Name the earlier scan only to someone whose sites include it (or the system, for an
+    import): its code would tell a coordinator which scan another site holds."""
+    actor = roles.actor_of(user)
+    if actor.user is None or actor.reaches_site(duplicate.visit.subject.site_id):
         return (
             f"This exact file was already uploaded (scan {duplicate.code}, {duplicate.kind}, "
             f"visit {duplicate.visit})."
@@ -247,8 +249,12 @@ def scan_upload(
     field_strength: float | None = None,
     manufacturer: str = "",
     scanner_model: str = "",
+    reason: str = "",
 ) -> Scan:
-    """Validate and store one scan of a visit; nothing is kept when anything is wrong."""
+    """Validate and store one scan of a visit; nothing is kept when anything is wrong.
+
+    ``reason`` goes into the new scan's audit record (a replacement names the scan it replaces).
+    """
     if kind not in ScanKind.values:
         raise ValidationError(
             {"kind": f"Unknown scan kind '{kind}'; choose one of {', '.join(ScanKind.values)}."}
@@ -258,7 +264,8 @@ def scan_upload(
     if Scan.objects.filter(visit=visit, kind=kind).exists():
         raise ValidationError(
             {
-                "kind": f"Visit {visit} already has a {kind} scan; delete it before uploading another."
+                "kind": f"Visit {visit} already has a {kind} scan; to upload a new file, use "
+                "“Replace” on that scan (the old one is deleted with your reason)."
             }
         )
     name = name or getattr(upload, "name", "") or ""
@@ -295,7 +302,7 @@ def scan_upload(
             with inspected.path.open("rb") as handle:
                 scan.file.save(inspected.stored_name, File(handle), save=False)
             stored = scan
-            records.save(scan, user=user, exclude=["file"])
+            records.save(scan, user=user, reason=reason, exclude=["file"])
         return scan
     except BaseException:
         if stored is not None and stored.file.name:
@@ -324,6 +331,103 @@ def scan_delete(
     transaction.on_commit(remove_files)
 
 
+def scan_replace(
+    scan: Scan,
+    *,
+    user: Acting,
+    upload: Any,
+    reason: str,
+    name: str | None = None,
+    echo: int | None = None,
+    field_strength: float | None = None,
+    expected_version: int | None = None,
+) -> Scan:
+    """Replace a scan by a new file of the same kind in one step: the old scan is deleted with the
+    reason (``scan_delete``) and the new file stored (``scan_upload``, every upload rule applies),
+    in one transaction. When the new file is refused nothing changes: the old scan stays.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            {"reason": f"Give a reason for replacing scan {scan.code} (kept in the audit trail)."}
+        )
+    new: Scan | None = None
+    try:
+        with transaction.atomic():
+            old = records.lock(scan, expected_version=expected_version)
+            old_code, old_sha256 = old.code, old.sha256
+            visit = old.visit
+            scan_delete(old, user=user, reason=reason)
+            new = scan_upload(
+                user=user,
+                visit=visit,
+                kind=old.kind,
+                upload=upload,
+                name=name,
+                echo=echo,
+                field_strength=field_strength,
+                reason=_replacement_reason(old_code, reason),
+            )
+            if new.sha256 == old_sha256:
+                raise ValidationError(
+                    {"file": f"This is the file scan {old_code} already holds: nothing to replace."}
+                )
+        return new
+    except BaseException:
+        # The rolled-back row leaves its stored file behind: remove it (the old file stays).
+        if new is not None and new.file.name:
+            new.file.storage.delete(new.file.name)
+        raise
+
+
+def _replacement_reason(old_code: str, reason: str) -> str:
+    """The new scan's audit reason: the scan it replaces and why."""
+    return f"Replaces {old_code}: {reason}"
+
+
+#: What a person may confirm or correct on a stored scan: the scanner it was acquired on (the
+#: file's own header or sidecar may lack it, or be wrong). Harmonization groups scans by
+#: manufacturer + model and keeps field strength as a covariate.
+SCANNER_FIELDS: tuple[str, ...] = ("manufacturer", "scanner_model", "field_strength")
+
+
+@transaction.atomic
+def scan_scanner_set(
+    scan: Scan,
+    *,
+    user: Acting,
+    data: Mapping[str, Any],
+    reason: str,
+    expected_version: int | None = None,
+) -> Scan:
+    """Correct the scanner of a stored scan (manufacturer, model, field strength), with a reason;
+    a clinical writer of the scan's site. Anything else about a scan changes by replacing it."""
+    actor = roles.actor_of(user)
+    if actor.user is not None and not actor.may_write_site(scan.visit.subject.site_id):
+        raise PermissionDenied("Your study role cannot correct scans of this site.")
+    other = sorted(set(data) - set(SCANNER_FIELDS))
+    if other:
+        raise ValidationError(
+            {
+                name: "Only the scanner (manufacturer, model, field strength) can be corrected on "
+                "a stored scan; replace the scan to change anything else."
+                for name in other
+            }
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            {"reason": f"Give a reason for correcting the scanner of scan {scan.code}."}
+        )
+    scan = records.lock(scan, expected_version=expected_version)
+    cleaned = {
+        name: (value.strip() if isinstance(value, str) else value) for name, value in data.items()
+    }
+    records.assign(scan, cleaned, SCANNER_FIELDS)
+    records.save(scan, user=user, reason=reason, exclude=["file"])
+    return scan
+
+
 # --- quantification runs ----------------------------------------------------------------------
 
 
@@ -332,13 +436,20 @@ def parameters_hash(parameters: dict[str, Any]) -> str:
 
 
 def run_request(
-    *, user: Acting, scan: Scan, parameters: band.Parameters | None = None, enqueue: bool = True
+    *,
+    user: Acting,
+    scan: Scan,
+    parameters: band.Parameters | None = None,
+    enqueue: bool = True,
+    n4: bool = False,
 ) -> tuple[QuantificationRun, bool]:
     """Ask for the quantification of an intensity scan with its visit's label map.
 
     Returns the run and whether work was queued. An unchanged scan with the same algorithm
     version and parameters returns its existing run (done, queued or running) untouched; a failed
-    or abandoned run is queued again.
+    or abandoned run is queued again. ``n4`` (without explicit ``parameters``) asks for N4
+    bias-field correction of the magnitude first; it is recorded in the run's parameters, so a
+    run with it and one without are different runs.
     """
     input_kind = QUANTIFIABLE_KINDS.get(scan.kind)
     if input_kind is None:
@@ -351,7 +462,11 @@ def run_request(
     if labels is None:
         raise ValidationError({"labels": f"Visit {scan.visit} has no label map; upload one first."})
     if parameters is None:
-        parameters = band.Parameters(input_kind=input_kind)
+        if n4 and input_kind == "qsm":
+            raise ValidationError(
+                {"n4": "Bias-field correction applies to SWI/T2* magnitude, not to a QSM map."}
+            )
+        parameters = band.Parameters(input_kind=input_kind, n4=n4)
     params = parameters.as_dict()
     anatomy = Scan.objects.filter(visit_id=scan.visit_id, kind=ScanKind.T1).first()
     if anatomy is not None and input_kind == "swi":
@@ -440,6 +555,18 @@ def _tissue_dict(tissue: band.TissueMeans | None) -> dict[str, Any] | None:
     return None if tissue is None else tissue.as_dict()
 
 
+def _precentral_before_registration(labels_path: str, result: band.QuantResult) -> Any:
+    """The precentral labels on the run's crop where world coordinates alone put them (for the
+    QC picture of a registered run: the ribbon before and after registration)."""
+    labels = band.load_label_map(labels_path, check=False)
+    x, y, z = result.swi_crop.shape
+    whole_crop = (slice(0, x), slice(0, y), slice(0, z))
+    on_crop = band.resample_labels(
+        np.asarray(labels.data), labels.affine, result.crop_affine, whole_crop
+    )
+    return np.isin(on_crop, list(band_labels.PRECENTRAL.values()))
+
+
 def run_execute(run_id: int) -> QuantificationRun:
     """Compute a queued run (the Celery task's body): measurements, QC picture, status."""
     if not _claim(run_id):
@@ -451,8 +578,15 @@ def run_execute(run_id: int) -> QuantificationRun:
         result = band.quantify_files(
             run.scan.file.path, run.labels.file.path, params, anatomy=anatomy
         )
+        before = None
+        if result.registration is not None:
+            before = _precentral_before_registration(run.labels.file.path, result)
         png = band.render_qc_png(
-            result.swi_crop, result.deep_mask, result.band_mask, result.crop_affine
+            result.swi_crop,
+            result.deep_mask,
+            result.band_mask,
+            result.crop_affine,
+            before_mask=before,
         )
     except Exception as exc:  # recorded on the run, never lost: the run is retryable
         log.exception("Quantification run %s failed", run_id)

@@ -18,6 +18,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,6 +27,8 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohort import history
+from cohort import selectors as cohort_selectors
 from cohort import views as cohort_views
 from cohort.forms import add_service_errors
 from cohort.models import Visit, VisitStatus
@@ -41,6 +44,8 @@ from imaging.forms import (
     ImageForm,
     ReadAssignmentForm,
     ReadForm,
+    ScanReplaceForm,
+    ScanScannerForm,
     ScanUploadForm,
 )
 from imaging.models import QUANTIFIABLE_KINDS, QcStatus, Read, Scan, ScanKind
@@ -328,6 +333,8 @@ def scan_upload(request: HttpRequest, study_id: str, visit_code: str) -> HttpRes
                 name=upload.name,
                 echo=form.cleaned_data["echo"],
                 field_strength=form.cleaned_data["field_strength"],
+                manufacturer=form.cleaned_data["manufacturer"],
+                scanner_model=form.cleaned_data["scanner_model"],
             )
         except ValidationError as error:
             add_service_errors(form, error)
@@ -431,3 +438,185 @@ def run_qc(
         return f"Run {run.pk} of {scan.code}: QC {run.get_qc_status_display().lower()}."
 
     return _qc_post(request, study_id, visit_code, decide)
+
+
+# --- correcting a scan: delete, replace -------------------------------------------------------
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def scan_delete(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
+) -> HttpResponse:
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    scan = _scan_in_visit(request, visit, scan_code)
+
+    def delete(reason: str, version: int | None) -> None:
+        services.scan_delete(scan, user=request.user, reason=reason, expected_version=version)
+
+    return cohort_views.confirm_delete(
+        request,
+        subject=visit.subject,
+        visit=visit,
+        record=scan,
+        what=f"scan {scan.code} ({scan.get_kind_display()})",
+        consequences=["its quantification runs and their measurements"],
+        delete=delete,
+        done_url=reverse("visit-detail", args=[study_id, visit_code]) + "#scans-h",
+        cancel_url=reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}",
+    )
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def scan_replace(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
+) -> HttpResponse:
+    """Replace a scan's file in one step: the new file with a reason; the old scan is deleted with
+    that reason only once the new file is accepted."""
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    scan = _scan_in_visit(request, visit, scan_code)
+    form = ScanReplaceForm(
+        request.POST or None,
+        request.FILES or None,
+        initial={"version": scan.version, "field_strength": scan.field_strength},
+    )
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            new = services.scan_replace(
+                scan,
+                user=request.user,
+                upload=upload,
+                name=upload.name,
+                reason=form.cleaned_data["reason"],
+                echo=form.cleaned_data["echo"],
+                field_strength=form.cleaned_data["field_strength"],
+                expected_version=form.cleaned_data["version"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except ConcurrencyError as error:
+            cohort_views.keep_after_stale(form, error)
+        else:
+            notes = f" ({new.qc_notes})" if new.qc_notes else ""
+            messages.success(
+                request,
+                f"Scan {scan.code} replaced by {new.code} ({new.kind}){notes}; QC pending review.",
+            )
+            return redirect(
+                reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{new.code}"
+            )
+    if form.is_bound and form.errors and "file" not in form.errors:
+        form.add_error(None, "Choose the new file again: a browser never keeps a chosen file.")
+    status = 400 if form.is_bound and form.errors else 200
+    context = {"form": form, "subject": visit.subject, "visit": visit, "scan": scan}
+    return render(request, "cohort/scan_replace.html", context, status=status)
+
+
+@clinical_reader_required
+@require_http_methods(["GET", "POST"])
+def scan_scanner(
+    request: HttpRequest, study_id: str, visit_code: str, scan_code: str
+) -> HttpResponse:
+    """Confirm or correct the scanner of a stored scan (manufacturer, model, field strength)."""
+    visit = visit_in_scope(request, study_id, visit_code)
+    require_write(request, visit.subject)
+    scan = _scan_in_visit(request, visit, scan_code)
+    form = ScanScannerForm(
+        request.POST or None,
+        initial={
+            "manufacturer": scan.manufacturer,
+            "scanner_model": scan.scanner_model,
+            "field_strength": scan.field_strength,
+            "version": scan.version,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in services.SCANNER_FIELDS}
+        try:
+            services.scan_scanner_set(
+                scan,
+                user=request.user,
+                data=data,
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except ConcurrencyError as error:
+            cohort_views.keep_after_stale(form, error)
+        else:
+            messages.success(request, f"Scanner of scan {scan.code} corrected.")
+            return redirect(
+                reverse("visit-detail", args=[study_id, visit_code]) + f"#scan-{scan.code}"
+            )
+    status = 400 if form.is_bound and form.errors else 200
+    context = {"form": form, "subject": visit.subject, "visit": visit, "scan": scan}
+    return render(request, "cohort/scan_scanner.html", context, status=status)
+
+
+# --- the audit trail: a subject's records, present and deleted --------------------------------
+
+
+HISTORY_PER_PAGE = 50
+
+
+def _history_sources(subject_id: int) -> dict[str, history.Source]:
+    """The subject's clinical records (cohort.history) and its visits' scans, deleted ones too."""
+    codes = history.visit_codes(subject_id)
+    sources = history.subject_sources(subject_id, codes)
+    sources.append(
+        history.Source(
+            "scan",
+            lambda row: (
+                f"Scan {row.code} ({row.get_kind_display()}) of "
+                f"{codes.get(row.visit_id, 'a deleted visit')}"
+            ),
+            Scan.history.filter(visit_id__in=list(codes)),
+            # The stored file's path says nothing the original name and the code do not.
+            frozenset({"visit", "file"}),
+        )
+    )
+    return {source.kind: source for source in sources}
+
+
+@clinical_reader_required
+@require_GET
+def subject_history(
+    request: HttpRequest, study_id: str, kind: str | None = None, record_id: int | None = None
+) -> HttpResponse:
+    """Who changed what, when and why: every record of the subject (``kind`` and ``record_id``
+    absent) or one record, deleted ones included. An audited view of identifiable data."""
+    subject = get_object_or_404(cohort_selectors.subject_list(user=request.user), study_id=study_id)
+    sources = _history_sources(subject.pk)
+    if kind is None:
+        entries = history.trail(sources.values())
+    else:
+        source = sources.get(kind)
+        if source is None or record_id is None:
+            raise Http404("No such kind of record.")
+        entries = history.trail([source.only(record_id)])
+        if not entries:
+            raise Http404("No such record of this subject.")
+    target = f"subject:{subject.study_id}"
+    record_access(
+        request,
+        AccessAction.VIEW_IDENTIFIABLE,
+        target,
+        page="history",
+        record=f"{kind}:{record_id}" if kind else "all",
+    )
+    page = Paginator(entries, HISTORY_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "cohort/history.html",
+        {
+            "subject": subject,
+            "page": page,
+            "record": entries[0].record if kind else None,
+            "kind": kind,
+        },
+    )

@@ -163,6 +163,9 @@ STORAGES = {
 # Uploads: anything above 2.5 MB streams to a temporary file, never into memory; scans are capped.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # request bodies other than files
+# The audit trail's "why" is a text field: a reason of any length is kept whole (the default
+# 100-character column refused longer reasons on PostgreSQL, after the form had accepted them).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 MOTORBAND_MAX_UPLOAD_BYTES = int(os.environ.get("MOTORBAND_MAX_UPLOAD_BYTES", 2 * 1024**3))
 # The uploaded file's own name (often a patient's name or hospital number) is not kept unless a
 # study asks for it: MOTORBAND_KEEP_UPLOAD_NAMES=1.
@@ -278,6 +281,8 @@ SPECTACULAR_SETTINGS = {
     # One name for the study groups wherever they appear (subjects, exports, analysis filters).
     "ENUM_NAME_OVERRIDES": {
         "GroupEnum": "cohort.models.Group",
+        # One enum for the twelve ALSFRS-R items' missing-data codes (q1_missing ... q12_missing).
+        "AlsfrsMissingCodeEnum": "cohort.scales.ALSFRS_MISSING_CHOICES",
         "QcStatusEnum": "imaging.models.QcStatus",
         "RunStatusEnum": "imaging.models.RunStatus",
     },

@@ -130,6 +130,18 @@ SESSION_COLUMNS = ("session_id", "acq_time", "status")
 VISIT_COLUMNS = ("participant_id", "session_id", "date", "status")
 UMN_COLUMNS = ("participant_id", "session_id", *scales.UMN_ITEMS)
 ALSFRS_COLUMNS = ("participant_id", "session_id", *scales.ALSFRS_ITEMS, "q5_gastrostomy")
+#: Each item's missing-data code and the form's status and reason: written by this version,
+#: optional on import (bundles written before them hold scores only).
+ALSFRS_CODE_COLUMNS = (
+    *scales.ALSFRS_MISSING_FIELDS.values(),
+    "alsfrs_form_status",
+    "alsfrs_not_done_reason",
+)
+#: Bundle column → the ALSFRS-R service's field, where they differ.
+ALSFRS_CODE_FIELDS = {
+    "alsfrs_form_status": "form_status",
+    "alsfrs_not_done_reason": "not_done_reason",
+}
 EVENT_COLUMNS = ("participant_id", "kind", "date")
 READ_COLUMNS = ("participant_id", "session_id", "rater", "left_grade", "right_grade", "confidence")
 #: A read's outcome (graded, or non-diagnostic with its reason): written by this version, optional
@@ -161,7 +173,7 @@ BAND_COLUMNS = (
 PHENOTYPE_TABLES = {
     VISITS: VISIT_COLUMNS,
     UMN: UMN_COLUMNS,
-    ALSFRS: ALSFRS_COLUMNS,
+    ALSFRS: (*ALSFRS_COLUMNS, *ALSFRS_CODE_COLUMNS),
     EVENTS: EVENT_COLUMNS,
     READS: (*READ_COLUMNS, *READ_OUTCOME_COLUMNS),
 }
@@ -552,10 +564,13 @@ def _export_phenotype(root: Path, visits: list[Visit], described: Mapping[str, V
                     *ids,
                     *(getattr(alsfrs, item) for item in scales.ALSFRS_ITEMS),
                     alsfrs.q5_gastrostomy,
+                    *(getattr(alsfrs, code) for code in scales.ALSFRS_MISSING_FIELDS.values()),
+                    alsfrs.form_status,
+                    alsfrs.not_done_reason or None,
                 )
             )
     write_tsv(root / UMN, UMN_COLUMNS, umn_rows)
-    write_tsv(root / ALSFRS, ALSFRS_COLUMNS, alsfrs_rows)
+    write_tsv(root / ALSFRS, PHENOTYPE_TABLES[ALSFRS], alsfrs_rows)
     events = sorted(
         ClinicalEvent.objects.select_related("subject"),
         key=lambda e: (participant_label(e.subject.study_id), e.date, e.kind),
@@ -718,9 +733,10 @@ def _export_band(root: Path) -> None:
     _write_text(
         folder / README,
         "Motor band quantification: band.tsv has one row per finished run and measurement\n"
-        "(hemisphere and segment of the precentral gyrus), with the run's method version and\n"
-        "parameters; band.json describes the columns. BIDS has no form for region-wise\n"
-        "measurement tables yet, so .bidsignore lists band.tsv and band.json.\n",
+        "(hemisphere and segment of the precentral gyrus, or the paracentral lobule), with the\n"
+        "run's method version and parameters; band.json describes the columns. BIDS has no\n"
+        "form for region-wise measurement tables yet, so .bidsignore lists band.tsv and\n"
+        "band.json.\n",
     )
     _write_text(folder / BIDSIGNORE, "".join(f"/{name}\n" for name in IGNORED_BAND_FILES))
     write_json(
@@ -739,7 +755,12 @@ def _export_band(root: Path) -> None:
                 "hemisphere": Variable(
                     "hemisphere", "Hemisphere", "categorical", levels={"L": "left", "R": "right"}
                 ),
-                "segment": Variable("segment", "Segment of the precentral gyrus", "text"),
+                "segment": Variable(
+                    "segment",
+                    "Segment: whole, leg, hand, face (precentral gyrus) or paracentral "
+                    "(paracentral lobule)",
+                    "text",
+                ),
                 **{
                     name: Variable(name, name.replace("_", " "), dictionary.FLOAT)
                     for name in MEASURE_COLUMNS
@@ -1353,11 +1374,17 @@ class BundleImporter:
                     )
 
     def import_forms(self) -> None:
-        for path, items, save, extra in (
-            (UMN, scales.UMN_ITEMS, services.umn_exam_save, ()),
-            (ALSFRS, scales.ALSFRS_ITEMS, services.alsfrs_save, ("q5_gastrostomy",)),
+        for path, items, save, extra, codes in (
+            (UMN, scales.UMN_ITEMS, services.umn_exam_save, (), ()),
+            (
+                ALSFRS,
+                scales.ALSFRS_ITEMS,
+                services.alsfrs_save,
+                ("q5_gastrostomy",),
+                ALSFRS_CODE_COLUMNS,
+            ),
         ):
-            rows = self.read_tsv(path, ("participant_id", "session_id", *items, *extra))
+            rows = self.read_tsv(path, ("participant_id", "session_id", *items, *extra), codes)
             if rows is None:
                 continue
             seen: dict[tuple[str, str], int | None] = {}
@@ -1371,6 +1398,12 @@ class BundleImporter:
                 for flag in extra:
                     values[flag], parsed = self.boolean(row, flag)
                     ok = ok and parsed
+                for column in codes:  # text codes, checked by the service (named by column)
+                    if column in row.values:
+                        value = self.text(row, column)
+                        if column == "alsfrs_form_status" and value is None:
+                            value = scales.ALSFRS_FORM_DONE
+                        values[ALSFRS_CODE_FIELDS.get(column, column)] = value
                 # Out-of-range items are reported even when the visit itself failed.
                 checks = (
                     scales.umn_item_errors(values)
@@ -1399,7 +1432,7 @@ class BundleImporter:
                     continue
                 form = self.call(
                     row,
-                    {"visit": "session_id"},
+                    {"visit": "session_id", **{f: c for c, f in ALSFRS_CODE_FIELDS.items()}},
                     functools.partial(
                         save, user=self.user, visit=visit, items=values, reason=self.reason
                     ),

@@ -30,7 +30,7 @@ PSEUDONYM_PREFIX = "MB-"
 PSEUDONYM_LENGTH = 10
 MAX_SHIFT_DAYS = 365
 AGE_TOP_CODE_YEARS = 90
-FREE_TEXT_COLUMNS = ("subject_comment", "visit_comment", "event_comment")
+FREE_TEXT_COLUMNS = ("subject_comment", "visit_comment", "event_comment", "alsfrs_not_done_reason")
 #: Identifying columns dropped outright (the age in years replaces the birth date).
 DROPPED_COLUMNS = ("birth_date", *FREE_TEXT_COLUMNS)
 YEAR_DAYS = 365.25

@@ -66,6 +66,10 @@ def _choices(choices: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 UMN_ITEM_LEVELS = {0: "absent", 1: "present"}
 ALSFRS_ITEM_LEVELS = {0: "0 (worst)", 1: "1", 2: "2", 3: "3", 4: "4 (normal)"}
+ALSFRS_MISSING_LEVELS = {
+    code: f"{label} ({scales.ALSFRS_REDCAP_MISSING_CODES[code]})"
+    for code, label in scales.ALSFRS_MISSING_CODES.items()
+}
 GRADE_LEVELS = {0: "no band", 1: "partial band", 2: "definite band"}
 CONFIDENCE_LEVELS = {1: "low", 2: "moderate", 3: "high"}
 YES_NO = {0: "no", 1: "yes"}
@@ -210,11 +214,35 @@ def _variables() -> dict[str, Variable]:
         ),
         *(
             Variable(
+                code,
+                f"ALSFRS-R {item[1:]}: why {scales.ALSFRS_ITEM_LABELS[item]} has no score",
+                CATEGORICAL,
+                levels=ALSFRS_MISSING_LEVELS,
+                derivation=f"Missing-data code of {item}; empty where {item} has a score.",
+            )
+            for item, code in scales.ALSFRS_MISSING_FIELDS.items()
+        ),
+        Variable(
+            "alsfrs_form_status",
+            "ALSFRS-R form status at the visit",
+            CATEGORICAL,
+            levels=dict(scales.ALSFRS_FORM_STATUSES),
+            derivation="not_done: the whole form was not done (no item scored); empty without "
+            "a form.",
+        ),
+        Variable(
+            "alsfrs_not_done_reason",
+            "Why the ALSFRS-R was not done (free text)",
+            TEXT,
+        ),
+        *(
+            Variable(
                 f"alsfrs_{domain}",
                 f"ALSFRS-R {domain.replace('_', ' ')} domain",
                 INTEGER,
                 "points",
-                derivation=f"Sum of items {', '.join(items)} (0-12).",
+                derivation=f"Sum of items {', '.join(items)} (0-12); missing if any of them has "
+                "no score (not done, unknown or not entered).",
             )
             for domain, items in scales.ALSFRS_DOMAINS.items()
         ),
@@ -223,7 +251,8 @@ def _variables() -> dict[str, Variable]:
             "ALSFRS-R total score",
             INTEGER,
             "points",
-            derivation=f"Sum of the 12 items (0-{scales.ALSFRS_TOTAL_MAX}).",
+            derivation=f"Sum of the 12 items (0-{scales.ALSFRS_TOTAL_MAX}); missing if any item "
+            "has no score (not done, unknown or not entered) or the form was not done.",
         ),
         Variable(
             "delta_fs",

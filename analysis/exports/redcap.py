@@ -44,7 +44,12 @@ Instruments and fields (MotorBand column → REDCap variable)
     ``q1``..``q12`` → ``alsfrs_q1``..``alsfrs_q12`` (radio 4..0 with the response wording of
     Cedarbaum 1999; item 5 shows the 5a and 5b wording), q5_gastrostomy →
     ``alsfrs_q5_gastrostomy`` (yes/no); domains ``alsfrs_bulbar``, ... and ``alsfrs_total`` are
-    calculated fields; ``alsfrs_delta_fs`` (read-only, V1 only).
+    calculated fields; ``alsfrs_delta_fs`` (read-only, V1 only). An item without a score holds
+    its missing-data code as its value, REDCap's convention: ``ND`` (not done) or ``UNK``
+    (unknown); the project needs them under Project Setup > Additional customizations > Missing
+    Data Codes (``ND, Not done`` and ``UNK, Unknown``, ``MISSING_DATA_CODES``). A form not done
+    at the visit has ``alsfrs_form_status`` ``not_done`` (radio; ``done`` otherwise) and its
+    reason in ``alsfrs_not_done_reason`` (free text, an identifier like the comments).
 ``motor_band`` (every visit event, all read-only)
     the band measurements of the latest algorithm version (``band_contrast_l``/``_r``,
     ``band_extent_l``/``_r``, ``laminar_contrast_l``/``_r``, their means as calculated fields),
@@ -192,6 +197,19 @@ UMN_LIMB_ABBREVIATIONS = {
     "left_lower": "ll",
 }
 UMN_ITEM_CHOICES = ((0, "Absent"), (1, "Present"))
+#: REDCap missing data codes (project setting "Missing Data Codes"): code → label. An ALSFRS-R
+#: item without a score carries one as its value.
+MISSING_DATA_CODES = {
+    scales.ALSFRS_REDCAP_MISSING_CODES[code]: label
+    for code, label in scales.ALSFRS_MISSING_CODES.items()
+}
+#: REDCap missing data code → MotorBand's ``q<n>_missing`` value (``ND`` → ``not_done``).
+MISSING_CODE_VALUES = {
+    redcap_code: code for code, redcap_code in scales.ALSFRS_REDCAP_MISSING_CODES.items()
+}
+MISSING_CODES_NOTE = "Missing data codes: " + ", ".join(
+    f"{code} ({label.lower()})" for code, label in MISSING_DATA_CODES.items()
+)
 #: ALSFRS-R response wording (Cedarbaum et al. 1999, J Neurol Sci 169:13-21), 4 (normal) to 0.
 ALSFRS_RESPONSES: dict[str, tuple[str, str, str, str, str]] = {
     "q1": (
@@ -357,6 +375,10 @@ def umn_variable(item: str) -> str:
 
 def alsfrs_variable(item: str) -> str:
     return f"alsfrs_{item}"
+
+
+#: The REDCap variables of the ALSFRS-R items: the fields that may hold a missing data code.
+ALSFRS_ITEM_VARIABLES = frozenset(alsfrs_variable(item) for item in scales.ALSFRS_ITEMS)
 
 
 def event_date_variable(kind: str, *, days: bool = False) -> str:
@@ -557,11 +579,29 @@ def project_fields(
             columns,
             choices=choices_cell(levels),
             section="ALSFRS-R" if position == 0 else "",
+            note_suffix=MISSING_CODES_NOTE + ".",
         )
         if item == "q5":
             fields += _column_field(
                 "q5_gastrostomy", alsfrs_variable("q5_gastrostomy"), ALSFRS_R, YESNO, columns
             )
+    fields += _column_field(
+        "alsfrs_form_status",
+        "alsfrs_form_status",
+        ALSFRS_R,
+        RADIO,
+        columns,
+        choices=choices_cell(scales.ALSFRS_FORM_STATUSES.items()),
+    )
+    fields += _column_field(
+        "alsfrs_not_done_reason",
+        "alsfrs_not_done_reason",
+        ALSFRS_R,
+        TEXT,
+        columns,
+        identifier=True,
+        branching="[alsfrs_form_status] = 'not_done'",
+    )
     for position, (domain, items) in enumerate(scales.ALSFRS_DOMAINS.items()):
         label, note = _described(f"alsfrs_{domain}")
         fields.append(
@@ -868,6 +908,11 @@ def _visit_forms(fields: Sequence[Field], visit: Mapping[str, Any]) -> dict[str,
             if found.name == alsfrs_variable("delta_fs") and visit["visit_code"] != BASELINE_CODE:
                 continue  # stored with the baseline ALSFRS-R only
             cells[found.name] = data_cell(visit.get(found.source), found)
+            if not cells[found.name] and found.source in scales.ALSFRS_MISSING_FIELDS:
+                # REDCap keeps a missing data code as the field's value.
+                code = visit.get(scales.ALSFRS_MISSING_FIELDS[found.source])
+                if not _missing(code):
+                    cells[found.name] = scales.ALSFRS_REDCAP_MISSING_CODES.get(str(code), "")
         filled = any(cells.get(f.name) for f in fields if f.form == form)
         if form != MOTOR_BAND or filled:
             cells[form + COMPLETE_SUFFIX] = FORM_COMPLETE
@@ -1276,6 +1321,8 @@ class RedcapImporter:
         if column not in self.fields:
             return True  # a REDCap column MotorBand does not use (data access group)
         found = self.fields[column]
+        if raw in MISSING_DATA_CODES and column in ALSFRS_ITEM_VARIABLES:
+            return True  # a missing data code instead of a score
         if found.choices:
             if raw not in found.choices:
                 codes = ", ".join(found.choices)
@@ -1564,9 +1611,15 @@ class RedcapImporter:
             self.counts["umn"] += exam is not None
         alsfrs = {alsfrs_variable(item): item for item in scales.ALSFRS_ITEMS}
         flag = alsfrs_variable("q5_gastrostomy")
-        if self.has_form(row, ALSFRS_R, [*alsfrs, flag]):
-            items: dict[str, Any] = {item: self.number(row, name) for name, item in alsfrs.items()}
+        if self.has_form(row, ALSFRS_R, [*alsfrs, flag, "alsfrs_form_status"]):
+            items: dict[str, Any] = {}
+            for name, item in alsfrs.items():
+                missing_code = MISSING_CODE_VALUES.get(row.get(name))
+                items[item] = None if missing_code else self.number(row, name)
+                items[scales.ALSFRS_MISSING_FIELDS[item]] = missing_code
             items["q5_gastrostomy"] = row.get(flag) == "1"
+            items["form_status"] = row.get("alsfrs_form_status") or scales.ALSFRS_FORM_DONE
+            items["not_done_reason"] = row.get("alsfrs_not_done_reason")
             form = self.call(
                 functools.partial(
                     services.alsfrs_save,
@@ -1576,6 +1629,11 @@ class RedcapImporter:
                     items=items,
                 ),
                 {item: (row, name) for name, item in alsfrs.items()}
+                | {scales.ALSFRS_MISSING_FIELDS[item]: (row, name) for name, item in alsfrs.items()}
+                | {
+                    "form_status": (row, "alsfrs_form_status"),
+                    "not_done_reason": (row, "alsfrs_not_done_reason"),
+                }
                 | {"q5_gastrostomy": (row, flag), "visit": (row, EVENT_NAME)},
                 (row, EVENT_NAME),
             )

@@ -57,6 +57,10 @@ scored), ``ALSRBULB``/``ALSRFINE``/``ALSRGROS``/``ALSRRESP`` for the domains and
 The Penn UMN score has no CDISC terminology: ``PUMN01``..``PUMN32`` in MotorBand's item order
 (domain.md), ``PUMNBULB``, ``PUMNRUL``, ``PUMNLUL``, ``PUMNRLL``, ``PUMNLLL`` and ``PUMNTOT``. A
 receiving sponsor maps these onto QRS codes where it has them.
+ALSFRS-R missing data: an item with a missing-data code says why in ``QSREASND`` (``NOT DONE`` or
+``UNKNOWN``); a whole ALSFRS-R not done at the visit is one record ``QSTESTCD`` ``QSALL`` (SDTMIG:
+the whole questionnaire) with ``QSSTAT`` NOT DONE; its ``QSREASND`` says that the reason is free
+text kept at the site (no free text leaves the study).
 
 ``DS``: ``PROTOCOL MILESTONE`` ENROLLED at the enrolment date; ``DISPOSITION EVENT`` for the first
 of COMPLETED (the last planned visit of the schedule completed), WITHDRAWAL BY SUBJECT and DEATH;
@@ -106,6 +110,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import frames
+from analysis.exports import cells
 from analysis.exports import deidentify as deid
 from cohort import scales
 from cohort.models import (
@@ -169,6 +174,14 @@ ALSFRS_DOMAIN_TESTS = {
     "respiratory": ("ALSRRESP", "Respiratory Domain Score"),
 }
 ALSFRS_TOTAL_TEST = ("ALSRTOT", "ALSFRS-R Total Score")
+#: SDTMIG's test code of a whole questionnaire not done (one record instead of its items).
+QUESTIONNAIRE_NOT_DONE_TEST = ("QSALL", "Questionnaire")
+#: ``QSREASND`` of a whole ALSFRS-R not done: its reason is free text, which SDTM files never carry.
+FORM_NOT_DONE_REASON = "FREE-TEXT REASON NOT EXPORTED"
+#: ``QSREASND`` of an ALSFRS-R item by its missing-data code.
+ALSFRS_REASONS_NOT_DONE = {
+    code: label.upper() for code, label in scales.ALSFRS_MISSING_CODES.items()
+}
 UMN_REGION_NAMES = {
     "bulbar": "BULBAR",
     "right_upper": "RIGHT UPPER LIMB",
@@ -314,7 +327,7 @@ def _qs_tests() -> list[tuple[str, str]]:
             tests += [ALSFRS_Q5_TESTS[False], ALSFRS_Q5_TESTS[True]]
         else:
             tests.append(ALSFRS_ITEM_TESTS[item])
-    tests += [*ALSFRS_DOMAIN_TESTS.values(), ALSFRS_TOTAL_TEST]
+    tests += [*ALSFRS_DOMAIN_TESTS.values(), ALSFRS_TOTAL_TEST, QUESTIONNAIRE_NOT_DONE_TEST]
     tests += [umn_test(item) for item in scales.UMN_ITEMS]
     tests += [*UMN_REGION_TESTS.values(), UMN_TOTAL_TEST]
     return tests
@@ -450,6 +463,12 @@ def variables(algorithm_version: str | None = None) -> dict[str, list[Var]]:
                 "ABSENT or PRESENT, scores: the sum",
             ),
             Var(
+                "QSREASND",
+                "Reason Not Done",
+                description="ALSFRS-R: NOT DONE or UNKNOWN for an item given that code; for "
+                f"QSALL (form not done) {FORM_NOT_DONE_REASON} (the reason is free text).",
+            ),
+            Var(
                 "QSDRVFL",
                 "Derived Flag",
                 codelist=YES,
@@ -509,7 +528,7 @@ def variables(algorithm_version: str | None = None) -> dict[str, list[Var]]:
                 "Location Used for the Measurement",
                 origin=ASSIGNED,
                 codelist="; ".join(SEGMENT_LOCATIONS.values()),
-                description="Segment of the precentral gyrus (domain.md, Quantification).",
+                description="Segment of the precentral gyrus, or the paracentral lobule (domain.md).",
             ),
             Var("NVLAT", "Laterality", origin=ASSIGNED, codelist="LEFT; RIGHT"),
             Var(
@@ -839,7 +858,15 @@ def _qs(
     visits_qs: Any,
 ) -> list[dict[str, Any]]:
     umn_columns = [*scales.UMN_ITEMS, *scales.UMN_REGIONS, "total"]
-    alsfrs_columns = [*scales.ALSFRS_ITEMS, "q5_gastrostomy", *scales.ALSFRS_DOMAINS, "total"]
+    alsfrs_columns = [
+        *scales.ALSFRS_ITEMS,
+        "q5_gastrostomy",
+        *scales.ALSFRS_DOMAINS,
+        "total",
+        *scales.ALSFRS_MISSING_FIELDS.values(),
+        "form_status",
+        "not_done_reason",
+    ]
     umn = {
         r["visit_id"]: r
         for r in UmnExam.objects.filter(visit__in=visits_qs).values("visit_id", *umn_columns)
@@ -863,11 +890,12 @@ def _qs(
         def record(
             test: tuple[str, str],
             category: str,
-            subcategory: str,
+            subcategory: str | None,
             value: Any,
             text: str | None = None,
             *,
             derived: bool = False,
+            reason: str | None = None,
             base: dict[str, Any] = base,
         ) -> None:
             stresc, number = _result(value)
@@ -884,12 +912,21 @@ def _qs(
                     "QSSTRESC": stresc,
                     "QSSTRESN": number,
                     "QSSTAT": NOT_DONE if number is None else None,
+                    "QSREASND": reason if number is None else None,
                     "QSDRVFL": YES if derived else None,
                 }
             )
 
         form = alsfrs.get(visit_id)
-        if form is not None:
+        if form is not None and form["form_status"] == scales.ALSFRS_FORM_NOT_DONE:
+            record(
+                QUESTIONNAIRE_NOT_DONE_TEST,
+                ALSFRS_CATEGORY,
+                None,
+                None,
+                reason=FORM_NOT_DONE_REASON,
+            )
+        elif form is not None:
             for item in scales.ALSFRS_ITEMS:
                 test = (
                     ALSFRS_Q5_TESTS[bool(form["q5_gastrostomy"])]
@@ -897,7 +934,9 @@ def _qs(
                     else ALSFRS_ITEM_TESTS[item]
                 )
                 subcategory = domain_of[item].replace("_", " ").upper()
-                record(test, ALSFRS_CATEGORY, subcategory, form[item])
+                code = form[scales.ALSFRS_MISSING_FIELDS[item]]
+                reason = ALSFRS_REASONS_NOT_DONE.get(code) if code else None
+                record(test, ALSFRS_CATEGORY, subcategory, form[item], reason=reason)
             for domain, test in ALSFRS_DOMAIN_TESTS.items():
                 subcategory = domain.replace("_", " ").upper()
                 record(test, ALSFRS_CATEGORY, subcategory, form[domain], derived=True)
@@ -1134,7 +1173,8 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([cell(v) for v in row] for row in rows)
+        # Opened in spreadsheets too: text that reads as a formula is neutralized.
+        writer.writerows([cells.neutralize_text(cell(v)) for v in row] for row in rows)
     return path
 
 

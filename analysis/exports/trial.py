@@ -8,7 +8,7 @@ the REDCap-style data dictionary, Stata/SPSS files carrying variable and value l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,9 @@ LONG_QUERY: tuple[tuple[str, str], ...] = (
     ("umn_total", "umn_exam__total"),
     *((item, f"alsfrs__{item}") for item in scales.ALSFRS_ITEMS),
     ("q5_gastrostomy", "alsfrs__q5_gastrostomy"),
+    *((code, f"alsfrs__{code}") for code in scales.ALSFRS_MISSING_FIELDS.values()),
+    ("alsfrs_form_status", "alsfrs__form_status"),
+    ("alsfrs_not_done_reason", "alsfrs__not_done_reason"),
     *((f"alsfrs_{domain}", f"alsfrs__{domain}") for domain in ALSFRS_DOMAINS),
     ("alsfrs_total", "alsfrs__total"),
     ("_delta_fs", "alsfrs__delta_fs"),
@@ -103,6 +106,9 @@ VISIT_COLUMNS = (
     "umn_total",
     *scales.ALSFRS_ITEMS,
     "q5_gastrostomy",
+    *scales.ALSFRS_MISSING_FIELDS.values(),
+    "alsfrs_form_status",
+    "alsfrs_not_done_reason",
     *(f"alsfrs_{domain}" for domain in ALSFRS_DOMAINS),
     "alsfrs_total",
     "scanner",
@@ -483,16 +489,25 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str, site_names: Mapping[s
     return path
 
 
-def write_trial(tables: TrialTables, directory: Path | str, fmt: str) -> list[Path]:
-    """Write ``long``, ``wide`` and ``events`` in ``fmt`` and ``dictionary.csv`` into ``directory``."""
+def write_trial(
+    tables: TrialTables,
+    directory: Path | str,
+    fmt: str,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[Path]:
+    """Write ``long``, ``wide`` and ``events`` in ``fmt`` and ``dictionary.csv`` into ``directory``.
+
+    ``progress(done, total, file name)`` is called before each table is written."""
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    written = [
-        write_table(frame, root / f"{name}.{fmt}", fmt, tables.site_names)
-        for name, frame in tables.tables().items()
-    ]
+    written = []
+    named = tables.tables()
+    for done, (name, frame) in enumerate(named.items()):
+        if progress is not None:
+            progress(done, len(named), f"{name}.{fmt}")
+        written.append(write_table(frame, root / f"{name}.{fmt}", fmt, tables.site_names))
     cells.neutralized(tables.dictionary).to_csv(root / DICTIONARY_FILE, index=False)
     written.append(root / DICTIONARY_FILE)
     return sorted(written)

@@ -191,12 +191,36 @@ class AlsfrsSerializer(VersionedSerializer):
             "visit",
             *scales.ALSFRS_ITEMS,
             "q5_gastrostomy",
+            *scales.ALSFRS_MISSING_FIELDS.values(),
+            "form_status",
+            "not_done_reason",
             "total",
+            "total_note",
             *scales.ALSFRS_DOMAINS,
             "version",
             "reason",
         ]
-        read_only_fields = ["total", *scales.ALSFRS_DOMAINS]
+        read_only_fields = ["total", "total_note", *scales.ALSFRS_DOMAINS]
+        extra_kwargs = {
+            **{
+                field: {
+                    "help_text": f"Why item {item[1:]} has no score: not_done or unknown "
+                    "(null where it has a score). Never together with a score."
+                }
+                for item, field in scales.ALSFRS_MISSING_FIELDS.items()
+            },
+            "form_status": {
+                "help_text": "done (default) or not_done: the whole form was not done at the "
+                "visit; then no item has a score or code and not_done_reason says why."
+            },
+            "not_done_reason": {"help_text": "Why the form was not done (with not_done)."},
+        }
+
+    total_note = serializers.CharField(
+        read_only=True,
+        help_text="Why the total is not computed, e.g. 'Total not computed: item 8 (Walking) "
+        "not done.'; empty when it is.",
+    )
 
 
 class ClinicalEventSerializer(VersionedSerializer):

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -90,6 +91,14 @@ class ScanViewSet(StudyModelViewSet[Scan]):
 
     @extend_schema(
         request=None,
+        parameters=[
+            OpenApiParameter(
+                "n4",
+                OpenApiTypes.BOOL,
+                description="N4 bias-field correction of the magnitude before measuring "
+                "(SWI/T2* only; recorded in the run's parameters). Default false.",
+            )
+        ],
         responses={202: QuantificationSerializer, 200: QuantificationSerializer},
         summary="Quantify the band of this scan with its visit's label map (202 when queued; "
         "200 with the existing run when the scan and method are unchanged)",
@@ -99,7 +108,10 @@ class ScanViewSet(StudyModelViewSet[Scan]):
         scan = self.get_object()
         if not self.check_write(scan):
             return Response(status=status.HTTP_404_NOT_FOUND)
-        run, queued = services.run_request(user=request.user, scan=scan)
+        n4 = request.query_params.get("n4", "false").strip().lower()
+        if n4 not in ("true", "false", "1", "0"):
+            raise exceptions.ValidationError({"n4": ["Give n4=true or n4=false."]})
+        run, queued = services.run_request(user=request.user, scan=scan, n4=n4 in ("true", "1"))
         run = QuantificationRun.objects.get(pk=run.pk)
         return Response(
             QuantificationSerializer(run, context=self.get_serializer_context()).data,

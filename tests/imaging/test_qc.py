@@ -251,3 +251,20 @@ def test_a_visit_t1_registers_a_misplaced_label_map(visit, tmp_path):
     whole = {m.hemisphere: m for m in run.measurements.filter(segment="whole")}
     assert whole["L"].band_contrast == pytest.approx(0.2, abs=0.02)
     assert whole["R"].band_contrast == pytest.approx(0.05, abs=0.02)
+    # The QC picture shows the labels before registration (orange) beside the ribbon after.
+    assert _pixels_of(run.qc_image.path, band.qc_png.BEFORE_COLOUR) > 50
+
+
+def _pixels_of(path: str, colour: tuple[int, int, int]) -> int:
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("RGB"))
+    return int((image == np.asarray(colour)).all(axis=-1).sum())
+
+
+def test_a_run_without_registration_draws_no_before_outline(visit, tmp_path):
+    run = _quantified(visit, tmp_path, (0.2, 0.05))
+    assert run.registration is None
+    assert _pixels_of(run.qc_image.path, band.qc_png.BEFORE_COLOUR) == 0
+    assert _pixels_of(run.qc_image.path, band.qc_png.RIBBON_COLOUR) > 50

@@ -37,6 +37,12 @@ class Command(StudyCommand):
         which.add_argument("--all", action="store_true", help="Every scan without a current run.")
         which.add_argument("--scan", type=int, nargs="+", metavar="ID", help="These scan ids.")
         parser.add_argument("--workers", type=int, default=1, help="Parallel workers (default 1).")
+        parser.add_argument(
+            "--n4",
+            action="store_true",
+            help="N4 bias-field correction of SWI/T2* magnitudes before measuring (recorded with "
+            "each run; QSM maps are quantified without it).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         workers = options["workers"]
@@ -54,7 +60,8 @@ class Command(StudyCommand):
         runs: list[int] = []
         for scan in scans:
             try:
-                run, queued = services.run_request(user=None, scan=scan, enqueue=False)
+                n4 = options["n4"] and services.QUANTIFIABLE_KINDS.get(scan.kind) != "qsm"
+                run, queued = services.run_request(user=None, scan=scan, enqueue=False, n4=n4)
             except ValidationError as exc:
                 self.stderr.write(f"scan {scan.pk} ({scan.code}): {' '.join(exc.messages)}")
                 continue

@@ -113,7 +113,7 @@ def test_phenotype_dictionaries_describe_every_column(study: Any, tmp_path: Path
     assert participants["site"]["Levels"] == {"EDM": "Edmonton", "TOR": "Toronto"}
     assert participants["group"]["Levels"]["ALS"] == "Amyotrophic lateral sclerosis"
     alsfrs = json.loads((root / "phenotype/alsfrsr.json").read_text())
-    assert set(alsfrs) == set(bundle.ALSFRS_COLUMNS)
+    assert set(alsfrs) == {*bundle.ALSFRS_COLUMNS, *bundle.ALSFRS_CODE_COLUMNS}
     band_sidecar = json.loads((root / "derivatives/motorband/band.json").read_text())
     assert band_sidecar["hemisphere"]["Levels"] == {"L": "left", "R": "right"}
     assert set(band_sidecar) == set(bundle.BAND_COLUMNS)
@@ -329,9 +329,10 @@ def test_missing_column_and_unknown_participant_are_reported(study: Any, tmp_pat
     root = _populated_bundle(study, tmp_path)
     events = root / "phenotype/events.tsv"
     events.write_text(events.read_text() + "sub-NOBODY\tniv\t2025-05-01\n")
-    umn = root / "phenotype/alsfrsr.tsv"
-    lines = umn.read_text().splitlines()
-    umn.write_text("\n".join(line.rsplit("\t", 1)[0] for line in lines) + "\n")
+    alsfrs = root / "phenotype/alsfrsr.tsv"
+    rows = [line.split("\t") for line in alsfrs.read_text().splitlines()]
+    drop = rows[0].index("q5_gastrostomy")
+    alsfrs.write_text("\n".join("\t".join(r[:drop] + r[drop + 1 :]) for r in rows) + "\n")
     result = bundle.import_bundle(root)
     assert any(
         p.file == "phenotype/alsfrsr.tsv" and p.row == 1 and p.column == "q5_gastrostomy"
