@@ -60,3 +60,58 @@ class Release(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ImmutableReleaseError("A release is frozen: it cannot be deleted.")
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """The building of a release in the background (a Celery task, in-process without a broker).
+
+    ``progress`` goes from 0 to 1 and never back; ``progress_message`` says what is being done,
+    ``error`` why a failed job failed; ``release`` is the frozen release once the job is done.
+    ``heartbeat_at`` moves with every step: a running job whose worker stopped is failed after
+    ``analysis.exports.releases.STALE_JOB_AFTER`` without one.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    client_address = models.GenericIPAddressField(
+        null=True, blank=True, help_text="Where the request came from (for the access log)."
+    )
+    format = models.CharField(max_length=8, choices=ReleaseFormat.choices)
+    parameters = models.JSONField(
+        default=dict, help_text="deidentify, date_mode, site_mode, sites, groups as asked."
+    )
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    release = models.OneToOneField(
+        Release, null=True, blank=True, on_delete=models.PROTECT, related_name="job"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"export job {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)

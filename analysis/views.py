@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import etag, require_GET, require_POST
 
-from analysis import forms, planning, reads, reports, stard
+from analysis import cache, forms, planning, reads, reports, stard
 from analysis.exports import cells
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
@@ -123,14 +123,20 @@ def _page(
     form_class: type[forms.FiltersForm],
     run: Callable[[dict[str, Any], reports.Filters], reports.Report],
 ) -> HttpResponse:
-    """Validate the filters, run the analysis, answer the page or its CSV."""
+    """Validate the filters, run the analysis (or take its kept answer), answer the page or CSV."""
     form = forms.bound(form_class, request.GET)
     context: dict[str, Any] = {"form": form, "title": title, "name": name, "pages": PAGES}
     status = 200
     report = None
     if form.is_valid():
+        data, filters = form.cleaned_data, form.filters()
         try:
-            report = run(form.cleaned_data, form.filters())
+            report = cache.answer(
+                f"page.{name}",
+                user=request.user,
+                params={"data": data, "filters": filters},
+                compute=lambda: run(data, filters),
+            )
         except (InsufficientDataError, ParameterError, ValueError) as exc:
             context["error"] = str(exc)
     else:
@@ -232,13 +238,18 @@ def stard_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "analysis/stard.html", context, status=400)
     data = form.cleaned_data
+    params = {
+        "marker": data["marker"],
+        "population": data["population"],
+        "cutoff": data.get("cutoff"),
+        "filters": form.filters(),
+    }
     try:
-        report = reports.stard_report(
+        report = cache.answer(
+            "page.stard",
             user=request.user,
-            marker=data["marker"],
-            population=data["population"],
-            cutoff=data.get("cutoff"),
-            filters=form.filters(),
+            params=params,
+            compute=lambda: reports.stard_report(user=request.user, **params),
         )
     except (InsufficientDataError, ParameterError, ValueError) as exc:
         context["error"] = str(exc)
@@ -274,8 +285,14 @@ def sample_size_page(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         if form.is_valid():
             try:
-                context["result"] = reports.json_ready(
-                    planning.plan(user=request.user, params=form.cleaned_data)
+                params = form.cleaned_data
+                context["result"] = cache.answer(
+                    "page.sample-size",
+                    user=request.user,
+                    params=params,
+                    compute=lambda: reports.json_ready(
+                        planning.plan(user=request.user, params=params)
+                    ),
                 )
             except (InsufficientDataError, ParameterError, ValueError) as exc:
                 context["error"] = str(exc)
@@ -323,7 +340,14 @@ def subject_timeline(request: HttpRequest, study_id: str) -> HttpResponse:
     form = forms.SubjectForm(request.GET)
     harmonize = bool(form.is_valid() and form.cleaned_data["harmonize"])
     try:
-        report = reports.subject_report(user=request.user, study_id=study_id, harmonize=harmonize)
+        report = cache.answer(
+            "page.subject",
+            user=request.user,
+            params={"study_id": study_id, "harmonize": harmonize},
+            compute=lambda: reports.subject_report(
+                user=request.user, study_id=study_id, harmonize=harmonize
+            ),
+        )
     except (InsufficientDataError, ParameterError, ValueError) as exc:
         return render(
             request,
@@ -370,7 +394,10 @@ def reviewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
 
 @reviewer_required
 def agreement_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "analysis/agreement.html", {"report": reads.agreement_report()})
+    report = cache.answer(
+        "page.agreement", user=request.user, params={}, compute=reads.agreement_report
+    )
+    return render(request, "analysis/agreement.html", {"report": report})
 
 
 @reviewer_required
@@ -432,14 +459,21 @@ def exporter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return login_required(wrapped)
 
 
+#: Export jobs not done (queued, running, failed) shown on the exports page, latest first.
+JOBS_SHOWN = 20
+
+
 @exporter_required
 def exports(request: HttpRequest) -> HttpResponse:
-    """The export form (POST builds a frozen release) and the list of releases to download."""
+    """The export form (POST asks for a frozen release, built in the background), the jobs being
+    built or failed (their progress polled by static/analysis/exports.js) and the releases to
+    download."""
     from django.contrib import messages
     from django.core.exceptions import ValidationError
     from django.shortcuts import redirect
 
     from analysis.exports import releases
+    from analysis.models import JobStatus
 
     status = 200
     if request.method == "POST":
@@ -447,7 +481,7 @@ def exports(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                release = releases.release_create(
+                job = releases.job_request(
                     user=request.user,
                     fmt=data["format"],
                     deidentify=data["deidentify"],
@@ -463,13 +497,26 @@ def exports(request: HttpRequest) -> HttpResponse:
                         form.add_error(field if field in form.fields else None, error)
                 status = 400
             else:
-                messages.success(
-                    request, f"Release {release.pk} is frozen (sha256 {release.sha256[:12]}…)."
-                )
+                if job.release is not None:
+                    messages.success(
+                        request,
+                        f"Release {job.release.pk} is frozen (sha256 {job.release.sha256[:12]}…).",
+                    )
+                elif job.status == JobStatus.FAILED:
+                    messages.error(request, job.error)
+                else:
+                    messages.info(
+                        request, "The release is being built; this page shows its progress."
+                    )
                 return redirect("analysis:exports")
         else:
             status = 400
     else:
         form = forms.ReleaseForm()
-    context = {"form": form, "releases": releases.release_list(user=request.user)[:200]}
+    jobs = releases.job_list(user=request.user).exclude(status=JobStatus.DONE)[:JOBS_SHOWN]
+    context = {
+        "form": form,
+        "releases": releases.release_list(user=request.user)[:200],
+        "jobs": jobs,
+    }
     return render(request, "analysis/exports.html", context, status=status)

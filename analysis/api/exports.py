@@ -3,6 +3,11 @@
 POST builds a release (``analysis.exports.releases.release_create``) and answers 201; GET lists
 and shows releases; ``{id}/download/`` streams the release's zip, whose sha256 is the release's.
 There is no update or delete: a release is frozen.
+
+Releases are built by export jobs (``exports/jobs/``): POST there answers 202 with the job, whose
+``status``, ``progress`` and ``progress_message`` a client polls until ``download`` is set. POST
+``exports/`` keeps its answer when no Celery broker is configured (the release is built in-process
+and answered with 201); with a broker it answers 202 with the job, as ``exports/jobs/`` does.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from rest_framework.views import APIView
 
 from analysis.exports import deidentify as deid
 from analysis.exports import releases
-from analysis.models import Release, ReleaseFormat
+from analysis.models import ExportJob, JobStatus, Release, ReleaseFormat
 from cohort.models import Group
 from core import roles
 from core.access import record_access
@@ -104,6 +109,114 @@ class ReleaseRequestSerializer(serializers.Serializer):
     )
 
 
+class ExportJobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(help_text="URL of this job (poll it).")
+    release = serializers.SerializerMethodField(help_text="The release's id once the job is done.")
+    release_url = serializers.SerializerMethodField(help_text="URL of the release once done.")
+    download = serializers.SerializerMethodField(
+        help_text="URL of the release's zip once the job is done, else null."
+    )
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "url",
+            "created_at",
+            "created_by",
+            "format",
+            "parameters",
+            "status",
+            "progress",
+            "progress_message",
+            "error",
+            "started_at",
+            "finished_at",
+            "release",
+            "release_url",
+            "download",
+        ]
+        read_only_fields = fields
+
+    def get_created_by(self, job: ExportJob) -> str | None:
+        return job.created_by.get_username() if job.created_by else None
+
+    def get_url(self, job: ExportJob) -> str:
+        return reverse(
+            "exports-api:export-job-detail",
+            kwargs={"pk": str(job.pk)},
+            request=self.context.get("request"),
+        )
+
+    def get_release(self, job: ExportJob) -> str | None:
+        return str(job.release_id) if job.release_id else None
+
+    def get_release_url(self, job: ExportJob) -> str | None:
+        if not job.release_id:
+            return None
+        return reverse(
+            "exports-api:release-detail",
+            kwargs={"pk": str(job.release_id)},
+            request=self.context.get("request"),
+        )
+
+    def get_download(self, job: ExportJob) -> str | None:
+        if not job.release_id:
+            return None
+        return reverse(
+            "exports-api:release-download",
+            kwargs={"pk": str(job.release_id)},
+            request=self.context.get("request"),
+        )
+
+
+def _job_request(request: Request) -> ExportJob:
+    """Check the posted release request and start its job (400 on a bad request)."""
+    query = ReleaseRequestSerializer(data=request.data)
+    query.is_valid(raise_exception=True)
+    data = query.validated_data
+    try:
+        return releases.job_request(
+            user=request.user,
+            fmt=data["format"],
+            deidentify=data["deidentify"],
+            date_mode=data["date_mode"],
+            site_mode=data["site_mode"],
+            sites=data["sites"],
+            groups=data["groups"],
+            request=request,
+        )
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError(validation_error_detail(exc)) from exc
+
+
+def _accepted(job: ExportJob, request: Request) -> Response:
+    body = ExportJobSerializer(job, context={"request": request}).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Releases being built in the background: ask for one, then poll its progress."""
+
+    authentication_classes = AUTHENTICATION_CLASSES
+    permission_classes = [ExporterPermission]
+    serializer_class = ExportJobSerializer
+    schema = StudyAutoSchema()
+    filter_backends: list[type] = []
+
+    def get_queryset(self) -> QuerySet[ExportJob]:
+        return releases.job_list(user=self.request.user)
+
+    @extend_schema(
+        request=ReleaseRequestSerializer,
+        responses={202: ExportJobSerializer},
+        summary="Ask for a release to be built in the background; answers 202 with the job",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return _accepted(_job_request(request), request)
+
+
 class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Frozen releases: create, list, show and download; never changed or deleted."""
 
@@ -118,28 +231,20 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request=ReleaseRequestSerializer,
-        responses={201: ReleaseSerializer},
+        responses={201: ReleaseSerializer, 202: ExportJobSerializer},
         summary="Build and freeze a release of the study in a format",
+        description="Answers 201 with the release when it was built in this request (no Celery "
+        "broker configured), else 202 with its export job (poll the job's `url`).",
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        query = ReleaseRequestSerializer(data=request.data)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        try:
-            release = releases.release_create(
-                user=request.user,
-                fmt=data["format"],
-                deidentify=data["deidentify"],
-                date_mode=data["date_mode"],
-                site_mode=data["site_mode"],
-                sites=data["sites"],
-                groups=data["groups"],
-                request=request,
-            )
-        except DjangoValidationError as exc:
-            raise exceptions.ValidationError(validation_error_detail(exc)) from exc
-        serializer = self.get_serializer(release)
-        return Response(serializer.data, status=status.HTTP_201_CREATED)
+        job = _job_request(request)
+        if job.status == JobStatus.DONE and job.release is not None:
+            serializer = self.get_serializer(job.release)
+            return Response(serializer.data, status=status.HTTP_201_CREATED)
+        if job.status == JobStatus.FAILED:
+            body = ExportJobSerializer(job, context={"request": request}).data
+            return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return _accepted(job, request)
 
     @extend_schema(
         responses={

@@ -2,11 +2,13 @@
 
 from rest_framework.routers import SimpleRouter
 
-from analysis.api.exports import ReleaseViewSet
+from analysis.api.exports import ExportJobViewSet, ReleaseViewSet
 
 app_name = "exports-api"
 
 router = SimpleRouter()
+# Before "exports": its detail route would take "jobs" for a release's id.
+router.register("exports/jobs", ExportJobViewSet, basename="export-job")
 router.register("exports", ReleaseViewSet, basename="release")
 
 urlpatterns = router.urls

@@ -4,34 +4,44 @@ A release is written once under ``MEDIA_ROOT/releases/<id>/`` with ``manifest.js
 format, filters, de-identification, algorithm versions, each file's sha256 and size) and zipped
 deterministically into ``MEDIA_ROOT/releases/<id>.zip``, whose sha256 the ``Release`` row keeps; the
 row is created last, so a failed export leaves neither row nor files.
+
+Releases are built in the background as export jobs (``job_request``, ``job_execute`` run by the
+Celery task ``analysis.tasks.build_release``; in-process when no broker is configured): a job
+records its status, progress (0-1, never going back) and what it is doing, and links the release
+once it is frozen.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
+import logging
 import shutil
 import tomllib
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Greatest
+from django.http import HttpRequest
 from django.utils import timezone
 
 from analysis import reports, stard
 from analysis.exports import bundle, trial
 from analysis.exports import deidentify as deid
-from analysis.models import Release, ReleaseFormat
+from analysis.models import ExportJob, JobStatus, Release, ReleaseFormat
 from analysis.stats.errors import InsufficientDataError
 from cohort.models import Group, Site, Subject
 from core import roles
-from core.access import RequestLike, record_access
+from core.access import RequestLike, client_address, record_access
 from core.models import AccessAction
 from core.roles import Acting
 from imaging import band
@@ -42,6 +52,8 @@ MANIFEST = "manifest.json"
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same files always give the same zip bytes
 CHUNK_BYTES = 1 << 20
 MANIFEST_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -66,9 +78,14 @@ def release_zip_path(release: Release) -> Path:
     return Path(settings.MEDIA_ROOT) / release.archive
 
 
-def write_zip(folder: Path, target: Path) -> None:
-    """Zip every file of ``folder`` (sorted, fixed timestamps and modes), streaming each file."""
+def write_zip(
+    folder: Path, target: Path, progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Zip every file of ``folder`` (sorted, fixed timestamps and modes), streaming each file;
+    ``progress(bytes done, bytes in all)`` is called after each file."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    done = 0
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
         for path in files:
@@ -77,6 +94,14 @@ def write_zip(folder: Path, target: Path) -> None:
             info.external_attr = 0o644 << 16
             with path.open("rb") as source, archive.open(info, "w", force_zip64=True) as out:
                 shutil.copyfileobj(source, out, CHUNK_BYTES)
+            done += path.stat().st_size
+            if progress is not None:
+                progress(done, total)
+
+
+#: Fractions of a release's progress at its steps (the tables or bundle take most of the time).
+TABLES_START, TABLES_END, CHECKSUMS_AT, ZIP_START, ZIP_END = 0.3, 0.7, 0.72, 0.75, 0.98
+Progress = Callable[[float, str], None]
 
 
 def _validate(
@@ -158,20 +183,26 @@ def release_create(
     sites: Sequence[str] = (),
     groups: Sequence[str] = (),
     request: RequestLike | None = None,
+    progress: Progress | None = None,
 ) -> Release:
     """Export the study in ``fmt`` and freeze it as a release; only exporters may.
 
     Raises ``PermissionError`` for other roles and ``ValidationError`` ({field: message}) for an
     unknown format, filter or mode. The release is recorded in the access log, with the client's
-    address when the page or API passes its ``request``.
+    address when the page or API passes its ``request``. ``progress(fraction, message)`` hears
+    of each step (a background job records them).
     """
-    if user is not None and roles.role_of(user) not in roles.EXPORTERS:
-        raise PermissionError("Releases are made by data managers and administrators.")
-    sites, groups = sorted(set(sites)), sorted(set(groups))
-    _validate(fmt=fmt, deidentify=deidentify, date_mode=date_mode, site_mode=site_mode, sites=sites)
-    bad_groups = sorted(set(groups) - set(Group.values))
-    if bad_groups:
-        raise ValidationError({"groups": f"Unknown group(s): {', '.join(bad_groups)}."})
+    step: Progress = progress if progress is not None else (lambda fraction, message: None)
+    step(0.0, "Checking the request")
+    sites, groups = release_check(
+        user=user,
+        fmt=fmt,
+        deidentify=deidentify,
+        date_mode=date_mode,
+        site_mode=site_mode,
+        sites=sites,
+        groups=groups,
+    )
     release_id = uuid.uuid4()
     created_at = timezone.now()
     folder = release_folder(release_id)
@@ -181,10 +212,7 @@ def release_create(
         filters.update(date_mode=date_mode, site_mode=site_mode)
     try:
         if fmt == ReleaseFormat.BIDS:
-            if sites or groups:
-                raise ValidationError(
-                    {"sites": "The BIDS bundle is the whole study: filters apply to trial formats."}
-                )
+            step(0.05, "Writing the BIDS bundle (images and phenotype files)")
             bundle.export_bundle(folder)
             # The release's manifest sits at the bundle's root, where BIDS has no place for it.
             with (folder / bundle.BIDSIGNORE).open("a", encoding="utf-8") as ignore:
@@ -198,19 +226,28 @@ def release_create(
                 key=bundle.dictionary_version_key,
             )
         else:
-            _, tables = trial.export_trial(
-                folder,
-                fmt=fmt,
+            step(0.05, "Reading the study")
+            tables = trial.trial_tables(
                 sites=sites,
                 groups=groups,
                 deidentify=deidentify,
                 date_mode=date_mode,
                 site_mode=site_mode,
             )
+            trial.write_trial(
+                tables,
+                folder,
+                fmt,
+                progress=lambda done, total, name: step(
+                    TABLES_START + (TABLES_END - TABLES_START) * done / total, f"Writing {name}"
+                ),
+            )
             band_versions = tables.algorithm_versions
+        step(TABLES_END, "Writing the STARD report")
         if write_stard(folder, deidentify=deidentify) and fmt == ReleaseFormat.BIDS:
             with (folder / bundle.BIDSIGNORE).open("a", encoding="utf-8") as ignore:
                 ignore.write(f"/{STARD_DIR}/\n")
+        step(CHECKSUMS_AT, "Computing the checksums of the files")
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         algorithm_versions = {
             "motorband": software_version(),
@@ -237,7 +274,15 @@ def release_create(
             ],
         }
         bundle.write_json(folder / MANIFEST, manifest)
-        write_zip(folder, archive)
+        write_zip(
+            folder,
+            archive,
+            progress=lambda done, total: step(
+                ZIP_START + (ZIP_END - ZIP_START) * done / max(total, 1),
+                f"Zipping the release ({done / 1e6:.0f} of {total / 1e6:.0f} MB)",
+            ),
+        )
+        step(ZIP_END, "Recording the release")
         # The row and its access-log entry together: a failed entry leaves no release.
         with transaction.atomic():
             release = Release.objects.create(
@@ -270,6 +315,33 @@ def release_create(
         raise
 
 
+def release_check(
+    *,
+    user: Acting,
+    fmt: str,
+    deidentify: bool = False,
+    date_mode: str = deid.BASELINE,
+    site_mode: str = deid.KEEP,
+    sites: Sequence[str] = (),
+    groups: Sequence[str] = (),
+) -> tuple[list[str], list[str]]:
+    """Refuse what ``release_create`` would refuse, before any work: ``PermissionError`` for
+    roles other than exporters, ``ValidationError`` ({field: message}) for a bad request.
+    Returns the sites and groups, sorted and without repeats."""
+    if user is not None and roles.role_of(user) not in roles.EXPORTERS:
+        raise PermissionError("Releases are made by data managers and administrators.")
+    sites, groups = sorted(set(sites)), sorted(set(groups))
+    _validate(fmt=fmt, deidentify=deidentify, date_mode=date_mode, site_mode=site_mode, sites=sites)
+    bad_groups = sorted(set(groups) - set(Group.values))
+    if bad_groups:
+        raise ValidationError({"groups": f"Unknown group(s): {', '.join(bad_groups)}."})
+    if fmt == ReleaseFormat.BIDS and (sites or groups):
+        raise ValidationError(
+            {"sites": "The BIDS bundle is the whole study: filters apply to trial formats."}
+        )
+    return sites, groups
+
+
 def release_list(*, user: Acting) -> QuerySet[Release]:
     """Releases visible to the user: all of them for exporters, none otherwise."""
     releases = Release.objects.select_related("created_by").order_by("-created_at")
@@ -291,3 +363,163 @@ def release_verify(release: Release) -> bool:
 
 def manifest_json(release: Release) -> str:
     return json.dumps(release.manifest, indent=2)
+
+
+# --- background jobs -------------------------------------------------------------------------
+
+#: A running job with no step recorded for this long has lost its worker: it is failed.
+STALE_JOB_AFTER = dt.timedelta(minutes=15)
+STALE_JOB_MESSAGE = (
+    "The worker building this release stopped without finishing it (no progress for "
+    f"{int(STALE_JOB_AFTER.total_seconds() // 60)} minutes); ask for the release again."
+)
+WAITING_MESSAGE = "Waiting for a worker"
+DONE_MESSAGE = "Release ready to download"
+
+
+def job_request(
+    *,
+    user: Acting,
+    fmt: str,
+    deidentify: bool = False,
+    date_mode: str = deid.BASELINE,
+    site_mode: str = deid.KEEP,
+    sites: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    request: RequestLike | None = None,
+    enqueue: bool = True,
+) -> ExportJob:
+    """Ask for a release to be built in the background; only exporters may.
+
+    The request is checked at once (``PermissionError``, ``ValidationError`` as
+    ``release_create``); the job is then queued for a Celery worker when the transaction commits,
+    or, with no broker configured, built in-process before this returns (as releases always were).
+    """
+    sites, groups = release_check(
+        user=user,
+        fmt=fmt,
+        deidentify=deidentify,
+        date_mode=date_mode,
+        site_mode=site_mode,
+        sites=sites,
+        groups=groups,
+    )
+    jobs_fail_stale()
+    job = ExportJob.objects.create(
+        created_by=roles.history_user(user),
+        client_address=client_address(request) if request is not None else None,
+        format=fmt,
+        parameters={
+            "deidentify": deidentify,
+            "date_mode": date_mode,
+            "site_mode": site_mode,
+            "sites": sites,
+            "groups": groups,
+        },
+        progress_message=WAITING_MESSAGE,
+    )
+    if enqueue:
+        _enqueue(job.pk)
+        job.refresh_from_db()
+    return job
+
+
+def _enqueue(job_id: uuid.UUID) -> None:
+    from analysis.tasks import build_release
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # No broker: the same process and database connection builds it now, as before jobs.
+        build_release.delay(str(job_id))
+    else:
+        # A worker must see the committed job.
+        transaction.on_commit(lambda: build_release.delay(str(job_id)))
+
+
+def _job_request(job: ExportJob) -> HttpRequest:
+    """The asking request as the access log records it: its user and client address."""
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = job.client_address or ""
+    request.user = job.created_by if job.created_by is not None else AnonymousUser()
+    return request
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(str(m) for m in exc.messages)
+    if isinstance(exc, PermissionError) and exc.errno is None:  # a role refused, not a file
+        return f"{exc} (the account that asked for this release may no longer hold that role)"
+    return (
+        f"The release could not be built: {exc.__class__.__name__}: {exc}. The files written so "
+        "far were removed; ask for it again, or show this message to an administrator."
+    )
+
+
+def job_execute(job_id: uuid.UUID | str) -> ExportJob:
+    """Build a queued job's release (the Celery task calls this), recording its progress; a
+    failure is recorded on the job with a message, not raised. A job that is not queued (done,
+    failed, or taken by another worker) is returned untouched."""
+    jobs_fail_stale()
+    now = timezone.now()
+    claimed = ExportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, progress_message="Starting"
+    )
+    job = ExportJob.objects.select_related("created_by").get(pk=job_id)
+    if not claimed:
+        return job
+
+    def progress(fraction: float, message: str) -> None:
+        ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            progress=Greatest(F("progress"), Value(min(max(fraction, 0.0), 1.0))),
+            progress_message=message[:200],
+            heartbeat_at=timezone.now(),
+        )
+
+    parameters = job.parameters
+    try:
+        release = release_create(
+            user=job.created_by,
+            fmt=job.format,
+            deidentify=bool(parameters.get("deidentify", False)),
+            date_mode=parameters.get("date_mode", deid.BASELINE),
+            site_mode=parameters.get("site_mode", deid.KEEP),
+            sites=parameters.get("sites", []),
+            groups=parameters.get("groups", []),
+            request=_job_request(job),
+            progress=progress,
+        )
+    except Exception as exc:
+        logger.exception("Export job %s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            error=_failure(exc),
+            progress_message="Failed",
+            finished_at=timezone.now(),
+        )
+    else:
+        ExportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.DONE,
+            release=release,
+            progress=1.0,
+            progress_message=DONE_MESSAGE,
+            finished_at=timezone.now(),
+        )
+    job.refresh_from_db()
+    return job
+
+
+def jobs_fail_stale(now: dt.datetime | None = None) -> int:
+    """Fail running jobs whose worker vanished (no progress for ``STALE_JOB_AFTER``)."""
+    now = now or timezone.now()
+    return ExportJob.objects.filter(
+        status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_JOB_AFTER
+    ).update(status=JobStatus.FAILED, finished_at=now, error=STALE_JOB_MESSAGE)
+
+
+def job_list(*, user: Acting) -> QuerySet[ExportJob]:
+    """Export jobs visible to the user: all of them for exporters, none otherwise (stale running
+    jobs are failed first)."""
+    jobs = ExportJob.objects.select_related("created_by", "release").order_by("-created_at")
+    if roles.role_of(user) not in roles.EXPORTERS:
+        return jobs.none()
+    jobs_fail_stale()
+    return jobs
