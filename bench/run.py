@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench_export.py",
     "bench_bomb.py",
     "bench_api.py",
+    "bench_scale.py",
     "bench_celery.py",
     "bench_load.py",
 ]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 
 from cohort.models import (
     AlsfrsR,
@@ -23,7 +22,7 @@ from cohort.models import (
     Visit,
     VisitStatus,
 )
-from core.roles import Acting
+from core.roles import Acting, actor_of
 
 
 def subject_list(*, user: Acting) -> QuerySet[Subject]:
@@ -127,49 +126,67 @@ def visits_due(
 ) -> list[DueVisit]:
     """Expected follow-up visits not yet done: overdue (window closed) or due (window open or near).
 
-    Subjects who died or withdrew are not expected at further visits.
+    Subjects who died or withdrew are not expected at further visits. Only the next expected
+    visit of each subject counts: the first planned visit after V1 that is missing or still
+    scheduled. The database finds the subjects whose next visit is due or overdue (one query
+    grouped by subject over the visits); only those subjects are read.
     """
     today = today or dt.date.today()
+    user = actor_of(user)
     schedule = Study.current().schedule
-    ended = set(
-        ClinicalEvent.objects.filter(kind__in=[EventKind.DEATH, EventKind.WITHDRAWAL]).values_list(
-            "subject_id", flat=True
-        )
-    )
-    subjects = subject_list(user=user).prefetch_related(
-        Prefetch(
-            "visits",
-            queryset=Visit.objects.only("id", "subject_id", "visit_code", "date", "status"),
-        )
-    )
     window = dt.timedelta(days=schedule.window_days)
+    follow_up = schedule.codes()[1:]
+
+    def done(code: str) -> Count:
+        return Count("pk", filter=Q(visit_code=code) & ~Q(status=VisitStatus.SCHEDULED))
+
+    annotations: dict[str, Any] = {
+        "baseline": Min("date", filter=Q(visit_code="V1")),
+        **{f"done_{code}": done(code) for code in follow_up},
+    }
+    # The next expected visit is ``code`` when the earlier follow-up visits are done and it is
+    # not; it is listed once its window opens within ``horizon_days`` (or has closed).
+    listed = Q()
+    for index, code in enumerate(follow_up):
+        offset = schedule.target_date(today, code) - today
+        latest_baseline = today + window + dt.timedelta(days=horizon_days) - offset
+        earlier_done = Q(**{f"done_{c}__gt": 0 for c in follow_up[:index]})
+        listed |= earlier_done & Q(**{f"done_{code}": 0}) & Q(baseline__lte=latest_baseline)
+    if not follow_up:
+        return []
+    ended = ClinicalEvent.objects.filter(
+        subject=OuterRef("subject_id"), kind__in=[EventKind.DEATH, EventKind.WITHDRAWAL]
+    )
+    # Grouped by subject id over the visits alone (narrow rows), then the few listed subjects.
+    grouped: Any = (
+        Visit.objects.visible_to(user).exclude(Exists(ended)).order_by().values("subject_id")
+    )
+    rows: dict[int, dict[str, Any]] = {
+        row["subject_id"]: row
+        for row in grouped.annotate(**annotations).filter(listed, baseline__isnull=False)
+    }
     due: list[DueVisit] = []
-    for subject in subjects:
-        if subject.pk in ended:
-            continue
-        visits = {v.visit_code: v for v in subject.visits.all()}
-        baseline = visits.get("V1")
-        if baseline is None or baseline.date is None:
-            continue
-        for code in schedule.codes()[1:]:
-            visit = visits.get(code)
-            if visit is not None and visit.status != VisitStatus.SCHEDULED:
-                continue
-            target = schedule.target_date(baseline.date, code)
-            start, end = target - window, target + window
-            if today > end:
-                due.append(DueVisit(subject, code, target, start, end, overdue=True))
-            elif today >= start - dt.timedelta(days=horizon_days):
-                due.append(DueVisit(subject, code, target, start, end, overdue=False))
-            break  # only the next expected visit of each subject
+    for subject in subject_list(user=user).filter(pk__in=list(rows)):
+        row = rows[subject.pk]
+        code = next(c for c in follow_up if not row[f"done_{c}"])
+        target = schedule.target_date(row["baseline"], code)
+        start, end = target - window, target + window
+        due.append(DueVisit(subject, code, target, start, end, overdue=today > end))
     due.sort(key=lambda d: (not d.overdue, d.target_date))
     return due
 
 
 def study_overview(*, user: Acting) -> dict[str, Any]:
-    """Subjects per site and group, visit counts, and the due/overdue lists for the home page."""
-    subjects = subject_list(user=user)
-    counts = Counter(subjects.values_list("site__code", "group"))
+    """Subjects per site and group, visit counts, and the due/overdue lists for the home page.
+
+    Counted in the database (a few grouped queries), whatever the number of subjects.
+    """
+    user = actor_of(user)  # the caller's sites, read once for every query below
+    subjects = subject_list(user=user).order_by()
+    counts = {
+        (row["site__code"], row["group"]): row["n"]
+        for row in subjects.values("site__code", "group").annotate(n=Count("pk"))
+    }
     sites = list(site_list(user=user))
     groups = [g.value for g in Group]
     table: list[dict[str, Any]] = [
@@ -182,7 +199,13 @@ def study_overview(*, user: Acting) -> dict[str, Any]:
     ]
     totals = [sum(row["counts"][i] for row in table) for i in range(len(groups))]
     due = visits_due(user=user)
-    visit_status = Counter(visit_list(user=user).values_list("status", flat=True))
+    visit_status = {
+        row["status"]: row["n"]
+        for row in Visit.objects.visible_to(user)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+    }
     return {
         "groups": groups,
         "table": table,

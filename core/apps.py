@@ -1,4 +1,5 @@
-"""The core app: it holds the access log's model and connects its authentication receivers."""
+"""The core app: it holds the access log's model and connects its authentication receivers and the
+data version's tracking of writes."""
 
 from django.apps import AppConfig
 
@@ -9,7 +10,8 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import access, tokens
+        from core import access, dataversion, tokens
 
         access.connect_signals()
         tokens.connect_signals()
+        dataversion.connect_signals()

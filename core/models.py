@@ -5,6 +5,8 @@ viewed identifiable data or imported data.
 change a stored row, ``delete()`` and the queryset's ``update()``/``delete()`` refuse, the admin
 shows them read-only, and on PostgreSQL a trigger (migration 0001) refuses UPDATE and DELETE from
 any client. Write them through ``core.access.record_access`` only.
+
+``DataVersion`` is the one row naming the current state of the study's data (``core.dataversion``).
 """
 
 from __future__ import annotations
@@ -89,3 +91,22 @@ class AccessEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("deleted")
+
+
+class DataVersion(models.Model):
+    """One row naming the current state of the study's data (``core.dataversion``).
+
+    ``token`` is drawn afresh at every change, so two different states never share it, even
+    across a rolled-back transaction or a restored backup; ``counter`` only tells people how many
+    changes there have been. Written by raw SQL from ``core.dataversion``, never through the ORM.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    token = models.CharField(max_length=32, editable=False)
+    counter = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name = "data version"
+
+    def __str__(self) -> str:
+        return f"data version {self.counter} ({self.token})"

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis import reads
+from analysis import cache, reads
 from core import roles
 from core.api.schema import StudyAutoSchema
 from core.api.viewsets import AUTHENTICATION_CLASSES, StudyModelViewSet
@@ -214,7 +214,13 @@ class AgreementView(APIView):
 
     @extend_schema(responses={200: AgreementSerializer}, summary="Inter-rater agreement")
     def get(self, request: Request) -> Response:
-        return Response(AgreementSerializer(reads.agreement_report()).data)
+        answer = cache.answer(
+            "api.agreement",
+            user=request.user,
+            params={},
+            compute=lambda: dict(AgreementSerializer(reads.agreement_report()).data),
+        )
+        return Response(answer)
 
 
 class AdjudicationViewSet(viewsets.GenericViewSet):

@@ -1,12 +1,14 @@
 """Analysis API views: validate the query, run the analysis (analysis.reports), answer JSON.
 
-``InsufficientDataError`` answers 422 ``{"detail": reason}``; an unknown choice answers 400
+Answers are kept (``analysis.cache``) while the data, the caller's scope and the parameters stay
+the same. ``InsufficientDataError`` answers 422 ``{"detail": reason}``; an unknown choice answers 400
 ``{param: ["... choose one of ..."]}``; only investigators, data managers and admins may call them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -17,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from analysis import parameters, planning, reports
+from analysis import cache, parameters, planning, reports
 from analysis.api import serializers as s
 from analysis.stats.errors import InsufficientDataError, ParameterError
 from core import roles
@@ -74,6 +76,17 @@ class AnalysisView(APIView):
     def answer(self, result: dict[str, Any]) -> Response:
         return Response(reports.json_ready(result))
 
+    def cached_answer(
+        self, request: Request, name: str, params: dict[str, Any], compute: Callable[[], Any]
+    ) -> Any:
+        """The JSON-ready answer of ``compute()``, kept while data, scope and params stay the same."""
+        return cache.answer(
+            f"api.{name}",
+            user=request.user,
+            params=params,
+            compute=lambda: reports.json_ready(compute()),
+        )
+
 
 class ProgressionView(AnalysisView):
     query_serializer = parameters.ProgressionQuery
@@ -89,14 +102,20 @@ class ProgressionView(AnalysisView):
     )
     def get(self, request: Request) -> Response:
         query = self.query(request)
-        report = reports.progression_report(
-            user=request.user,
-            outcome=query.validated_data["outcome"],
-            by=query.validated_data["by"],
-            filters=query.filters(),
-            time=query.validated_data["time"],
+        params = {
+            "outcome": query.validated_data["outcome"],
+            "by": query.validated_data["by"],
+            "filters": query.filters(),
+            "time": query.validated_data["time"],
+        }
+        return Response(
+            self.cached_answer(
+                request,
+                "progression",
+                params,
+                lambda: reports.progression_report(user=request.user, **params).result,
+            )
         )
-        return self.answer(report.result)
 
 
 class SurvivalView(AnalysisView):
@@ -113,15 +132,21 @@ class SurvivalView(AnalysisView):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         data = query.validated_data
-        report = reports.survival_report(
-            user=request.user,
-            event=data["event"],
-            by=data["by"],
-            covariates=data.get("covariates", ()),
-            filters=query.filters(),
-            time=data["time"],
+        params = {
+            "event": data["event"],
+            "by": data["by"],
+            "covariates": data.get("covariates", ()),
+            "filters": query.filters(),
+            "time": data["time"],
+        }
+        return Response(
+            self.cached_answer(
+                request,
+                "survival",
+                params,
+                lambda: reports.survival_report(user=request.user, **params).result,
+            )
         )
-        return self.answer(report.result)
 
 
 class DiagnosticView(AnalysisView):
@@ -138,17 +163,23 @@ class DiagnosticView(AnalysisView):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         data = query.validated_data
-        report = reports.diagnostic_report(
-            user=request.user,
-            marker=data["marker"],
-            positive=data["positive"],
-            negative=data["negative"],
-            filters=query.filters(),
-            reference=data["reference"],
-            population=data["population"],
-            cutoff=data.get("cutoff"),
+        params = {
+            "marker": data["marker"],
+            "positive": data["positive"],
+            "negative": data["negative"],
+            "filters": query.filters(),
+            "reference": data["reference"],
+            "population": data["population"],
+            "cutoff": data.get("cutoff"),
+        }
+        return Response(
+            self.cached_answer(
+                request,
+                "diagnostic",
+                params,
+                lambda: reports.diagnostic_report(user=request.user, **params).result,
+            )
         )
-        return self.answer(report.result)
 
 
 class StardView(AnalysisView):
@@ -167,14 +198,20 @@ class StardView(AnalysisView):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         data = query.validated_data
-        report = reports.stard_report(
-            user=request.user,
-            marker=data["marker"],
-            population=data["population"],
-            cutoff=data.get("cutoff"),
-            filters=query.filters(),
+        params = {
+            "marker": data["marker"],
+            "population": data["population"],
+            "cutoff": data.get("cutoff"),
+            "filters": query.filters(),
+        }
+        return Response(
+            self.cached_answer(
+                request,
+                "stard",
+                params,
+                lambda: reports.stard_report(user=request.user, **params).result,
+            )
         )
-        return self.answer(report.result)
 
 
 class SampleSizeView(AnalysisView):
@@ -191,7 +228,15 @@ class SampleSizeView(AnalysisView):
     def get(self, request: Request) -> Response:
         query = parameters.SampleSizeQuery(data=parameters.query_data(request.query_params))
         query.is_valid(raise_exception=True)
-        return self.answer(planning.plan(user=request.user, params=dict(query.validated_data)))
+        params = dict(query.validated_data)
+        return Response(
+            self.cached_answer(
+                request,
+                "sample-size",
+                params,
+                lambda: planning.plan(user=request.user, params=params),
+            )
+        )
 
 
 def build_plot(name: str, *, user: Acting, data: dict[str, Any], filters: reports.Filters) -> Any:
@@ -267,9 +312,16 @@ class PlotView(AnalysisView):
                 status=status.HTTP_404_NOT_FOUND,
             )
         query = self.query(request, plot=name)
-        report = build_plot(
-            name, user=request.user, data=dict(query.validated_data), filters=query.filters()
+        data = dict(query.validated_data)
+        filters = query.filters()
+
+        def figure() -> dict[str, Any] | None:
+            report = build_plot(name, user=request.user, data=data, filters=filters)
+            return None if report is None else report.figure
+
+        answer = self.cached_answer(
+            request, f"plot.{name}", {"data": data, "filters": filters}, figure
         )
-        if report is None:
+        if answer is None:
             return Response({"detail": "No such subject."}, status=status.HTTP_404_NOT_FOUND)
-        return self.answer(report.figure)
+        return Response(answer)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
+from rest_framework import relations
+from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +35,68 @@ from core.access import record_access
 from core.api.permissions import ClinicalRecordReadWrite, DiagnosisReadWrite, SiteReadAdminWrite
 from core.api.viewsets import StudyModelViewSet
 from core.models import AccessAction
+
+
+def values_plan(serializer: Any) -> list[tuple[str, str, Any]] | None:
+    """How to show a serializer's readable fields from ``.values()`` rows: (field name, lookup,
+    field or None for a relation, whose lookup already holds what it shows) per field; None
+    when a field is neither a model field nor a slug or primary key relation."""
+    model = serializer.Meta.model
+    plan: list[tuple[str, str, Any]] = []
+    for name, field in serializer.fields.items():
+        if field.write_only:
+            continue
+        if "." in field.source or field.source == "*":
+            return None
+        try:
+            model_field = model._meta.get_field(field.source)
+        except FieldDoesNotExist:
+            return None
+        if not model_field.concrete:
+            return None
+        if isinstance(field, relations.SlugRelatedField):
+            plan.append((name, f"{field.source}__{field.slug_field}", None))
+        elif isinstance(field, relations.PrimaryKeyRelatedField):
+            plan.append((name, model_field.attname, None))
+        elif isinstance(
+            field,
+            (
+                relations.RelatedField,
+                drf_serializers.BaseSerializer,
+                drf_serializers.SerializerMethodField,
+            ),
+        ):
+            return None
+        else:
+            plan.append((name, field.source, field))
+    return plan
+
+
+def _shown(value: Any, field: Any) -> Any:
+    return value if value is None or field is None else field.to_representation(value)
+
+
+class ValuesListMixin:
+    """List pages read as ``.values()`` rows and shown through the serializer's own fields.
+
+    The JSON is the serializer's (each readable field's ``to_representation``; a slug or primary
+    key relation read through its lookup), without a model instance per row: a list then costs
+    little more than its query. A serializer with any other kind of field lists as usual.
+    """
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        view: Any = self
+        plan = values_plan(view.get_serializer())
+        if plan is None:
+            return super().list(request, *args, **kwargs)  # type: ignore[misc]
+        queryset = view.filter_queryset(view.get_queryset())
+        rows_qs = queryset.values(*dict.fromkeys(lookup for _, lookup, _ in plan))
+        page = view.paginate_queryset(rows_qs)
+        rows = page if page is not None else rows_qs
+        data = [{name: _shown(row[lookup], field) for name, lookup, field in plan} for row in rows]
+        if page is not None:
+            return view.get_paginated_response(data)
+        return Response(data)
 
 
 class SiteViewSet(StudyModelViewSet[Site]):
@@ -63,7 +128,7 @@ class SiteViewSet(StudyModelViewSet[Site]):
         )
 
 
-class SubjectViewSet(StudyModelViewSet[Subject]):
+class SubjectViewSet(ValuesListMixin, StudyModelViewSet[Subject]):
     """Subjects, by id; referenced elsewhere by their study id."""
 
     serializer_class = SubjectSerializer
@@ -109,7 +174,7 @@ class SubjectViewSet(StudyModelViewSet[Subject]):
         )
 
 
-class VisitViewSet(StudyModelViewSet[Visit]):
+class VisitViewSet(ValuesListMixin, StudyModelViewSet[Visit]):
     """Visits; timing relative to baseline and onset is derived."""
 
     serializer_class = VisitSerializer
