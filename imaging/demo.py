@@ -1,5 +1,6 @@
-"""Demo imaging: an SWI phantom and label map per completed visit, uploaded and quantified, and
-blinded reads of every SWI by two demo raters.
+"""Demo imaging: an SWI phantom and label map per completed imaging visit (V1-V3: MRI every four
+months up to month 8, as in CALSNIC; clinical follow-up goes on without it), uploaded and quantified,
+and blinded reads of every SWI by two demo raters.
 
 The true band contrast of each hemisphere follows the subject's group and the contralateral limbs'
 UMN burden (the hypothesis the study tests), plus a per-site scanner offset that harmonization should
@@ -34,6 +35,8 @@ GROUP_BASE_CONTRAST = {Group.ALS: 0.04, Group.PLS: 0.07, Group.MIMIC: 0.03, Grou
 BIOLOGICAL_SD = 0.03  # between-subject spread of the true contrast (cortical iron)
 VISIT_SD = 0.01  # visit-to-visit variation of one subject's true contrast
 UMN_CONTRAST_PER_POINT = 0.012  # per contralateral limb UMN point (0-14)
+#: Visits with MRI in the demo (the imaging protocol's; later visits are clinical only).
+DEMO_IMAGING_VISITS = ("V1", "V2", "V3")
 
 
 def _course_group(subject: Any) -> str:
@@ -66,9 +69,9 @@ def _true_contrast(
 
 
 def add_scans(*, rng: random.Random, user: Acting = None, quantify: bool = True) -> int:
-    """Upload an SWI phantom and label map for every completed visit; quantify them."""
+    """Upload an SWI phantom and label map for every completed imaging visit; quantify them."""
     visits = (
-        Visit.objects.filter(status=VisitStatus.COMPLETED)
+        Visit.objects.filter(status=VisitStatus.COMPLETED, visit_code__in=DEMO_IMAGING_VISITS)
         .select_related("subject__site", "umn_exam")
         .order_by("subject__study_id", "visit_code")
     )

@@ -129,6 +129,7 @@ def fit_progression(
     levels: Sequence[Any] | None = None,
     reference: Any | None = None,
     engine: str = "auto",
+    possible_col: str | None = None,
 ) -> dict[str, Any]:
     """Fit ``outcome ~ months * level`` with a random intercept and slope per subject (REML).
 
@@ -234,8 +235,11 @@ def fit_progression(
 
     Dropout. Times are put on the grid of the median interval between a subject's visits; a
     subject ``dropped_out`` when its last observation lies on an earlier grid point than the
-    latest follow-up observed in the analysis (so a data cut before a subject's last planned
-    visit also counts). ``association`` regresses each subject's own least-squares slope
+    latest follow-up observed in the analysis. With ``possible_col`` (per row: the follow-up
+    the subject could have had by the data cut, on the same time axis), a subject enrolled
+    recently is not a dropout for having fewer visits: only one whose last observation lies
+    before the last grid point whose visit window (half an interval either side) had closed by
+    the data cut (administrative censoring is not dropout). ``association`` regresses each subject's own least-squares slope
     (subjects with two or more times) on the level and a dropout indicator, with HC3 standard
     errors and a t test: ``estimate`` is how much faster (in outcome units per month)
     dropouts changed than completers of the same level. A p below 0.05 adds a sentence to
@@ -270,6 +274,10 @@ def fit_progression(
             "y": _numeric_outcome(frame[outcome], outcome),
         }
     ).dropna()
+    if possible_col is not None:
+        if possible_col not in frame.columns:
+            raise ParameterError(f"unknown possible_col {possible_col!r}: no such column")
+        data["possible"] = pd.to_numeric(frame.loc[data.index, possible_col], errors="coerce")
     _check_level_constant_within_subject(data, by)
 
     notes: list[str] = []
@@ -558,9 +566,17 @@ def _dropout(
     gaps = ordered.groupby("subject")["months"].diff()
     gaps = gaps[gaps > 0]
     interval = float(gaps.median()) if len(gaps) else float("nan")
+    administrative = "possible" in data.columns
     if math.isfinite(interval) and interval > 0:
         grid_last = np.round(subjects["last"].to_numpy(dtype=float) / interval)
-        subjects["dropped"] = grid_last < grid_last.max()
+        expected = np.full(len(subjects), grid_last.max())
+        if administrative:
+            possible = data.groupby("subject", sort=True)["possible"].max()
+            due = np.floor(
+                (possible.reindex(subjects.index).to_numpy(float) - interval / 2) / interval
+            )
+            expected = np.where(np.isfinite(due), np.minimum(expected, due), expected)
+        subjects["dropped"] = grid_last < expected
     else:
         subjects["dropped"] = False
     per_level = []
@@ -582,8 +598,14 @@ def _dropout(
     return {
         "definition": (
             "dropped_out: the subject's last observation lies on an earlier point of the visit "
-            f"grid (median interval between visits, {interval:.3g} months) than the latest "
-            "follow-up observed in the analysis"
+            f"grid (median interval between visits, {interval:.3g} months) than "
+            + (
+                "the last visit the subject could have had by the data cut (whose window had "
+                "closed), at most the latest follow-up observed: follow-up ended by the data cut "
+                "is not dropout"
+                if administrative
+                else "the latest follow-up observed in the analysis"
+            )
             if math.isfinite(interval)
             else "dropped_out: no subject has two distinct visit times"
         ),
