@@ -73,7 +73,10 @@ def main() -> None:
         answer = progression.fit_progression(
             frame, outcome="alsfrs_total", by="group", engine="vectorized"
         )
-        flagged += any("Dropout is associated" in w for w in answer["warnings"])
+        flagged += any(
+            "Dropout is associated" in w or "Informative dropout cannot be ruled out" in w
+            for w in answer["warnings"]
+        )
         ses = {s["level"]: s["se"] for s in answer["df"]["slopes"]}
         for slope in answer["slopes"]:
             row = rows[f"new {slope['level']}"]
