@@ -18,6 +18,15 @@
     }
     var input = item.querySelector("input.score");
     var raw = input.value.trim();
+    // An ALSFRS-R item may carry a missing-data code (not done, unknown) instead of a score.
+    var code = item.querySelector("select.missing-code");
+    var coded = Boolean(code && code.value);
+    if (coded) {
+      if (raw !== "") {
+        return { value: null, coded: true, error: "has both a score and a missing-data code: keep one of them." };
+      }
+      return { value: null, coded: true, error: null };
+    }
     if (raw === "") {
       // A number input holding text the browser cannot parse reports "" with badInput set.
       if (input.validity && input.validity.badInput) {
@@ -38,9 +47,13 @@
     var totalComplete = true;
     var unanswered = 0;
     var invalid = 0;
+    var codedItems = 0;
+    var status = form.querySelector('input[name="form_status"]:checked');
+    var formNotDone = Boolean(status && status.value === "not_done");
     form.querySelectorAll("fieldset.region").forEach(function (group) {
       var sum = 0;
       var missing = 0;
+      var coded = 0;
       group.querySelectorAll(".item").forEach(function (item) {
         var result = itemValue(item);
         if (!isUmn) {
@@ -58,27 +71,44 @@
           item.classList.toggle("has-live-error", Boolean(result.error));
           if (result.error) invalid += 1;
         }
-        if (result.value === null) {
+        if (result.coded && !result.error) {
+          coded += 1;
+        } else if (result.value === null) {
           missing += 1;
         } else {
           sum += result.value;
         }
       });
       var max = group.dataset.max;
-      var text = missing ? sum + "/" + max + " so far (" + missing + " open)" : sum + "/" + max;
+      var text;
+      if (formNotDone) {
+        text = "not computed (form not done)";
+      } else if (coded) {
+        // As on the server: a coded item leaves its domain (and the total) not computed.
+        text = "not computed (" + coded + " item" + (coded > 1 ? "s" : "") + " not done or unknown)";
+      } else {
+        text = missing ? sum + "/" + max + " so far (" + missing + " open)" : sum + "/" + max;
+      }
       group.querySelector("output.subtotal").textContent = text;
       var row = form.querySelector('output[data-for="' + group.dataset.group + '"]');
-      if (row) row.textContent = missing ? "—" : sum + "/" + max;
+      if (row) row.textContent = missing || coded || formNotDone ? "—" : sum + "/" + max;
       total += sum;
       unanswered += missing;
-      if (missing) totalComplete = false;
+      codedItems += coded;
+      if (missing || coded) totalComplete = false;
     });
     var max = isUmn ? 32 : 48;
-    document.getElementById("live-total").textContent = totalComplete
-      ? total + "/" + max
-      : "— (" + total + " so far)";
+    var totalText;
+    if (formNotDone) {
+      totalText = "— (not computed: form not done)";
+    } else if (codedItems) {
+      totalText = "— (not computed: " + codedItems + " item" + (codedItems > 1 ? "s" : "") + " not done or unknown)";
+    } else {
+      totalText = totalComplete ? total + "/" + max : "— (" + total + " so far)";
+    }
+    document.getElementById("live-total").textContent = totalText;
     var note = [];
-    if (unanswered) note.push(unanswered + " item" + (unanswered > 1 ? "s" : "") + " open");
+    if (unanswered && !formNotDone) note.push(unanswered + " item" + (unanswered > 1 ? "s" : "") + " open");
     if (invalid) note.push(invalid + " invalid");
     document.getElementById("unanswered").textContent = note.join(" · ");
   }

@@ -49,6 +49,11 @@ def test_items_coded_not_done_or_unknown_and_a_form_not_done(
         "Give item 3 (Swallowing) a score (0-4), or mark it not done or unknown."
     )
     page.get_by_label("Item 3 missing-data code").select_option(label="Unknown (UNK)")
+    # The live subtotals say what the server will: coded items leave domain and total empty.
+    expect(page.get_by_test_id("live-total")).to_have_text(
+        "— (not computed: 2 items not done or unknown)"
+    )
+    expect(page.locator("#sub-bulbar")).to_have_text("not computed (1 item not done or unknown)")
     screenshot("coordinator-alsfrs-codes")
     page.get_by_role("button", name="Save ALSFRS-R").click()
     expect(page.locator("ul.messages")).to_contain_text(
