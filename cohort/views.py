@@ -544,6 +544,35 @@ def confirm_delete(
     return render(request, "cohort/confirm_delete.html", context, status=status)
 
 
+def _save_correction(
+    request: HttpRequest, form: Any, record: Any, update: Callable[..., Any]
+) -> Any | None:
+    """Save what a correction form changed through the record's update service, with the reason
+    and the version the user opened; None (with the refusal on the form) when nothing changed,
+    a rule refused it, or someone else changed the record first."""
+    changed = {
+        name: value
+        for name, value in form.service_fields().items()
+        if getattr(record, name) != value
+    }
+    if not changed:
+        form.add_error(None, "You changed nothing: there is nothing to save.")
+        return None
+    try:
+        return update(
+            record,
+            user=request.user,
+            data=changed,
+            expected_version=form.expected_version(),
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as error:
+        forms.add_service_errors(form, error)
+    except ConcurrencyError as error:
+        keep_after_stale(form, error)
+    return None
+
+
 @clinical_reader_required
 @require_http_methods(["GET", "POST"])
 def subject_edit(request: HttpRequest, study_id: str) -> HttpResponse:
@@ -557,26 +586,10 @@ def subject_edit(request: HttpRequest, study_id: str) -> HttpResponse:
         request.POST or None, sites=_writable_sites(request), initial=initial
     )
     if request.method == "POST" and form.is_valid():
-        data = form.service_fields()
-        changed = {name: value for name, value in data.items() if getattr(subject, name) != value}
-        if not changed:
-            form.add_error(None, "You changed nothing: there is nothing to save.")
-        else:
-            try:
-                subject = services.subject_update(
-                    subject,
-                    user=request.user,
-                    data=changed,
-                    expected_version=form.expected_version(),
-                    reason=form.cleaned_data["reason"],
-                )
-            except ValidationError as error:
-                forms.add_service_errors(form, error)
-            except ConcurrencyError as error:
-                keep_after_stale(form, error)
-            else:
-                messages.success(request, f"Subject {subject.study_id} corrected.")
-                return redirect("subject-detail", study_id=subject.study_id)
+        saved = _save_correction(request, form, subject, services.subject_update)
+        if saved is not None:
+            messages.success(request, f"Subject {saved.study_id} corrected.")
+            return redirect("subject-detail", study_id=saved.study_id)
     record_access(
         request, AccessAction.VIEW_IDENTIFIABLE, f"subject:{subject.study_id}", page="subject-edit"
     )
@@ -712,26 +725,10 @@ def event_edit(request: HttpRequest, study_id: str, event_id: int) -> HttpRespon
     }
     form = forms.EventEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = form.service_fields()
-        changed = {name: value for name, value in data.items() if getattr(event, name) != value}
-        if not changed:
-            form.add_error(None, "You changed nothing: there is nothing to save.")
-        else:
-            try:
-                event = services.event_update(
-                    event,
-                    user=request.user,
-                    data=changed,
-                    expected_version=form.expected_version(),
-                    reason=form.cleaned_data["reason"],
-                )
-            except ValidationError as error:
-                forms.add_service_errors(form, error)
-            except ConcurrencyError as error:
-                keep_after_stale(form, error)
-            else:
-                messages.success(request, f"{event.get_kind_display()} on {event.date} corrected.")
-                return redirect(reverse("subject-detail", args=[subject.study_id]) + "#events")
+        saved = _save_correction(request, form, event, services.event_update)
+        if saved is not None:
+            messages.success(request, f"{saved.get_kind_display()} on {saved.date} corrected.")
+            return redirect(reverse("subject-detail", args=[subject.study_id]) + "#events")
     status = 400 if form.is_bound and form.errors else 200
     context = {"form": form, "subject": subject, "event": event}
     return render(request, "cohort/event_form.html", context, status=status)
