@@ -9,7 +9,7 @@ from typing import Final
 ALGORITHM_VERSION: Final[str] = "2.1.0"
 
 from imaging.band.bias import n4_correct  # noqa: E402
-from imaging.band.depth import cortical_depth  # noqa: E402
+from imaging.band.depth import cortical_depth, cortical_depth_at  # noqa: E402
 from imaging.band.io import (  # noqa: E402
     StoredIntensities,
     Volume,
@@ -73,6 +73,7 @@ __all__ = [
     "check_overlap_geometry",
     "convert_dicom_zip",
     "cortical_depth",
+    "cortical_depth_at",
     "crop_affine",
     "load_label_map",
     "load_volume",

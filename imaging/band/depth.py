@@ -125,17 +125,28 @@ def nearest_feature_steps(
         along_cols = nearest[1].astype(np.float32) * np.float32(plane_mm[1])
         plane_d2[slot, r0:r1, c0:c1] = along_rows * along_rows + along_cols * along_cols
     plane_size = n_rows * n_cols
+    flat_d2 = plane_d2.reshape(-1)
     base = ((p0 - low + reach) * plane_size + p1 * n_cols + p2).astype(np.int64)
-    # Nearer slices first: argmin keeps the first of equal candidates, the smaller step.
-    shifts = np.array(sorted(range(-reach, reach + 1), key=abs), dtype=np.int64)
-    index = base[:, None] + (shifts * plane_size)[None, :]
-    candidates = plane_d2.reshape(-1)[index]
-    candidates += ((shifts * spacing) ** 2).astype(np.float32)[None, :]
-    choice = np.argmin(candidates, axis=1)
-    rows_n = np.arange(p0.size)
-    found = np.isfinite(candidates[rows_n, choice])
-    where = index[rows_n, choice]
-    steps[axis] = shifts[choice]
+    # Nearer slices first, each candidate replacing the best only when strictly nearer: of equal
+    # candidates the first, the smaller step, is kept. A slice `shift` away adds (shift·s)^2,
+    # so points already nearer than that are settled and leave the search (most cortex lies
+    # within a few mm of both white matter and the surface in its own slice).
+    best = flat_d2[base]
+    best_shift = np.zeros(p0.size, dtype=np.int64)
+    active = np.arange(p0.size)
+    for shift in sorted(range(-reach, reach + 1), key=abs)[1:]:
+        added = np.float32((shift * spacing) ** 2)
+        active = active[best[active] > added]
+        if active.size == 0:
+            break
+        candidate = flat_d2[base[active] + shift * plane_size] + added
+        nearer = candidate < best[active]
+        improved = active[nearer]
+        best[improved] = candidate[nearer]
+        best_shift[improved] = shift
+    found = np.isfinite(best)
+    where = base + best_shift * plane_size
+    steps[axis] = best_shift
     steps[others[0]] = offsets[0].reshape(-1)[where]
     steps[others[1]] = offsets[1].reshape(-1)[where]
     steps[:, ~found] = 0
@@ -202,7 +213,6 @@ def cortical_depth(
         Depth in [0, 1] at the requested cortex voxels; NaN elsewhere, and everywhere where the
         grid holds no white matter or no outside voxel of that hemisphere.
     """
-    sampling = np.asarray(voxel_size_mm, dtype=np.float64)
     depth = np.full(labels.shape, np.nan, dtype=np.float32)
     wanted = fs.cortex_mask(labels, hemisphere)
     if where is not None:
@@ -210,7 +220,43 @@ def cortical_depth(
     if not wanted.any():
         return depth
     points = np.nonzero(wanted)
-    values = _depth_at(labels, hemisphere, sampling, points, reach_mm)
-    if values is not None:
-        depth[points] = values
+    depth[points] = cortical_depth_at(labels, hemisphere, voxel_size_mm, points, reach_mm=reach_mm)
     return depth
+
+
+def cortical_depth_at(
+    labels: npt.NDArray[np.integer],
+    hemisphere: fs.Hemisphere,
+    voxel_size_mm: tuple[float, float, float] | npt.NDArray[np.float64],
+    points: tuple[npt.NDArray[np.intp], ...],
+    *,
+    reach_mm: float | None = None,
+) -> npt.NDArray[np.float32]:
+    """Normalized depth (see :func:`cortical_depth`) at the given cortex voxels only.
+
+    The same values as ``cortical_depth(...)[points]``, without a volume-sized result: for
+    callers that keep voxel sets as index arrays.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (X, Y, Z)
+    hemisphere : {"L", "R"}
+    voxel_size_mm : sequence of 3 float
+    points : tuple of 3 index arrays, each shape (N,)
+        Voxels of the hemisphere's cortex (as from ``np.nonzero``).
+    reach_mm : float, optional
+        See :func:`cortical_depth`.
+
+    Returns
+    -------
+    ndarray of float32, shape (N,)
+        Depth in [0, 1]; NaN where the grid holds no white matter or no outside voxel of that
+        hemisphere, or where none lies within the reach.
+    """
+    sampling = np.asarray(voxel_size_mm, dtype=np.float64)
+    if points[0].size == 0:
+        return np.zeros(0, dtype=np.float32)
+    values = _depth_at(labels, hemisphere, sampling, points, reach_mm)
+    if values is None:
+        return np.full(points[0].size, np.nan, dtype=np.float32)
+    return values.astype(np.float32)

@@ -647,11 +647,16 @@ def check_intensity_kind(
     """
     if kind not in KIND_NAMES:
         raise ValueError(f"kind must be one of {sorted(KIND_NAMES)}, got {kind!r}")
-    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = np.asarray(values).ravel()
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
     finite = flat[np.isfinite(flat) & (flat != 0.0)]
     if finite.size == 0:
         return
     low, high = float(finite.min()), float(finite.max())
+    if low < 0.0:
+        # Percentiles (phase test, messages) are taken in float64; a magnitude never gets here.
+        finite = finite.astype(np.float64)
     phase = _phase_scale(low, high, finite)
     if phase is not None and phase != _ARBITRARY_PHASE:
         raise VolumeError(

@@ -59,6 +59,35 @@ def cortex_mask(labels: npt.NDArray[np.integer], hemisphere: Hemisphere) -> npt.
     return (labels >= low) & (labels <= high)
 
 
+def label_codes(labels: npt.NDArray[np.integer], codes: dict[int, int]) -> npt.NDArray[np.uint8]:
+    """Map label numbers to small codes (0 for every label not in ``codes``).
+
+    Parameters
+    ----------
+    labels : ndarray of int, any shape
+    codes : dict of int to int
+        Label number to code (1-255).
+
+    Returns
+    -------
+    ndarray of uint8, same shape as ``labels``
+    """
+    if labels.dtype.itemsize <= 2 and labels.dtype.kind in "iu" and labels.dtype.isnative:
+        # One gather per voxel through a 64 Ki-entry table (as in motor_mask); a label number
+        # outside 0..65535 cannot be stored in these dtypes, and negative ones map to entries
+        # no code uses.
+        table = np.zeros(2**16, dtype=np.uint8)
+        for label, code in codes.items():
+            if 0 <= label < 2**16:
+                table[label] = code
+        index = labels.view(np.uint16) if labels.dtype.itemsize == 2 else labels.astype(np.uint16)
+        return np.asarray(table[index])
+    out = np.zeros(labels.shape, dtype=np.uint8)
+    for label, code in codes.items():
+        out[labels == label] = code
+    return out
+
+
 def motor_mask(labels: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
     """Voxels of precentral, postcentral or paracentral cortex of either hemisphere.
 

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from imaging.band import io
 from imaging.band import labels as fs
 from imaging.band.bias import n4_correct
-from imaging.band.depth import cortical_depth
+from imaging.band.depth import cortical_depth_at
 from imaging.band.register import Registration, carry_labels, register_anatomy, swi_region
 from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop, resample_labels
 
@@ -82,6 +82,21 @@ ASEG_CORTEX: Final[dict[fs.Hemisphere, int]] = {"L": 3, "R": 42}
 MIN_TISSUE_VOXELS: Final[int] = 50
 
 
+_WHITE_MATTER_CODE: Final[int] = 1
+_CORTEX_CODE: Final[int] = 2
+#: Tissue of :func:`tissue_means` by label: aseg white matter, and as cortex every aparc parcel
+#: and aseg 3/42 (aparc+aseg replaces 3/42 by the parcels; a map holding both counts both).
+_TISSUE_CODES: Final[dict[int, int]] = {
+    **{fs.WHITE_MATTER[h]: _WHITE_MATTER_CODE for h in fs.HEMISPHERES},
+    **{
+        label: _CORTEX_CODE
+        for h in fs.HEMISPHERES
+        for label in range(fs.CORTEX_RANGE[h][0], fs.CORTEX_RANGE[h][1] + 1)
+    },
+    **{ASEG_CORTEX[h]: _CORTEX_CODE for h in fs.HEMISPHERES},
+}
+
+
 class TissueMeans(NamedTuple):
     """Mean image intensity of cerebral white matter and of cortex where the labels say so.
 
@@ -120,15 +135,12 @@ def tissue_means(image: npt.NDArray[np.floating], labels: npt.NDArray[np.integer
     labels : ndarray of int, shape (X, Y, Z)
         FreeSurfer aparc+aseg (or aseg) labels resampled onto the image's grid.
     """
-    white_matter = np.zeros(labels.shape, dtype=bool)
-    parcels = np.zeros(labels.shape, dtype=bool)
-    aseg_cortex = np.zeros(labels.shape, dtype=bool)
-    for hemisphere in fs.HEMISPHERES:
-        white_matter |= labels == fs.WHITE_MATTER[hemisphere]
-        parcels |= fs.cortex_mask(labels, hemisphere)
-        aseg_cortex |= labels == ASEG_CORTEX[hemisphere]
-    # aparc+aseg replaces 3/42 by the parcels; a map holding both counts both as cortex.
-    cortex = parcels | aseg_cortex
+    return _tissue_means(image, fs.label_codes(labels, _TISSUE_CODES))
+
+
+def _tissue_means(image: npt.NDArray[np.floating], tissue: npt.NDArray[np.uint8]) -> TissueMeans:
+    """:func:`tissue_means` from the labels' tissue codes (``_TISSUE_CODES``)."""
+    white_matter, cortex = tissue == _WHITE_MATTER_CODE, tissue == _CORTEX_CODE
     finite = np.isfinite(image)
 
     def mean(mask: npt.NDArray[np.bool_]) -> tuple[float | None, int]:
@@ -494,14 +506,14 @@ def _segment_of(
     }
 
 
-def _segment_masks(
-    precentral: npt.NDArray[np.bool_],
-    paracentral: npt.NDArray[np.bool_],
-    affine: npt.NDArray[np.float64],
+def _segment_members(
+    is_precentral: npt.NDArray[np.bool_],
+    is_paracentral: npt.NDArray[np.bool_],
+    world_mm: npt.NDArray[np.float64],
     fractions: SegmentFractions,
     frame: SegmentFrame,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
-    """Whole, leg, hand, face and paracentral masks (domain.md, method 2.1.0) on one grid.
+    """Whole, leg, hand, face and paracentral membership (domain.md, method 2.1.0) of points.
 
     ``whole``, ``leg``, ``hand`` and ``face`` are precentral voxels only (leg the superior
     share of the precentral extent); ``paracentral`` is the paracentral lobule's label, its own
@@ -509,10 +521,10 @@ def _segment_masks(
 
     Parameters
     ----------
-    precentral, paracentral : ndarray of bool, shape (X, Y, Z)
-        One hemisphere's precentral and paracentral voxels.
-    affine : ndarray, shape (4, 4)
-        Voxel-to-world transform of that grid.
+    is_precentral, is_paracentral : ndarray of bool, shape (N,)
+        Which of the points carry one hemisphere's precentral and paracentral labels.
+    world_mm : ndarray, shape (N, 3)
+        World coordinates (mm) of the points.
     fractions : SegmentFractions
     frame : SegmentFrame
         The hemisphere's axis, fitted on the whole label map (not on this grid, which may be
@@ -520,57 +532,57 @@ def _segment_masks(
 
     Returns
     -------
-    dict of ndarray of bool, shape (X, Y, Z)
+    dict of ndarray of bool, shape (N,)
     """
-    points = np.nonzero(precentral)
-    position = frame.position(_world(np.stack(points, axis=1), affine))
-    masks: dict[Segment, npt.NDArray[np.bool_]] = {"whole": precentral}
+    members: dict[Segment, npt.NDArray[np.bool_]] = {"whole": is_precentral}
+    precentral = np.flatnonzero(is_precentral)
+    position = frame.position(world_mm[precentral])
     for segment, chosen in _segment_of(position, fractions).items():
-        mask = np.zeros(precentral.shape, dtype=bool)
-        mask[tuple(p[chosen] for p in points)] = True
-        masks[segment] = mask
-    masks["paracentral"] = paracentral
-    return masks
+        member = np.zeros(is_precentral.shape, dtype=bool)
+        member[precentral[chosen]] = True
+        members[segment] = member
+    members["paracentral"] = is_paracentral
+    return members
 
 
-def _reference_masks(
-    reference: npt.NDArray[np.bool_],
-    affine: npt.NDArray[np.float64],
+def _reference_members(
+    is_reference: npt.NDArray[np.bool_],
+    world_mm: npt.NDArray[np.float64],
     fractions: SegmentFractions,
     frame: SegmentFrame,
     mode: ReferenceMode,
     paracentral_slab: tuple[float, float] | None,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
-    """Deep postcentral voxels each segment is compared with (domain.md, method 2.0.0).
+    """Deep postcentral voxels (of the points) each segment is compared with (method 2.0.0).
 
-    With ``mode="segment"`` the postcentral voxels are cut into leg, hand and face slabs along
-    the precentral principal axis with the precentral segments' bounds (the end slabs open, as
-    the precentral ones are); ``whole`` keeps the whole gyrus. ``paracentral`` (method 2.1.0)
-    gets the deep postcentral voxels in the paracentral lobule's own slab of the same axis:
-    the robust (1st-99th percentile) extent of the paracentral label's positions on it, taken
-    from the whole label map. That slab is the superior postcentral gyrus beside the lobule, so
-    a smooth bias field along the axis cancels for the lobule as it does for leg, hand and face;
-    the lobule reaches lower on the axis than the leg slab (the medial wall runs down to the
-    cingulate sulcus), which is why it does not share the leg slab's reference. With
-    ``mode="whole"`` every segment gets the whole gyrus.
+    ``is_reference`` marks the deep postcentral points and ``world_mm`` (N, 3) holds every
+    point's world coordinates. With ``mode="segment"`` the postcentral voxels are cut into leg,
+    hand and face slabs along the precentral principal axis with the precentral segments'
+    bounds (the end slabs open, as the precentral ones are); ``whole`` keeps the whole gyrus.
+    ``paracentral`` (method 2.1.0) gets the deep postcentral voxels in the paracentral lobule's
+    own slab of the same axis: the robust (1st-99th percentile) extent of the paracentral
+    label's positions on it, taken from the whole label map. That slab is the superior
+    postcentral gyrus beside the lobule, so a smooth bias field along the axis cancels for the
+    lobule as it does for leg, hand and face; the lobule reaches lower on the axis than the leg
+    slab (the medial wall runs down to the cingulate sulcus), which is why it does not share
+    the leg slab's reference. With ``mode="whole"`` every segment gets the whole gyrus.
     """
-    masks: dict[Segment, npt.NDArray[np.bool_]] = {"whole": reference}
+    members: dict[Segment, npt.NDArray[np.bool_]] = {"whole": is_reference}
     if mode == "whole":
-        masks.update(dict.fromkeys(SEGMENTS[1:], reference))
-        return masks
-    points = np.nonzero(reference)
-    position = frame.position(_world(np.stack(points, axis=1), affine))
+        members.update(dict.fromkeys(SEGMENTS[1:], is_reference))
+        return members
+    reference = np.flatnonzero(is_reference)
+    position = frame.position(world_mm[reference])
     for segment, chosen in _segment_of(position, fractions).items():
-        mask = np.zeros(reference.shape, dtype=bool)
-        mask[tuple(p[chosen] for p in points)] = True
-        masks[segment] = mask
-    slab = np.zeros(reference.shape, dtype=bool)
+        member = np.zeros(is_reference.shape, dtype=bool)
+        member[reference[chosen]] = True
+        members[segment] = member
+    slab = np.zeros(is_reference.shape, dtype=bool)
     if paracentral_slab is not None:
         low, high = paracentral_slab
-        chosen = (position >= low) & (position <= high)
-        slab[tuple(p[chosen] for p in points)] = True
-    masks["paracentral"] = slab
-    return masks
+        slab[reference[(position >= low) & (position <= high)]] = True
+    members["paracentral"] = slab
+    return members
 
 
 @dataclass(frozen=True)
@@ -607,6 +619,13 @@ def _label_segments(
     """
     index = _mask_indices(motor)
     values = label_data[index]
+    # Segments and coverage need the precentral and paracentral voxels only.
+    segmented = np.isin(
+        values,
+        [fs.PRECENTRAL[h] for h in fs.HEMISPHERES] + [fs.PARACENTRAL[h] for h in fs.HEMISPHERES],
+    )
+    index = tuple(axis[segmented] for axis in index)
+    values = values[segmented]
     world = _world(np.stack(index, axis=1), label_affine)
     to_swi = np.linalg.inv(swi_affine)
     swi_ijk = world @ to_swi[:3, :3].T + to_swi[:3, 3]
@@ -643,36 +662,36 @@ def _label_segments(
 
 @dataclass(frozen=True)
 class _HemisphereGeometry:
-    """What the label map alone decides for one hemisphere: its box, depth classes, segments."""
+    """What the label map alone decides for one hemisphere: its box, depth classes, segments.
+
+    Voxel sets are flat indices into the hemisphere's box (C order, ascending), so that
+    measuring is a gather of the values they name rather than a pass over the box per segment.
+    """
 
     hemisphere: fs.Hemisphere
     box: Crop | None
     reason: str | None
     counts: dict[Segment, int]
     coverage: dict[Segment, float | None]
-    deep: npt.NDArray[np.bool_] | None = None
-    superficial: npt.NDArray[np.bool_] | None = None
-    ribbon: npt.NDArray[np.bool_] | None = None
-    postcentral: npt.NDArray[np.bool_] | None = None
-    segments: dict[Segment, npt.NDArray[np.bool_]] | None = None
+    #: Deep and superficial voxels of each segment.
+    deep: dict[Segment, npt.NDArray[np.intp]] | None = None
+    superficial: dict[Segment, npt.NDArray[np.intp]] | None = None
     #: Deep postcentral voxels each segment is compared with (``Parameters.reference``).
-    references: dict[Segment, npt.NDArray[np.bool_]] | None = None
+    references: dict[Segment, npt.NDArray[np.intp]] | None = None
+    #: Deep precentral and paracentral voxels (the measured ribbon).
+    ribbon: npt.NDArray[np.intp] | None = None
+    #: Precentral and paracentral cortex (deep and superficial): where values are read.
+    measured_cortex: npt.NDArray[np.intp] | None = None
+    #: Deep postcentral voxels (the reference region).
+    reference: npt.NDArray[np.intp] | None = None
 
     @property
-    def measured_cortex(self) -> npt.NDArray[np.bool_] | None:
-        """Precentral and paracentral cortex (deep and superficial): where values are read."""
-        if self.segments is None or self.deep is None or self.superficial is None:
-            return None
-        return (self.deep | self.superficial) & (
-            self.segments["whole"] | self.segments["paracentral"]
-        )
-
-    @property
-    def reference(self) -> npt.NDArray[np.bool_] | None:
-        """Deep postcentral voxels (the reference region)."""
-        if self.deep is None or self.postcentral is None:
-            return None
-        return self.deep & self.postcentral
+    def box_shape(self) -> tuple[int, int, int]:
+        """Shape of the box (its slices are bounded)."""
+        if self.box is None:
+            return (0, 0, 0)
+        x, y, z = (int(s.stop) - int(s.start) for s in self.box)
+        return (x, y, z)
 
 
 @dataclass(frozen=True)
@@ -682,6 +701,10 @@ class _LabelGeometry:
     affine: npt.NDArray[np.float64]
     voxel_size_mm: tuple[float, float, float]
     hemispheres: list[_HemisphereGeometry]
+    #: Labelled voxels of the crop (any label but 0).
+    brain: npt.NDArray[np.bool_]
+    #: ``_TISSUE_CODES`` of the crop's labels, for :func:`tissue_means`.
+    tissue: npt.NDArray[np.uint8]
 
 
 def _hemisphere_box(
@@ -725,31 +748,39 @@ def _hemisphere_geometry(
     if box is None:
         return null("no precentral, postcentral or paracentral labels in this hemisphere")
     labels_box = labels[box]
-    precentral = labels_box == fs.PRECENTRAL[hemisphere]
-    paracentral = labels_box == fs.PARACENTRAL[hemisphere]
-    postcentral = labels_box == fs.POSTCENTRAL[hemisphere]
-    if not precentral.any() or label_segments.frame is None:
+    # Everything is decided on the measured gyri's voxels (points, in C order) alone.
+    points = np.nonzero(
+        (labels_box == fs.PRECENTRAL[hemisphere])
+        | (labels_box == fs.PARACENTRAL[hemisphere])
+        | (labels_box == fs.POSTCENTRAL[hemisphere])
+    )
+    point_labels = labels_box[points]
+    is_precentral = point_labels == fs.PRECENTRAL[hemisphere]
+    is_paracentral = point_labels == fs.PARACENTRAL[hemisphere]
+    is_postcentral = point_labels == fs.POSTCENTRAL[hemisphere]
+    if not is_precentral.any() or label_segments.frame is None:
         return null("no precentral voxels in this hemisphere")
-    # Depth is needed on the measured gyri only. The crop margin is also the search reach: the
-    # crop already assumes white matter and pial surface lie that close to the motor labels.
-    depth = cortical_depth(
+    # The crop margin is also the search reach: the crop already assumes white matter and pial
+    # surface lie that close to the motor labels.
+    depth = cortical_depth_at(
         labels_box,
         hemisphere,
         voxel_size_mm,
-        where=precentral | paracentral | postcentral,
+        points,
         reach_mm=max(params.margin_mm, MIN_DEPTH_REACH_MM),
     )
-    deep = depth < params.depth_cut  # NaN (not cortex) compares False
+    deep = depth < params.depth_cut  # NaN (no depth) compares False
     superficial = depth >= params.depth_cut
     if not np.any(deep | superficial):
         return null("no white matter or no cortical surface: cortical depth is undefined")
-    box_affine = crop_affine(affine, box)
-    segments = _segment_masks(
-        precentral, paracentral, box_affine, params.segment_fractions, label_segments.frame
+    world = _world(np.stack(points, axis=1), crop_affine(affine, box))
+    segments = _segment_members(
+        is_precentral, is_paracentral, world, params.segment_fractions, label_segments.frame
     )
     counts: dict[Segment, int] = {s: int(np.count_nonzero(deep & segments[s])) for s in SEGMENTS}
     minimum = params.min_voxels
-    n_reference = int(np.count_nonzero(deep & postcentral))
+    is_reference = deep & is_postcentral
+    n_reference = int(np.count_nonzero(is_reference))
     if counts["whole"] < minimum:
         return null(
             f"only {counts['whole']} deep precentral voxels in this hemisphere (minimum {minimum})",
@@ -761,25 +792,28 @@ def _hemisphere_geometry(
             f"(minimum {minimum})",
             counts,
         )
+    references = _reference_members(
+        is_reference,
+        world,
+        params.segment_fractions,
+        label_segments.frame,
+        params.reference,
+        label_segments.paracentral_slab,
+    )
+    flat = np.ravel_multi_index(points, labels_box.shape)
+    measured = is_precentral | is_paracentral
     return _HemisphereGeometry(
         hemisphere,
         box,
         None,
         counts,
         coverage,
-        deep=deep,
-        superficial=superficial,
-        ribbon=deep & (precentral | paracentral),
-        postcentral=postcentral,
-        segments=segments,
-        references=_reference_masks(
-            deep & postcentral,
-            box_affine,
-            params.segment_fractions,
-            label_segments.frame,
-            params.reference,
-            label_segments.paracentral_slab,
-        ),
+        deep={s: flat[deep & segments[s]] for s in SEGMENTS},
+        superficial={s: flat[superficial & segments[s]] for s in SEGMENTS},
+        references={s: flat[references[s]] for s in SEGMENTS},
+        ribbon=flat[deep & measured],
+        measured_cortex=flat[(deep | superficial) & measured],
+        reference=flat[is_reference],
     )
 
 
@@ -795,10 +829,19 @@ def _coverage_reason(segment: Segment, coverage: float | None) -> str | None:
     return None
 
 
+def _box_values(
+    swi_crop: npt.NDArray[np.float32], geometry: _HemisphereGeometry
+) -> npt.NDArray[np.float32]:
+    """The hemisphere box's intensities, flat in C order (what its index sets refer to)."""
+    if geometry.box is None:
+        return np.zeros(0, dtype=np.float32)
+    return np.ascontiguousarray(swi_crop[geometry.box]).reshape(-1)
+
+
 def _hemisphere_measurements(
     swi_crop: npt.NDArray[np.float32], geometry: _HemisphereGeometry, params: Parameters
-) -> tuple[list[dict[str, Any]], npt.NDArray[np.bool_] | None]:
-    """Measurement rows of one hemisphere and its band-voxel mask (within its box)."""
+) -> tuple[list[dict[str, Any]], npt.NDArray[np.intp] | None]:
+    """Measurement rows of one hemisphere and its band voxels (flat indices into its box)."""
     hemisphere = geometry.hemisphere
     coverage = geometry.coverage
     if (
@@ -806,9 +849,6 @@ def _hemisphere_measurements(
         or geometry.box is None
         or geometry.deep is None
         or geometry.superficial is None
-        or geometry.ribbon is None
-        or geometry.postcentral is None
-        or geometry.segments is None
         or geometry.references is None
     ):
         why = geometry.reason or "cortical depth is undefined"
@@ -823,16 +863,15 @@ def _hemisphere_measurements(
             for s in SEGMENTS
         ]
         return nulls, None
-    swi_box = swi_crop[geometry.box]
-    deep, superficial = geometry.deep, geometry.superficial
+    values_box = _box_values(swi_crop, geometry)
     minimum = params.min_voxels
-    band = np.zeros(swi_box.shape, dtype=bool)
+    band: list[npt.NDArray[np.intp]] = []
     by_design = _NOT_FOR_KIND[params.input_kind]
     rows = []
     for segment in SEGMENTS:
-        mask = geometry.segments[segment]
+        deep = geometry.deep[segment]
         n_deep = geometry.counts[segment]
-        reference = swi_box[geometry.references[segment]]
+        reference = values_box[geometry.references[segment]]
         too_little = _coverage_reason(segment, coverage.get(segment))
         if too_little is None and n_deep < minimum:
             too_little = f"only {n_deep} deep voxels in the {segment} segment (minimum {minimum})"
@@ -846,9 +885,10 @@ def _hemisphere_measurements(
                 _null_measurement(hemisphere, segment, n_deep, too_little, coverage.get(segment))
             )
             continue
+        deep_values = values_box[deep]
         values = band_measurement(
-            swi_box[deep & mask],
-            swi_box[superficial & mask],
+            deep_values,
+            values_box[geometry.superficial[segment]],
             reference,
             threshold_sd=params.threshold_sd,
             input_kind=params.input_kind,
@@ -873,12 +913,11 @@ def _hemisphere_measurements(
         # (leg, hand, face and paracentral together cover the ribbon).
         mean = float(values["reference_mean"] or 0.0)
         sd = float(values["reference_sd"] or 0.0)
-        ribbon = geometry.ribbon & mask
         if params.input_kind == "qsm":
-            band |= ribbon & (swi_box > mean + params.threshold_sd * sd)
+            band.append(deep[deep_values > mean + params.threshold_sd * sd])
         else:
-            band |= ribbon & (swi_box < mean - params.threshold_sd * sd)
-    return rows, band
+            band.append(deep[deep_values < mean - params.threshold_sd * sd])
+    return rows, (np.concatenate(band) if band else np.zeros(0, dtype=np.intp))
 
 
 def _as_3d(name: str, data: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -923,17 +962,25 @@ def _label_geometry(
     voxel_size = np.sqrt((swi_affine[:3, :3] ** 2).sum(axis=0))
     voxel_size_mm = (float(voxel_size[0]), float(voxel_size[1]), float(voxel_size[2]))
     # The hemispheres are independent and scipy's distance transforms release the GIL for
-    # most of their work, so two threads use both cores.
+    # most of their work, so two threads use both cores; this thread meanwhile prepares what
+    # the measurement needs of the labels.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(fs.HEMISPHERES)) as pool:
-        hemispheres = list(
-            pool.map(
-                lambda h: _hemisphere_geometry(
-                    labels_crop, affine, voxel_size_mm, h, params, label_segments[h]
-                ),
-                fs.HEMISPHERES,
+        futures = [
+            pool.submit(
+                _hemisphere_geometry,
+                labels_crop,
+                affine,
+                voxel_size_mm,
+                hemisphere,
+                params,
+                label_segments[hemisphere],
             )
-        )
-    return _LabelGeometry(crop, labels_crop, affine, voxel_size_mm, hemispheres)
+            for hemisphere in fs.HEMISPHERES
+        ]
+        brain = labels_crop != 0
+        tissue = fs.label_codes(labels_crop, _TISSUE_CODES)
+        hemispheres = [future.result() for future in futures]
+    return _LabelGeometry(crop, labels_crop, affine, voxel_size_mm, hemispheres, brain, tissue)
 
 
 _HEMISPHERE_NAMES: Final[dict[str, str]] = {"L": "left", "R": "right"}
@@ -943,24 +990,24 @@ def _check_intensities(
     swi_crop: npt.NDArray[np.float32], geometry: _LabelGeometry, params: Parameters, name: str
 ) -> None:
     """Refuse intensities that do not fit the input kind, or NaN where the band is measured."""
-    brain = geometry.labels_crop != 0
-    io.check_intensity_kind(swi_crop[brain], params.input_kind, name=name)
+    brain = swi_crop[geometry.brain]
+    io.check_intensity_kind(brain, params.input_kind, name=name)
     if params.input_kind == "qsm":
-        _check_qsm_unit(swi_crop[brain], params.qsm_unit, name)
+        _check_qsm_unit(brain, params.qsm_unit, name)
     missing = []
     for hemisphere in geometry.hemispheres:
         cortex, reference = hemisphere.measured_cortex, hemisphere.reference
         if hemisphere.box is None or cortex is None or reference is None:
             continue
-        swi_box = swi_crop[hemisphere.box]
+        values_box = _box_values(swi_crop, hemisphere)
         side = _HEMISPHERE_NAMES[hemisphere.hemisphere]
-        for region, mask in (
+        for region, index in (
             (f"{side} precentral/paracentral cortex (the measured ribbon)", cortex),
             (f"{side} deep postcentral cortex (the reference region)", reference),
         ):
-            n_nan = int(np.count_nonzero(np.isnan(swi_box[mask])))
+            n_nan = int(np.count_nonzero(np.isnan(values_box[index])))
             if n_nan:
-                missing.append(f"{n_nan} of {int(np.count_nonzero(mask))} voxels of the {region}")
+                missing.append(f"{n_nan} of {index.size} voxels of the {region}")
     if missing:
         raise io.VolumeError(
             f"{name}: the image is NaN (no value) in {'; '.join(missing)}: the band cannot be "
@@ -1015,10 +1062,14 @@ def _result(
     for hemisphere in geometry.hemispheres:
         rows, band = _hemisphere_measurements(swi_crop, hemisphere, params)
         measurements.extend(rows)
-        if hemisphere.box is not None and hemisphere.ribbon is not None:
-            deep_mask[hemisphere.box] |= hemisphere.ribbon
-        if hemisphere.box is not None and band is not None:
-            band_mask[hemisphere.box] |= band
+        if hemisphere.box is None:
+            continue
+        if hemisphere.ribbon is not None:
+            deep_mask[hemisphere.box][np.unravel_index(hemisphere.ribbon, hemisphere.box_shape)] = (
+                True
+            )
+        if band is not None:
+            band_mask[hemisphere.box][np.unravel_index(band, hemisphere.box_shape)] = True
     return QuantResult(
         measurements=measurements,
         crop=geometry.crop,
@@ -1031,7 +1082,7 @@ def _result(
         parameters=params.as_dict(),
         algorithm_version=ALGORITHM_VERSION,
         registration_detail=registration,
-        tissue=tissue_means(swi_crop, geometry.labels_crop),
+        tissue=_tissue_means(swi_crop, geometry.tissue),
     )
 
 

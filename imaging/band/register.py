@@ -27,13 +27,15 @@ its registration finds the transform ``M`` that maps a *fixed* (SWI) point to th
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 import SimpleITK as sitk
+from scipy import ndimage
 
 from imaging.band import io
 from imaging.band import labels as fs
@@ -47,17 +49,25 @@ SWI_MARGIN_MM: Final[float] = 15.0
 #: Margin (mm) for the anatomy (moving) crop: wider than the SWI crop by more than the largest
 #: displacement accepted, so the transformed SWI samples stay inside the anatomy.
 ANATOMY_MARGIN_MM: Final[float] = 40.0
-#: Multi-resolution schedule: shrink factors (voxels) and Gaussian smoothing sigmas (mm).
-SHRINK_FACTORS: Final[tuple[int, ...]] = (4, 2, 1)
-#: The finest level samples the SWI at about this spacing (mm): a T1 is 1 mm, so a 0.45 mm SWI
-#: gains nothing but time from being matched at full resolution (its shrink factors double).
-FINEST_SPACING_MM: Final[float] = 1.0
-SMOOTHING_SIGMAS_MM: Final[tuple[float, ...]] = (2.0, 1.0, 0.0)
+#: Multi-resolution schedule: the spacing (mm) each level matches the images at, coarse to fine.
+#: Both images are block-averaged to about that spacing (a whole number of voxels per axis): the
+#: pyramid is built once, on the crops, instead of ITK smoothing the full-resolution images at
+#: every level. A T1 is 1 mm, so a 0.45 mm SWI gains nothing but time from being matched finer.
+LEVEL_SPACINGS_MM: Final[tuple[float, ...]] = (4.0, 2.0, 1.0)
+#: Gaussian smoothing (sigma, mm) of both images at each level. The metric's gradient is taken
+#: by central differences at the samples (no gradient images of the whole crops), so the finest
+#: level is smoothed too: on a noisy image the unsmoothed gradient lets the rotation wander
+#: along any direction the images barely constrain (up to 11 degrees on a spherical phantom,
+#: against at most 0.8 with this smoothing).
+LEVEL_SMOOTHING_MM: Final[tuple[float, ...]] = (2.0, 1.0, 1.0)
 #: Mattes mutual information histogram bins.
 HISTOGRAM_BINS: Final[int] = 32
 #: Share of the SWI crop's voxels sampled by the metric per level (random, seeded below, so a
-#: run is reproducible).
+#: run is reproducible), and the most samples per level: a 32-bin joint histogram is well
+#: estimated from a few thousand; 25,000 recover bert's known 7.2 mm misplacement within
+#: 0.01 mm, as the full 10% share did, at a fraction of the time.
 SAMPLING_FRACTION: Final[float] = 0.1
+MAX_METRIC_SAMPLES: Final[int] = 25_000
 SAMPLING_SEED: Final[int] = 20_240_601
 #: Regular-step gradient descent: first step (mm, with physical-shift scales), smallest step
 #: (mm) and iterations per level.
@@ -79,9 +89,10 @@ _DIRECTION_TOLERANCE: Final[float] = 1e-4
 
 METHOD: Final[str] = (
     f"SimpleITK {sitk.Version.MajorVersion()}.{sitk.Version.MinorVersion()} rigid (Euler 3-D) "
-    f"Mattes MI ({HISTOGRAM_BINS} bins), {len(SHRINK_FACTORS)} levels "
-    f"(shrink {'/'.join(str(s) for s in SHRINK_FACTORS)}, finest at about "
-    f"{FINEST_SPACING_MM:g} mm), regular-step gradient descent"
+    f"Mattes MI ({HISTOGRAM_BINS} bins, at most {MAX_METRIC_SAMPLES} samples), "
+    f"{len(LEVEL_SPACINGS_MM)} levels (block-averaged to about "
+    f"{'/'.join(f'{s:g}' for s in LEVEL_SPACINGS_MM)} mm, Gaussian sigma "
+    f"{'/'.join(f'{s:g}' for s in LEVEL_SMOOTHING_MM)} mm), regular-step gradient descent"
 )
 
 
@@ -222,12 +233,21 @@ def sitk_image(data: npt.NDArray[Any], affine: npt.NDArray[np.float64]) -> sitk.
             "the image's affine is sheared (its voxel axes are not perpendicular): it cannot be "
             "registered; reslice it to an orthogonal grid first"
         )
-    values = np.nan_to_num(np.asarray(data, dtype=np.float32), nan=0.0)
+    values = _no_nan(data)
     image = sitk.GetImageFromArray(np.ascontiguousarray(values.transpose(2, 1, 0)))
     image.SetSpacing([float(s) for s in spacing])
     image.SetOrigin([float(o) for o in lps[:3, 3]])
     image.SetDirection([float(d) for d in direction.ravel()])
     return image
+
+
+def _no_nan(data: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """float32 values with NaN (outside a brain mask) as 0; a copy only where needed."""
+    values = np.asarray(data, dtype=np.float32)
+    missing = np.isnan(values)
+    if missing.any():
+        values = np.where(missing, np.float32(0.0), values)
+    return values
 
 
 def _lps_matrix(transform: sitk.Euler3DTransform) -> npt.NDArray[np.float64]:
@@ -271,14 +291,33 @@ def motor_displacement_mm(
         The label map holds no motor-cortex voxels.
     """
     mask = fs.motor_mask(label_data) if motor is None else motor
-    ijk = np.argwhere(mask).astype(np.float64)
-    if ijk.size == 0:
+    order: Literal["F", "C"] = (
+        "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
+    )
+    flat = np.flatnonzero(mask.ravel(order=order))
+    if flat.size == 0:
         raise io.VolumeError("the label map holds no precentral, postcentral or paracentral voxels")
-    world = ijk @ label_affine[:3, :3].T + label_affine[:3, 3]
+    ijk = np.stack(np.unravel_index(flat, mask.shape, order=order), axis=1).astype(np.float64)
     change = np.asarray(transform, dtype=np.float64) - np.eye(4)
-    moved = world @ change[:3, :3].T + change[:3, 3]
-    distance = np.sqrt((moved**2).sum(axis=1))
-    return float(np.sqrt(np.mean(distance**2))), float(distance.max())
+    # d(p) = C p + c in voxel indices p, with C = change·L and c = change·t for the affine (L, t).
+    linear = change[:3, :3] @ label_affine[:3, :3]
+    shift = change[:3, :3] @ label_affine[:3, 3] + change[:3, 3]
+    # Mean of |C p + c|^2 from the points' first and second moments: exact, one pass.
+    mean = ijk.mean(axis=0)
+    second = (ijk.T @ ijk) / flat.size
+    mean_square = (
+        float(np.trace(linear.T @ linear @ second))
+        + 2.0 * float(shift @ linear @ mean)
+        + float(shift @ shift)
+    )
+    # |C p + c| is convex, so along each line of voxels its largest value lies at an end: the
+    # first and last motor voxel of every run along the fastest axis are all that need a look.
+    column = flat // mask.shape[0 if order == "F" else 2]
+    breaks = np.flatnonzero(np.diff(column))
+    ends = np.unique(np.concatenate(([0], breaks, breaks + 1, [flat.size - 1])))
+    moved = ijk[ends] @ linear.T + shift
+    largest = float(np.sqrt((moved**2).sum(axis=1)).max())
+    return float(np.sqrt(max(mean_square, 0.0))), largest
 
 
 def _crop(
@@ -336,19 +375,87 @@ def swi_region(
 
 
 def _fraction_inside(
-    image: sitk.Image, other_affine: npt.NDArray[np.float64], other_shape: tuple[int, ...]
+    affine: npt.NDArray[np.float64],
+    shape: tuple[int, ...],
+    other_affine: npt.NDArray[np.float64],
+    other_shape: tuple[int, ...],
 ) -> float:
-    """Share of an image's voxel centres (a regular sample) inside another grid, world coords."""
-    size = np.asarray(image.GetSize())
-    steps = [np.linspace(0, n - 1, num=min(int(n), _OVERLAP_SAMPLES_PER_AXIS)) for n in size]
+    """Share of a grid's voxel centres (a regular sample) inside another grid, world coords."""
+    steps = [np.linspace(0, n - 1, num=min(int(n), _OVERLAP_SAMPLES_PER_AXIS)) for n in shape[:3]]
     ijk = np.stack(np.meshgrid(*steps, indexing="ij"), axis=-1).reshape(-1, 3)
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    lps = (ijk * np.asarray(image.GetSpacing())) @ direction.T + np.asarray(image.GetOrigin())
-    ras = lps * np.array([-1.0, -1.0, 1.0])
+    ras = ijk @ affine[:3, :3].T + affine[:3, 3]
     to_other = np.linalg.inv(other_affine)
     other_ijk = ras @ to_other[:3, :3].T + to_other[:3, 3]
     bound = np.asarray(other_shape[:3], dtype=np.float64)
     return float(np.all((other_ijk > -0.5) & (other_ijk < bound - 0.5), axis=1).mean())
+
+
+def block_average(
+    data: npt.NDArray[np.float32], affine: npt.NDArray[np.float64], spacing_mm: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """Average blocks of voxels to about ``spacing_mm`` per axis: one level of the pyramid.
+
+    Each axis takes ``max(1, round(spacing_mm / voxel size))`` voxels per block; voxels beyond
+    the last whole block are dropped. A block's value is the mean of its voxels and its centre
+    the centre of those voxels, so world coordinates are kept exactly. Averaging a level again
+    gives the mean over the union of the blocks, so a pyramid is built level from level.
+
+    Parameters
+    ----------
+    data : ndarray of float32, shape (X, Y, Z)
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world affine of ``data``.
+    spacing_mm : float
+
+    Returns
+    -------
+    data : ndarray of float32, shape (X // fx, Y // fy, Z // fz)
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world affine of the averaged grid.
+    """
+    voxel_mm = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    factors = [
+        min(max(1, round(spacing_mm / float(v))), n)
+        for v, n in zip(voxel_mm, data.shape, strict=True)
+    ]
+    if factors == [1, 1, 1]:
+        return data, affine
+    counts = [n // f for n, f in zip(data.shape, factors, strict=True)]
+    total = np.zeros(counts, dtype=np.float32)
+    # A sum of strided views, one per offset within the block: no 6-D reduction.
+    for offset in itertools.product(*(range(f) for f in factors)):
+        total += data[
+            tuple(slice(o, o + n * f, f) for o, n, f in zip(offset, counts, factors, strict=True))
+        ]
+    total /= np.float32(np.prod(factors))
+    scale = np.eye(4)
+    scale[:3, :3] = np.diag(np.asarray(factors, dtype=np.float64))
+    scale[:3, 3] = (np.asarray(factors, dtype=np.float64) - 1.0) / 2.0
+    return total, np.asarray(affine @ scale, dtype=np.float64)
+
+
+def _smooth(
+    data: npt.NDArray[np.float32], affine: npt.NDArray[np.float64], sigma_mm: float
+) -> npt.NDArray[np.float32]:
+    """Gaussian smoothing with ``sigma_mm`` along every axis (voxel sizes honoured)."""
+    if sigma_mm <= 0.0:
+        return data
+    voxel_mm = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    sigma = [sigma_mm / float(v) for v in voxel_mm]
+    return np.asarray(
+        ndimage.gaussian_filter(data, sigma=sigma, mode="nearest", truncate=3.0), dtype=np.float32
+    )
+
+
+def _pyramid(
+    data: npt.NDArray[np.float32], affine: npt.NDArray[np.float64]
+) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]]:
+    """Block averages at :data:`LEVEL_SPACINGS_MM` (coarse to fine), each from the next finer."""
+    levels = []
+    for spacing_mm in sorted(LEVEL_SPACINGS_MM):
+        data, affine = block_average(data, affine, spacing_mm)
+        levels.append((data, affine))
+    return levels[::-1]
 
 
 def register_anatomy(
@@ -366,11 +473,12 @@ def register_anatomy(
     Both images are cropped to the motor labels' bounding box (precentral, postcentral,
     paracentral of both hemispheres, in the label map's world) plus :data:`SWI_MARGIN_MM` for
     the SWI and :data:`ANATOMY_MARGIN_MM` for the anatomy. A 6-dof Euler transform starts from
-    world coordinates (identity) with its rotation centre at the SWI crop's centre (SimpleITK's
-    centred-transform initializer, geometry mode; its translation is discarded because a
+    world coordinates (identity) with its rotation centre at the SWI crop's centre (a
     same-session T1 and SWI share a scanner world, which crop centres need not). Mattes mutual
-    information, linear interpolation, seeded random sampling, regular-step gradient descent
-    with physical-shift scales, over :data:`SHRINK_FACTORS` / :data:`SMOOTHING_SIGMAS_MM`.
+    information, linear interpolation, seeded random sampling (:data:`SAMPLING_FRACTION`, at most
+    :data:`MAX_METRIC_SAMPLES`), regular-step gradient descent with physical-shift scales, run
+    coarse to fine on both crops block-averaged to :data:`LEVEL_SPACINGS_MM` (:func:`block_average`),
+    each level starting from the last one's transform.
 
     Parameters
     ----------
@@ -423,11 +531,11 @@ def register_anatomy(
         ANATOMY_MARGIN_MM,
         mask,
     )
-    fixed = sitk_image(swi_data[swi_box], crop_affine(swi_affine, swi_box))
+    fixed_affine = crop_affine(swi_affine, swi_box)
+    fixed_data = _no_nan(swi_data[swi_box])
     moving_affine = crop_affine(anatomy_affine, anatomy_box)
-    moving_shape = tuple(s.stop - s.start for s in anatomy_box)
-    moving = sitk_image(anatomy_data[anatomy_box], moving_affine)
-    overlap = _fraction_inside(fixed, moving_affine, moving_shape)
+    moving_data = _no_nan(anatomy_data[anatomy_box])
+    overlap = _fraction_inside(fixed_affine, fixed_data.shape, moving_affine, moving_data.shape)
     if overlap < MIN_CROP_OVERLAP:
         raise io.VolumeError(
             f"the anatomical image does not overlap the SWI around the motor cortex: only "
@@ -435,53 +543,38 @@ def register_anatomy(
             f"coordinates (minimum {MIN_CROP_OVERLAP:.0%}); is it the T1 the label map was made "
             "from, of the same subject and session?"
         )
-    for name, image in (("SWI", fixed), ("anatomical image", moving)):
-        statistics = sitk.StatisticsImageFilter()
-        statistics.Execute(image)
-        if not statistics.GetMaximum() > statistics.GetMinimum():
+    for name, values in (("SWI", fixed_data), ("anatomical image", moving_data)):
+        if not float(values.max()) > float(values.min()):
             raise io.VolumeError(
                 f"the {name} is constant around the motor cortex: there is nothing to register"
             )
-
-    initial = sitk.CenteredTransformInitializer(
-        fixed,
-        moving,
-        sitk.Euler3DTransform(),
-        sitk.CenteredTransformInitializerFilter.GEOMETRY,
-    )
-    euler = sitk.Euler3DTransform(initial)
-    euler.SetTranslation((0.0, 0.0, 0.0))
-
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=HISTOGRAM_BINS)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, SAMPLING_SEED)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=LEARNING_RATE_MM,
-        minStep=MIN_STEP_MM,
-        numberOfIterations=MAX_ITERATIONS,
-        relaxationFactor=0.5,
-    )
-    method.SetOptimizerScalesFromPhysicalShift()
-    factor = max(1, int(FINEST_SPACING_MM / min(fixed.GetSpacing())))
-    method.SetShrinkFactorsPerLevel([shrink * factor for shrink in SHRINK_FACTORS])
-    method.SetSmoothingSigmasPerLevel(list(SMOOTHING_SIGMAS_MM))
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    method.SetInitialTransform(euler, inPlace=True)
-    iterations = [0]
-
-    def count_iteration() -> None:
-        iterations[0] += 1
-
-    method.AddCommand(sitk.sitkIterationEvent, count_iteration)
-    try:
-        method.Execute(fixed, moving)
-    except RuntimeError as exc:
-        raise io.VolumeError(
-            "registration of the anatomical image to the SWI failed (SimpleITK: "
-            f"{str(exc).strip().splitlines()[-1]}); do the two images show the same head?"
-        ) from exc
+    # Rotation about the centre of the SWI crop (world, LPS); identity to start with.
+    centre = fixed_affine @ np.append((np.asarray(fixed_data.shape, dtype=np.float64) - 1) / 2, 1)
+    euler = sitk.Euler3DTransform()
+    euler.SetCenter([float(v) for v in (RAS_TO_LPS @ centre)[:3]])
+    iterations = 0
+    metric = float("nan")
+    stop_condition = ""
+    levels = (_pyramid(fixed_data, fixed_affine), _pyramid(moving_data, moving_affine))
+    for (fixed_level, fixed_level_affine), (moving_level, moving_level_affine), sigma_mm in zip(
+        *levels, LEVEL_SMOOTHING_MM, strict=True
+    ):
+        fixed = sitk_image(_smooth(fixed_level, fixed_level_affine, sigma_mm), fixed_level_affine)
+        moving = sitk_image(
+            _smooth(moving_level, moving_level_affine, sigma_mm), moving_level_affine
+        )
+        method = _level_method(fixed.GetNumberOfPixels())
+        method.SetInitialTransform(euler, inPlace=True)
+        try:
+            method.Execute(fixed, moving)
+        except RuntimeError as exc:
+            raise io.VolumeError(
+                "registration of the anatomical image to the SWI failed (SimpleITK: "
+                f"{str(exc).strip().splitlines()[-1]}); do the two images show the same head?"
+            ) from exc
+        iterations += method.GetOptimizerIteration()
+        metric = float(method.GetMetricValue())
+        stop_condition = method.GetOptimizerStopConditionDescription()
     transform = ras_transform_from_lps(_lps_matrix(euler))
     rms_mm, max_mm = motor_displacement_mm(transform, label_data, label_affine, motor=mask)
     if not max_mm <= MAX_DISPLACEMENT_MM:
@@ -494,11 +587,32 @@ def register_anatomy(
         )
     return Registration(
         transform=transform,
-        metric=float(method.GetMetricValue()),
+        metric=metric,
         displacement_rms_mm=rms_mm,
         displacement_max_mm=max_mm,
-        iterations=iterations[0],
+        iterations=iterations,
         method=METHOD,
-        stop_condition=method.GetOptimizerStopConditionDescription(),
+        stop_condition=stop_condition,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+def _level_method(n_voxels: int) -> sitk.ImageRegistrationMethod:
+    """The registration of one pyramid level (the images are already at its spacing)."""
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=HISTOGRAM_BINS)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    share = min(SAMPLING_FRACTION, MAX_METRIC_SAMPLES / max(n_voxels, 1))
+    method.SetMetricSamplingPercentage(share, SAMPLING_SEED)
+    # Gradients at the samples only, not gradient images of both whole crops per level.
+    method.SetMetricUseFixedImageGradientFilter(False)
+    method.SetMetricUseMovingImageGradientFilter(False)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=LEARNING_RATE_MM,
+        minStep=MIN_STEP_MM,
+        numberOfIterations=MAX_ITERATIONS,
+        relaxationFactor=0.5,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    return method

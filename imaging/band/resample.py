@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -130,7 +130,17 @@ def resample_labels(
         if np.all(start >= 0) and np.all(stop <= np.asarray(label_shape)):
             return np.array(label_data[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]])
     grids = [np.arange(n, dtype=np.float32) for n in sizes]
-    index: list[npt.NDArray[np.intp]] = []
+    # One flat index into the label map in its memory order, gathered with a single take.
+    order: Literal["F", "C"] = (
+        "F" if label_data.flags.f_contiguous and not label_data.flags.c_contiguous else "C"
+    )
+    labels_flat = label_data.ravel(order=order)
+    strides = (
+        (1, label_shape[0], label_shape[0] * label_shape[1])
+        if order == "F"
+        else (label_shape[1] * label_shape[2], label_shape[2], 1)
+    )
+    flat_index = np.zeros(sizes, dtype=np.intp)
     valid = np.ones(sizes, dtype=bool)
     for row in range(3):
         # Broadcast sum of three 1-D terms: never materialises a (N, 3) coordinate array.
@@ -140,11 +150,11 @@ def resample_labels(
             + np.float32(linear[row, 2]) * grids[2][None, None, :]
             + np.float32(offset[row] + 0.5)
         )
-        rounded = np.floor(coord, out=coord).astype(np.intp)
-        valid &= (rounded >= 0) & (rounded < label_shape[row])
-        np.clip(rounded, 0, label_shape[row] - 1, out=rounded)
-        index.append(rounded)
-    out = label_data[index[0], index[1], index[2]]
+        np.floor(coord, out=coord)
+        valid &= (coord >= 0) & (coord < label_shape[row])
+        np.clip(coord, 0, label_shape[row] - 1, out=coord)
+        flat_index += coord.astype(np.intp) * strides[row]
+    out = np.take(labels_flat, flat_index)
     out[~valid] = 0
     return out
 
