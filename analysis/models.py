@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ReleaseFormat(models.TextChoices):
@@ -74,8 +75,9 @@ class ExportJob(models.Model):
 
     ``progress`` goes from 0 to 1 and never back; ``progress_message`` says what is being done,
     ``error`` why a failed job failed; ``release`` is the frozen release once the job is done.
-    ``heartbeat_at`` moves with every step: a running job whose worker stopped is failed after
-    ``analysis.exports.releases.STALE_JOB_AFTER`` without one.
+    ``heartbeat_at`` moves with every step: a queued or running job whose worker stopped (or never
+    came) is failed after ``settings.MOTORBAND_JOB_STALE_SECONDS`` without one. Jobs are kept as
+    the history of the releases asked for, never deleted.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -115,3 +117,17 @@ class ExportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from the worker's start to the end (or to now while running); None when no
+        worker started it."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Size of the release's zip once the job is done, else None."""
+        return self.release.size_bytes if self.release is not None else None

@@ -459,15 +459,17 @@ def exporter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return login_required(wrapped)
 
 
-#: Export jobs not done (queued, running, failed) shown on the exports page, latest first.
+#: Export jobs being built (queued, running) shown on the exports page, latest first.
 JOBS_SHOWN = 20
+#: Finished export jobs (done, failed) shown in the page's job history, latest first.
+JOB_HISTORY_SHOWN = 50
 
 
 @exporter_required
 def exports(request: HttpRequest) -> HttpResponse:
     """The export form (POST asks for a frozen release, built in the background), the jobs being
-    built or failed (their progress polled by static/analysis/exports.js) and the releases to
-    download."""
+    built (their progress polled by static/analysis/exports.js), the history of finished jobs
+    and the releases to download."""
     from django.contrib import messages
     from django.core.exceptions import ValidationError
     from django.shortcuts import redirect
@@ -513,10 +515,14 @@ def exports(request: HttpRequest) -> HttpResponse:
             status = 400
     else:
         form = forms.ReleaseForm()
-    jobs = releases.job_list(user=request.user).exclude(status=JobStatus.DONE)[:JOBS_SHOWN]
+    all_jobs = releases.job_list(user=request.user)
+    jobs = all_jobs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])[:JOBS_SHOWN]
+    history = all_jobs.filter(status__in=[JobStatus.DONE, JobStatus.FAILED])
     context = {
         "form": form,
         "releases": releases.release_list(user=request.user)[:200],
         "jobs": jobs,
+        "job_history": history[:JOB_HISTORY_SHOWN],
+        "job_history_count": history.count(),
     }
     return render(request, "analysis/exports.html", context, status=status)

@@ -295,6 +295,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A queued or running export job whose worker reported nothing for this long is failed as stale.
+MOTORBAND_JOB_STALE_SECONDS = int(os.environ.get("MOTORBAND_JOB_STALE_SECONDS", 15 * 60))
 
 # Demo data extension points: each dotted path is called with (rng, study) after the clinical demo.
 MOTORBAND_DEMO_EXTENSIONS: list[str] = ["imaging.demo.add_scans", "imaging.demo.add_reads"]

@@ -8,6 +8,9 @@ Releases are built by export jobs (``exports/jobs/``): POST there answers 202 wi
 ``status``, ``progress`` and ``progress_message`` a client polls until ``download`` is set. POST
 ``exports/`` keeps its answer when no Celery broker is configured (the release is built in-process
 and answered with 201); with a broker it answers 202 with the job, as ``exports/jobs/`` does.
+GET ``exports/jobs/`` is also the history of the releases asked for (``?status=`` filters it): who,
+when, what, how it ended, the zip's ``size_bytes`` and the build's ``duration_seconds``. Jobs and
+releases are never deleted (a release is frozen, part of the study record).
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -117,6 +125,15 @@ class ExportJobSerializer(serializers.ModelSerializer):
     download = serializers.SerializerMethodField(
         help_text="URL of the release's zip once the job is done, else null."
     )
+    size_bytes = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Size of the release's zip once done, else null."
+    )
+    duration_seconds = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="Seconds from the worker's start to the end (to now while running); null when "
+        "no worker started it.",
+    )
 
     class Meta:
         model = ExportJob
@@ -136,6 +153,8 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "release",
             "release_url",
             "download",
+            "size_bytes",
+            "duration_seconds",
         ]
         read_only_fields = fields
 
@@ -197,7 +216,8 @@ def _accepted(job: ExportJob, request: Request) -> Response:
 
 
 class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Releases being built in the background: ask for one, then poll its progress."""
+    """Releases built in the background: ask for one, then poll its progress; the list is also
+    the history of the jobs asked for (read-only: jobs and releases are never deleted)."""
 
     authentication_classes = AUTHENTICATION_CLASSES
     permission_classes = [ExporterPermission]
@@ -206,7 +226,29 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     filter_backends: list[type] = []
 
     def get_queryset(self) -> QuerySet[ExportJob]:
-        return releases.job_list(user=self.request.user)
+        jobs = releases.job_list(user=self.request.user)
+        wanted = self.request.query_params.get("status") if self.action == "list" else None
+        if wanted:
+            if wanted not in JobStatus.values:
+                raise exceptions.ValidationError(
+                    {"status": [f"Choose one of {', '.join(JobStatus.values)}."]}
+                )
+            jobs = jobs.filter(status=wanted)
+        return jobs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=list(JobStatus.values),
+                description="Only the jobs in this status (the history: done, failed).",
+            )
+        ],
+        summary="The export jobs, latest first: those being built and the history",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         request=ReleaseRequestSerializer,

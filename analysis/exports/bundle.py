@@ -460,8 +460,16 @@ def _labels_used(path: Path) -> set[int]:
     return {round(float(v)) for v in values if np.isfinite(v)}
 
 
-def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path]:
+def export_bundle(
+    directory: Path | str,
+    *,
+    progress: bool = False,
+    on_image: Callable[[int, int, str], None] | None = None,
+) -> list[Path]:
     """Write the whole study as a study bundle (layout 2) into ``directory`` (created; empty).
+
+    ``on_image(images copied, images in all, bundle path)`` hears of each image copied (the
+    images take most of the time; a release's background job reports them as its progress).
 
     Returns the files written, sorted. Raises ``BundleError`` when the folder is not empty or two
     study ids share a participant label.
@@ -520,7 +528,7 @@ def export_bundle(directory: Path | str, *, progress: bool = False) -> list[Path
     )
     _export_sessions(root, subjects, visits, described)
     _export_phenotype(root, visits, described)
-    _export_images(root, progress=progress)
+    _export_images(root, progress=progress, on_image=on_image)
     _export_band(root)
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -617,15 +625,21 @@ def image_path(scan: Scan) -> str:
     return f"sub-{label}/{session}/anat/sub-{label}_{session}_{KIND_SUFFIX[scan.kind]}"
 
 
-def _export_images(root: Path, *, progress: bool) -> None:
+def _export_images(
+    root: Path, *, progress: bool, on_image: Callable[[int, int, str], None] | None = None
+) -> None:
     scans = sorted(
         Scan.objects.select_related("visit__subject").filter(kind__in=KIND_ORDER),
         key=lambda s: (*_visit_key(s.visit), KIND_ORDER.index(ScanKind(s.kind))),
     )
     labels_used: set[int] = set()
-    for scan in tqdm(scans, desc="images", unit="image", disable=not progress):
+    for copied, scan in enumerate(
+        tqdm(scans, desc="images", unit="image", disable=not progress), start=1
+    ):
         stem = root / image_path(scan)
         written = _copy_image(scan, stem)
+        if on_image is not None:
+            on_image(copied, len(scans), written.relative_to(root).as_posix())
         if scan.kind == ScanKind.LABELS:
             labels_used |= _labels_used(written)
         sidecar = _image_sidecar(scan)

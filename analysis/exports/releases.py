@@ -3,12 +3,18 @@
 A release is written once under ``MEDIA_ROOT/releases/<id>/`` with ``manifest.json`` (who, when,
 format, filters, de-identification, algorithm versions, each file's sha256 and size) and zipped
 deterministically into ``MEDIA_ROOT/releases/<id>.zip``, whose sha256 the ``Release`` row keeps; the
-row is created last, so a failed export leaves neither row nor files.
+row is created last, so a failed export leaves neither row nor files. Both are built under temporary
+names beside their targets (``releases/.partial-...``) and renamed into place once complete, so a
+worker killed mid-build leaves no half release under a release's name; the temporary files of a
+job failed as stale are removed then, and any left for longer than the stale time are swept.
 
 Releases are built in the background as export jobs (``job_request``, ``job_execute`` run by the
 Celery task ``analysis.tasks.build_release``; in-process when no broker is configured): a job
 records its status, progress (0-1, never going back) and what it is doing, and links the release
-once it is frozen.
+once it is frozen. A job queued or running whose worker reported nothing for
+``settings.MOTORBAND_JOB_STALE_SECONDS`` is failed when jobs are next read; a job whose task cannot be
+sent to the queue is failed at once. Releases are frozen (never deleted), so a job's history is kept
+with them.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import shutil
+import time
 import tomllib
 import uuid
 import zipfile
@@ -29,7 +37,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.http import HttpRequest
 from django.utils import timezone
@@ -101,7 +109,59 @@ def write_zip(
 
 #: Fractions of a release's progress at its steps (the tables or bundle take most of the time).
 TABLES_START, TABLES_END, CHECKSUMS_AT, ZIP_START, ZIP_END = 0.3, 0.7, 0.72, 0.75, 0.98
+#: A BIDS bundle's images are copied between these fractions (one report per image).
+BIDS_START, IMAGES_START, IMAGES_END = 0.05, 0.1, 0.65
 Progress = Callable[[float, str], None]
+#: Reports of single files (images copied, files zipped) reach the job at most this often, so that
+#: a bundle of thousands of files does not write the database thousands of times.
+FILE_PROGRESS_INTERVAL_SECONDS = 0.5
+#: Temporary names of releases being built, beside their targets under ``releases/``.
+STAGING_PREFIX = ".partial-"
+
+
+def monotonic_seconds() -> float:
+    """The clock file-by-file reports are throttled by."""
+    return time.monotonic()
+
+
+class ThrottledProgress:
+    """Pass file-by-file reports on to ``report`` at most once per ``interval_seconds`` (the
+    first and the last always pass), so that a job's row is written a few times a second at
+    most however many files a release holds."""
+
+    def __init__(
+        self,
+        report: Progress,
+        *,
+        interval_seconds: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.report = report
+        self.interval_seconds = (
+            FILE_PROGRESS_INTERVAL_SECONDS if interval_seconds is None else interval_seconds
+        )
+        self.clock = clock if clock is not None else monotonic_seconds
+        self.last: float | None = None
+
+    def __call__(self, fraction: float, message: str, *, last: bool = False) -> None:
+        now = self.clock()
+        if last or self.last is None or now - self.last >= self.interval_seconds:
+            self.last = now
+            self.report(fraction, message)
+
+
+def staging_folder(name: str) -> Path:
+    """The temporary folder a release is built in before it is renamed to its place."""
+    return Path(settings.MEDIA_ROOT) / RELEASES_DIR / f"{STAGING_PREFIX}{name}"
+
+
+def _staging_zip(staging: Path) -> Path:
+    return staging.with_name(staging.name + ".zip")
+
+
+def _remove_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    _staging_zip(staging).unlink(missing_ok=True)
 
 
 def _validate(
@@ -184,13 +244,16 @@ def release_create(
     groups: Sequence[str] = (),
     request: RequestLike | None = None,
     progress: Progress | None = None,
+    staging_name: str | None = None,
 ) -> Release:
     """Export the study in ``fmt`` and freeze it as a release; only exporters may.
 
     Raises ``PermissionError`` for other roles and ``ValidationError`` ({field: message}) for an
     unknown format, filter or mode. The release is recorded in the access log, with the client's
     address when the page or API passes its ``request``. ``progress(fraction, message)`` hears
-    of each step (a background job records them).
+    of each step and, a few times a second at most, of the images copied and files zipped (a
+    background job records them). The release is built in ``staging_folder(staging_name)``
+    (default: named after the release) and renamed to its place once complete.
     """
     step: Progress = progress if progress is not None else (lambda fraction, message: None)
     step(0.0, "Checking the request")
@@ -205,15 +268,27 @@ def release_create(
     )
     release_id = uuid.uuid4()
     created_at = timezone.now()
-    folder = release_folder(release_id)
+    target_folder = release_folder(release_id)
     archive = Path(settings.MEDIA_ROOT) / RELEASES_DIR / f"{release_id}.zip"
+    folder = staging_folder(staging_name or f"release-{release_id}")
+    staged_zip = _staging_zip(folder)
+    files_step = ThrottledProgress(step)
     filters: dict[str, Any] = {"sites": sites, "groups": groups}
     if deidentify:
         filters.update(date_mode=date_mode, site_mode=site_mode)
+    renamed = False
     try:
         if fmt == ReleaseFormat.BIDS:
-            step(0.05, "Writing the BIDS bundle (images and phenotype files)")
-            bundle.export_bundle(folder)
+            step(BIDS_START, "Writing the BIDS bundle (phenotype files)")
+
+            def image_copied(done: int, total: int, path: str) -> None:
+                files_step(
+                    IMAGES_START + (IMAGES_END - IMAGES_START) * done / max(total, 1),
+                    f"Copying image {done} of {total} ({path})",
+                    last=done == total,
+                )
+
+            bundle.export_bundle(folder, on_image=image_copied)
             # The release's manifest sits at the bundle's root, where BIDS has no place for it.
             with (folder / bundle.BIDSIGNORE).open("a", encoding="utf-8") as ignore:
                 ignore.write(f"/{MANIFEST}\n")
@@ -276,13 +351,18 @@ def release_create(
         bundle.write_json(folder / MANIFEST, manifest)
         write_zip(
             folder,
-            archive,
-            progress=lambda done, total: step(
+            staged_zip,
+            progress=lambda done, total: files_step(
                 ZIP_START + (ZIP_END - ZIP_START) * done / max(total, 1),
                 f"Zipping the release ({done / 1e6:.0f} of {total / 1e6:.0f} MB)",
+                last=done >= total,
             ),
         )
         step(ZIP_END, "Recording the release")
+        # Complete: renamed into place (atomic within the releases folder), then recorded.
+        renamed = True
+        os.replace(folder, target_folder)
+        os.replace(staged_zip, archive)
         # The row and its access-log entry together: a failed entry leaves no release.
         with transaction.atomic():
             release = Release.objects.create(
@@ -310,8 +390,10 @@ def release_create(
             )
         return release
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        archive.unlink(missing_ok=True)
+        _remove_staging(folder)
+        if renamed:
+            shutil.rmtree(target_folder, ignore_errors=True)
+            archive.unlink(missing_ok=True)
         raise
 
 
@@ -367,14 +449,38 @@ def manifest_json(release: Release) -> str:
 
 # --- background jobs -------------------------------------------------------------------------
 
-#: A running job with no step recorded for this long has lost its worker: it is failed.
-STALE_JOB_AFTER = dt.timedelta(minutes=15)
-STALE_JOB_MESSAGE = (
-    "The worker building this release stopped without finishing it (no progress for "
-    f"{int(STALE_JOB_AFTER.total_seconds() // 60)} minutes); ask for the release again."
-)
 WAITING_MESSAGE = "Waiting for a worker"
 DONE_MESSAGE = "Release ready to download"
+QUEUE_DOWN_MESSAGE = (
+    "The task queue (Redis/Celery) could not be reached: {error}; nothing was built. Start Redis "
+    "and the Celery worker (or ask an administrator to), then ask for the release again."
+)
+
+
+class JobAbandonedError(Exception):
+    """The job stopped being the worker's to build (failed as stale meanwhile)."""
+
+
+def stale_after() -> dt.timedelta:
+    """How long a queued or running job may go without a report from its worker
+    (``settings.MOTORBAND_JOB_STALE_SECONDS``, 15 minutes unless set)."""
+    return dt.timedelta(seconds=int(getattr(settings, "MOTORBAND_JOB_STALE_SECONDS", 15 * 60)))
+
+
+def _duration_words(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = seconds // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def stale_job_message() -> str:
+    """The error of a job failed as stale, naming the current stale time."""
+    return (
+        f"No progress for {_duration_words(stale_after())}: the worker probably stopped; start "
+        "it again (celery -A motorband worker), then ask for the release again. Nothing was kept."
+    )
 
 
 def job_request(
@@ -394,6 +500,7 @@ def job_request(
     The request is checked at once (``PermissionError``, ``ValidationError`` as
     ``release_create``); the job is then queued for a Celery worker when the transaction commits,
     or, with no broker configured, built in-process before this returns (as releases always were).
+    When the task cannot be sent (the broker is down) the job is failed at once with a message.
     """
     sites, groups = release_check(
         user=user,
@@ -430,9 +537,39 @@ def _enqueue(job_id: uuid.UUID) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # No broker: the same process and database connection builds it now, as before jobs.
         build_release.delay(str(job_id))
-    else:
-        # A worker must see the committed job.
-        transaction.on_commit(lambda: build_release.delay(str(job_id)))
+        return
+
+    def send() -> None:
+        try:
+            build_release.delay(str(job_id))
+        except Exception as exc:  # kombu's OperationalError, redis' ConnectionError, ...
+            logger.exception("Export job %s could not be sent to the task queue", job_id)
+            job_fail(job_id, QUEUE_DOWN_MESSAGE.format(error=exc), statuses=(JobStatus.QUEUED,))
+
+    # A worker must see the committed job.
+    transaction.on_commit(send)
+
+
+def job_fail(
+    job_id: uuid.UUID | str,
+    error: str,
+    *,
+    statuses: Sequence[str] = (JobStatus.QUEUED, JobStatus.RUNNING),
+) -> bool:
+    """Record a job as failed with ``error`` (only while it is in one of ``statuses``) and remove
+    its temporary build files; whether it was failed."""
+    failed = ExportJob.objects.filter(pk=job_id, status__in=list(statuses)).update(
+        status=JobStatus.FAILED,
+        error=error,
+        progress_message="Failed",
+        finished_at=timezone.now(),
+    )
+    _remove_staging(staging_folder(_job_staging_name(job_id)))
+    return bool(failed)
+
+
+def _job_staging_name(job_id: uuid.UUID | str) -> str:
+    return f"job-{job_id}"
 
 
 def _job_request(job: ExportJob) -> HttpRequest:
@@ -457,7 +594,8 @@ def _failure(exc: BaseException) -> str:
 def job_execute(job_id: uuid.UUID | str) -> ExportJob:
     """Build a queued job's release (the Celery task calls this), recording its progress; a
     failure is recorded on the job with a message, not raised. A job that is not queued (done,
-    failed, or taken by another worker) is returned untouched."""
+    failed, or taken by another worker) is returned untouched; a job failed as stale while it is
+    built stops at its next step and keeps its failure."""
     jobs_fail_stale()
     now = timezone.now()
     claimed = ExportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
@@ -468,11 +606,13 @@ def job_execute(job_id: uuid.UUID | str) -> ExportJob:
         return job
 
     def progress(fraction: float, message: str) -> None:
-        ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        recorded = ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
             progress=Greatest(F("progress"), Value(min(max(fraction, 0.0), 1.0))),
             progress_message=message[:200],
             heartbeat_at=timezone.now(),
         )
+        if not recorded:
+            raise JobAbandonedError(f"Export job {job_id} is no longer running.")
 
     parameters = job.parameters
     try:
@@ -486,15 +626,15 @@ def job_execute(job_id: uuid.UUID | str) -> ExportJob:
             groups=parameters.get("groups", []),
             request=_job_request(job),
             progress=progress,
+            staging_name=_job_staging_name(job_id),
+        )
+    except JobAbandonedError:
+        logger.warning(
+            "Export job %s was failed while it was built; its files were removed", job_id
         )
     except Exception as exc:
         logger.exception("Export job %s failed", job_id)
-        ExportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            error=_failure(exc),
-            progress_message="Failed",
-            finished_at=timezone.now(),
-        )
+        job_fail(job_id, _failure(exc), statuses=(JobStatus.RUNNING,))
     else:
         ExportJob.objects.filter(pk=job_id).update(
             status=JobStatus.DONE,
@@ -508,16 +648,79 @@ def job_execute(job_id: uuid.UUID | str) -> ExportJob:
 
 
 def jobs_fail_stale(now: dt.datetime | None = None) -> int:
-    """Fail running jobs whose worker vanished (no progress for ``STALE_JOB_AFTER``)."""
+    """Fail the jobs whose worker vanished or never came: running with no report, or queued
+    since, for longer than ``stale_after()`` (queued ones only while no worker reports progress
+    on another job: a busy worker is not a missing one); their temporary build files are
+    removed, and so are any temporary files left beside the releases for longer than that.
+    Returns the number of jobs failed."""
     now = now or timezone.now()
-    return ExportJob.objects.filter(
-        status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_JOB_AFTER
-    ).update(status=JobStatus.FAILED, finished_at=now, error=STALE_JOB_MESSAGE)
+    limit = now - stale_after()
+    stale = Q(status=JobStatus.RUNNING, heartbeat_at__lt=limit)
+    # Queued jobs wait for a worker; while one reports progress on another job the queue moves.
+    if not ExportJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=limit).exists():
+        stale |= Q(status=JobStatus.QUEUED, created_at__lt=limit)
+    ids = list(ExportJob.objects.filter(stale).values_list("pk", flat=True))
+    failed = 0
+    if ids:
+        failed = ExportJob.objects.filter(stale, pk__in=ids).update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            progress_message="Failed",
+            error=stale_job_message(),
+        )
+        for job_id in ids:
+            _remove_staging(staging_folder(_job_staging_name(job_id)))
+    staging_sweep(older_than=limit)
+    return failed
+
+
+def staging_sweep(*, older_than: dt.datetime) -> list[Path]:
+    """Remove the temporary build files (``releases/.partial-*``) of builds that stopped: those
+    of a job no longer queued or running, and others where nothing was written since
+    ``older_than``. Frozen releases are never touched. Returns what was removed."""
+    root = Path(settings.MEDIA_ROOT) / RELEASES_DIR
+    try:
+        entries = sorted(e for e in root.iterdir() if e.name.startswith(STAGING_PREFIX))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    live = {
+        f"{STAGING_PREFIX}{_job_staging_name(pk)}"
+        for pk in ExportJob.objects.filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        ).values_list("pk", flat=True)
+    }
+    job_prefix = f"{STAGING_PREFIX}{_job_staging_name('')}"
+    removed = []
+    for entry in entries:
+        stem = entry.name.removesuffix(".zip")
+        if stem in live:
+            continue  # a job's worker reports its heartbeat; jobs_fail_stale judges it
+        if not stem.startswith(job_prefix) and _last_written(entry) >= older_than.timestamp():
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _last_written(path: Path) -> float:
+    """The latest modification time in a file or folder tree (0 when it vanished meanwhile)."""
+    try:
+        latest = path.stat().st_mtime
+        if path.is_dir():
+            for child in path.rglob("*"):
+                latest = max(latest, child.stat().st_mtime)
+    except FileNotFoundError:
+        return 0.0
+    return latest
 
 
 def job_list(*, user: Acting) -> QuerySet[ExportJob]:
-    """Export jobs visible to the user: all of them for exporters, none otherwise (stale running
-    jobs are failed first)."""
+    """Export jobs visible to the user, latest first: all of them for exporters, none otherwise
+    (stale jobs are failed first). Jobs are never deleted: with their releases they are the
+    history of what was exported, by whom and when."""
     jobs = ExportJob.objects.select_related("created_by", "release").order_by("-created_at")
     if roles.role_of(user) not in roles.EXPORTERS:
         return jobs.none()

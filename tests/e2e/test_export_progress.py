@@ -1,9 +1,11 @@
 """The exports page in a real browser with a broker configured: a release asked for on the page is
 queued, the page follows its progress (static/analysis/exports.js polls the job every 2 s, no
-inline script) and reloads with the download link when the worker has built it."""
+inline script) and reloads with the download link when the worker has built it; a job no worker
+takes is shown failed with what to do; finished jobs stay in the job history."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,7 +80,45 @@ def test_the_page_follows_a_release_until_it_can_be_downloaded(
     ExportJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
     job = releases.job_execute(job.pk)
     assert job.status == JobStatus.DONE, job.error
-    link = page.locator(f'a[href="/api/v1/exports/{job.release_id}/download/"]')
-    expect(link).to_be_visible()
+    download = f'a[href="/api/v1/exports/{job.release_id}/download/"]'
+    history = page.locator("#export-job-history tbody tr")
+    expect(history.locator(download)).to_be_visible()
     expect(page.locator("#export-jobs")).to_have_count(0)
+    # The job stays in the history: who, what, how it ended, the zip's size.
+    expect(history).to_have_count(1)
+    expect(history.locator(".job-status")).to_have_text("Done")
+    expect(history).to_contain_text("data_manager")
+    expect(history).to_contain_text("Excel")
+    assert job.release is not None
+    expect(page.locator(f"table:not(#export-job-history) {download}")).to_have_count(1)
     screenshot("data-manager-export-ready")
+
+
+def test_a_job_no_worker_takes_is_shown_failed_with_what_to_do(
+    page: Any,
+    live_server: Any,
+    login: Any,
+    screenshot: Any,
+    users: dict[str, Any],
+    queued: list[str],
+    refused: list[str],
+    settings: Any,
+) -> None:
+    settings.MOTORBAND_JOB_STALE_SECONDS = 120
+    job = releases.job_request(user=users["data_manager"], fmt="bids")
+    login("data_manager", PASSWORD)
+    page.goto(f"{live_server.url}/analysis/exports/")
+    row = page.locator("#export-jobs tbody tr")
+    expect(row.locator(".job-status")).to_have_text("Queued")
+    # No worker took it for longer than the stale time: the page's next poll shows it failed.
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=3))
+    expect(row.locator(".job-status")).to_have_text("Failed")
+    expect(row.locator(".job-message")).to_contain_text(
+        "No progress for 2 minutes: the worker probably stopped; start it again"
+    )
+    assert ExportJob.objects.get(pk=job.pk).status == JobStatus.FAILED
+    screenshot("data-manager-export-stale")
+    page.reload()
+    history = page.locator("#export-job-history tbody tr")
+    expect(history.locator(".job-status")).to_have_text("Failed")
+    expect(page.locator("#export-jobs")).to_have_count(0)

@@ -204,16 +204,17 @@ def test_a_running_job_whose_worker_died_fails_after_the_timeout(
     ExportJob.objects.filter(pk=stale.pk).update(
         status=JobStatus.RUNNING,
         started_at=now - dt.timedelta(hours=1),
-        heartbeat_at=now - releases.STALE_JOB_AFTER - dt.timedelta(seconds=5),
+        heartbeat_at=now - releases.stale_after() - dt.timedelta(seconds=5),
     )
     ExportJob.objects.filter(pk=alive.pk).update(
         status=JobStatus.RUNNING,
         started_at=now - dt.timedelta(hours=1),
-        heartbeat_at=now - releases.STALE_JOB_AFTER + dt.timedelta(minutes=1),
+        heartbeat_at=now - releases.stale_after() + dt.timedelta(minutes=1),
     )
     body = api("admin").get(f"{JOBS}{stale.pk}/").json()
-    assert body["status"] == "failed" and body["error"] == releases.STALE_JOB_MESSAGE
-    assert "stopped" in body["error"] and body["finished_at"]
+    assert body["status"] == "failed" and body["error"] == releases.stale_job_message()
+    assert body["error"].startswith("No progress for 15 minutes: the worker probably stopped")
+    assert body["finished_at"]
     assert ExportJob.objects.get(pk=alive.pk).status == JobStatus.RUNNING
     # A late delivery of the failed job's message does not build it.
     assert releases.job_execute(stale.pk).status == JobStatus.FAILED

@@ -4,6 +4,7 @@ queued export job (the worker process reports its progress in the shared databas
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ __all__ = ["broker_app", "redis_url", "worker"]  # fixtures of the worker and br
 
 
 def test_celery_worker_builds_an_export_job_from_redis(
-    worker: str, broker_app: Any, users: dict[str, Any], settings: Any
+    worker: str, broker_app: Any, users: dict[str, Any], settings: Any, media_root: Path
 ) -> None:
     for number in range(3):
         make_visit(make_subject(study_id=f"EDM-000{number + 1}"), "V1")
@@ -38,3 +39,8 @@ def test_celery_worker_builds_an_export_job_from_redis(
     assert {f["path"] for f in job.release.manifest["files"]} >= {"long.xlsx", "wide.xlsx"}
     assert releases.release_verify(job.release)
     assert ExportJob.objects.count() == 1
+    # Built under a temporary name and renamed into place: nothing else is left beside it.
+    assert {p.name for p in (media_root / releases.RELEASES_DIR).iterdir()} == {
+        str(job.release_id),
+        f"{job.release_id}.zip",
+    }
