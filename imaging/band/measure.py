@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple
@@ -509,7 +511,7 @@ def _segment_of(
 def _segment_members(
     is_precentral: npt.NDArray[np.bool_],
     is_paracentral: npt.NDArray[np.bool_],
-    world_mm: npt.NDArray[np.float64],
+    precentral_world_mm: npt.NDArray[np.float64],
     fractions: SegmentFractions,
     frame: SegmentFrame,
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
@@ -523,8 +525,8 @@ def _segment_members(
     ----------
     is_precentral, is_paracentral : ndarray of bool, shape (N,)
         Which of the points carry one hemisphere's precentral and paracentral labels.
-    world_mm : ndarray, shape (N, 3)
-        World coordinates (mm) of the points.
+    precentral_world_mm : ndarray, shape (P, 3)
+        World coordinates (mm) of the precentral points, in their order.
     fractions : SegmentFractions
     frame : SegmentFrame
         The hemisphere's axis, fitted on the whole label map (not on this grid, which may be
@@ -536,7 +538,7 @@ def _segment_members(
     """
     members: dict[Segment, npt.NDArray[np.bool_]] = {"whole": is_precentral}
     precentral = np.flatnonzero(is_precentral)
-    position = frame.position(world_mm[precentral])
+    position = frame.position(precentral_world_mm)
     for segment, chosen in _segment_of(position, fractions).items():
         member = np.zeros(is_precentral.shape, dtype=bool)
         member[precentral[chosen]] = True
@@ -547,7 +549,7 @@ def _segment_members(
 
 def _reference_members(
     is_reference: npt.NDArray[np.bool_],
-    world_mm: npt.NDArray[np.float64],
+    reference_world_mm: npt.NDArray[np.float64],
     fractions: SegmentFractions,
     frame: SegmentFrame,
     mode: ReferenceMode,
@@ -555,8 +557,8 @@ def _reference_members(
 ) -> dict[Segment, npt.NDArray[np.bool_]]:
     """Deep postcentral voxels (of the points) each segment is compared with (method 2.0.0).
 
-    ``is_reference`` marks the deep postcentral points and ``world_mm`` (N, 3) holds every
-    point's world coordinates. With ``mode="segment"`` the postcentral voxels are cut into leg,
+    ``is_reference`` marks the deep postcentral points and ``reference_world_mm`` (R, 3) holds
+    their world coordinates, in their order. With ``mode="segment"`` the postcentral voxels are cut into leg,
     hand and face slabs along the precentral principal axis with the precentral segments'
     bounds (the end slabs open, as the precentral ones are); ``whole`` keeps the whole gyrus.
     ``paracentral`` (method 2.1.0) gets the deep postcentral voxels in the paracentral lobule's
@@ -572,7 +574,7 @@ def _reference_members(
         members.update(dict.fromkeys(SEGMENTS[1:], is_reference))
         return members
     reference = np.flatnonzero(is_reference)
-    position = frame.position(world_mm[reference])
+    position = frame.position(reference_world_mm)
     for segment, chosen in _segment_of(position, fractions).items():
         member = np.zeros(is_reference.shape, dtype=bool)
         member[reference[chosen]] = True
@@ -626,11 +628,23 @@ def _label_segments(
     )
     index = tuple(axis[segmented] for axis in index)
     values = values[segmented]
-    world = _world(np.stack(index, axis=1), label_affine)
+    ijk = np.stack(index, axis=1)
+    world = _world(ijk, label_affine)
     to_swi = np.linalg.inv(swi_affine)
-    swi_ijk = world @ to_swi[:3, :3].T + to_swi[:3, 3]
     shape = np.asarray(swi_shape[:3], dtype=np.float64)
-    inside = np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1)
+
+    def within(world_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        swi_ijk = world_mm @ to_swi[:3, :3].T + to_swi[:3, 3]
+        return np.asarray(np.all((swi_ijk > -0.5) & (swi_ijk < shape - 0.5), axis=1))
+
+    # The image grid is a box and the voxels lie in their own bounding box: when its eight
+    # corners are inside, every voxel is (the usual case of a label map covering the image).
+    inside = np.ones(len(ijk), dtype=bool)
+    if ijk.size:
+        bounds = zip(ijk.min(axis=0), ijk.max(axis=0), strict=True)
+        corners = np.array(list(itertools.product(*bounds)))
+        if not within(_world(corners, label_affine)).all():
+            inside = within(world)
     out: dict[fs.Hemisphere, _LabelSegments] = {}
     for hemisphere in fs.HEMISPHERES:
         precentral = values == fs.PRECENTRAL[hemisphere]
@@ -736,11 +750,13 @@ def _hemisphere_geometry(
     voxel_size_mm: tuple[float, float, float],
     hemisphere: fs.Hemisphere,
     params: Parameters,
-    label_segments: _LabelSegments,
+    segments_of: Callable[[], dict[fs.Hemisphere, _LabelSegments]],
 ) -> _HemisphereGeometry:
-    coverage = label_segments.coverage
+    """One hemisphere's geometry; ``segments_of()`` gives the label map's segments when they
+    are needed (they are computed meanwhile, after the depth here)."""
 
     def null(reason: str, counts: dict[Segment, int] | None = None) -> _HemisphereGeometry:
+        coverage = segments_of()[hemisphere].coverage
         return _HemisphereGeometry(hemisphere, None, reason, counts or {}, coverage)
 
     margin_vox = np.ceil(params.margin_mm / np.asarray(voxel_size_mm)).astype(np.int64)
@@ -758,7 +774,7 @@ def _hemisphere_geometry(
     is_precentral = point_labels == fs.PRECENTRAL[hemisphere]
     is_paracentral = point_labels == fs.PARACENTRAL[hemisphere]
     is_postcentral = point_labels == fs.POSTCENTRAL[hemisphere]
-    if not is_precentral.any() or label_segments.frame is None:
+    if not is_precentral.any():
         return null("no precentral voxels in this hemisphere")
     # The crop margin is also the search reach: the crop already assumes white matter and pial
     # surface lie that close to the motor labels.
@@ -769,13 +785,21 @@ def _hemisphere_geometry(
         points,
         reach_mm=max(params.margin_mm, MIN_DEPTH_REACH_MM),
     )
+    label_segments = segments_of()[hemisphere]
+    coverage = label_segments.coverage
+    if label_segments.frame is None:
+        return null("no precentral voxels in this hemisphere")
     deep = depth < params.depth_cut  # NaN (no depth) compares False
     superficial = depth >= params.depth_cut
     if not np.any(deep | superficial):
         return null("no white matter or no cortical surface: cortical depth is undefined")
-    world = _world(np.stack(points, axis=1), crop_affine(affine, box))
+    box_affine = crop_affine(affine, box)
     segments = _segment_members(
-        is_precentral, is_paracentral, world, params.segment_fractions, label_segments.frame
+        is_precentral,
+        is_paracentral,
+        _world(np.stack([p[is_precentral] for p in points], axis=1), box_affine),
+        params.segment_fractions,
+        label_segments.frame,
     )
     counts: dict[Segment, int] = {s: int(np.count_nonzero(deep & segments[s])) for s in SEGMENTS}
     minimum = params.min_voxels
@@ -794,7 +818,7 @@ def _hemisphere_geometry(
         )
     references = _reference_members(
         is_reference,
-        world,
+        _world(np.stack([p[is_reference] for p in points], axis=1), box_affine),
         params.segment_fractions,
         label_segments.frame,
         params.reference,
@@ -929,15 +953,35 @@ def _as_3d(name: str, data: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return array
 
 
-def _label_geometry(
+@dataclass(frozen=True)
+class _Prepared:
+    """The label map's geometry, the SWI's crop, and what was checked of it while waiting."""
+
+    geometry: _LabelGeometry
+    swi_crop: npt.NDArray[np.float32]
+    #: Tissue means of the crop as read (None where N4 will change the intensities first).
+    tissue: TissueMeans | None
+
+
+def _prepare(
     label_data: npt.NDArray[np.integer],
     label_affine: npt.NDArray[np.float64],
     swi_affine: npt.NDArray[np.float64],
     swi_shape: tuple[int, ...],
     params: Parameters,
     motor: npt.NDArray[np.bool_] | None,
-) -> _LabelGeometry:
-    """Everything the label map decides, computed before (or while) the SWI is read."""
+    swi_crop_of: Callable[[Crop], npt.NDArray[np.float32]],
+    name: str,
+) -> _Prepared:
+    """Everything the label map decides, and the SWI crop's checks, computed side by side.
+
+    The hemispheres' depth (most of the work) runs on two threads as soon as the crop is known;
+    this thread meanwhile fits the segments on the whole label map, prepares the crop's tissue
+    classes, takes the SWI's crop (``swi_crop_of``, which may wait for the file to be read) and
+    checks its intensities. Refusals come in the order: label map against the image (overlap,
+    crop), then intensities (input kind, QSM unit); NaN in the measured regions is checked by
+    :func:`_result`, which needs the geometry.
+    """
     if label_data.dtype.kind not in "iu":
         rounded = np.rint(label_data)
         if not np.array_equal(rounded, label_data):
@@ -946,11 +990,6 @@ def _label_geometry(
     if motor is None:
         motor = fs.motor_mask(label_data)
     io.check_overlap_geometry(swi_affine, swi_shape, label_affine, motor, labels=label_data)
-    # Segments are fitted on the whole label map: an image that cuts the gyrus must not move
-    # them, only lower the coverage of the segments it cuts.
-    label_segments = _label_segments(
-        label_data, label_affine, swi_affine, swi_shape, motor, params.segment_fractions
-    )
     try:
         crop = motor_crop(
             label_data, label_affine, swi_affine, swi_shape, params.margin_mm, motor=motor
@@ -961,9 +1000,11 @@ def _label_geometry(
     affine = crop_affine(swi_affine, crop)
     voxel_size = np.sqrt((swi_affine[:3, :3] ** 2).sum(axis=0))
     voxel_size_mm = (float(voxel_size[0]), float(voxel_size[1]), float(voxel_size[2]))
+    segments: concurrent.futures.Future[dict[fs.Hemisphere, _LabelSegments]] = (
+        concurrent.futures.Future()
+    )
     # The hemispheres are independent and scipy's distance transforms release the GIL for
-    # most of their work, so two threads use both cores; this thread meanwhile prepares what
-    # the measurement needs of the labels.
+    # most of their work, so two threads use both cores.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(fs.HEMISPHERES)) as pool:
         futures = [
             pool.submit(
@@ -973,27 +1014,48 @@ def _label_geometry(
                 voxel_size_mm,
                 hemisphere,
                 params,
-                label_segments[hemisphere],
+                segments.result,
             )
             for hemisphere in fs.HEMISPHERES
         ]
+        # Segments are fitted on the whole label map: an image that cuts the gyrus must not
+        # move them, only lower the coverage of the segments it cuts.
+        try:
+            segments.set_result(
+                _label_segments(
+                    label_data, label_affine, swi_affine, swi_shape, motor, params.segment_fractions
+                )
+            )
+        except BaseException as exc:
+            segments.set_exception(exc)
+            raise
         brain = labels_crop != 0
-        tissue = fs.label_codes(labels_crop, _TISSUE_CODES)
+        tissue_codes = fs.label_codes(labels_crop, _TISSUE_CODES)
+        swi_crop = swi_crop_of(crop)
+        _check_kind(swi_crop[brain], params, name)
+        # N4 changes the intensities first; otherwise the tissue means are taken now.
+        tissue = None if params.n4 else _tissue_means(swi_crop, tissue_codes)
         hemispheres = [future.result() for future in futures]
-    return _LabelGeometry(crop, labels_crop, affine, voxel_size_mm, hemispheres, brain, tissue)
+    geometry = _LabelGeometry(
+        crop, labels_crop, affine, voxel_size_mm, hemispheres, brain, tissue_codes
+    )
+    return _Prepared(geometry, swi_crop, tissue)
 
 
 _HEMISPHERE_NAMES: Final[dict[str, str]] = {"L": "left", "R": "right"}
 
 
-def _check_intensities(
-    swi_crop: npt.NDArray[np.float32], geometry: _LabelGeometry, params: Parameters, name: str
-) -> None:
-    """Refuse intensities that do not fit the input kind, or NaN where the band is measured."""
-    brain = swi_crop[geometry.brain]
+def _check_kind(brain: npt.NDArray[np.float32], params: Parameters, name: str) -> None:
+    """Refuse intensities (of the labelled voxels) that do not fit the input kind or unit."""
     io.check_intensity_kind(brain, params.input_kind, name=name)
     if params.input_kind == "qsm":
         _check_qsm_unit(brain, params.qsm_unit, name)
+
+
+def _check_measured_values(
+    swi_crop: npt.NDArray[np.float32], geometry: _LabelGeometry, name: str
+) -> None:
+    """Refuse NaN where the band is measured (the ribbon) or its reference."""
     missing = []
     for hemisphere in geometry.hemispheres:
         cortex, reference = hemisphere.measured_cortex, hemisphere.reference
@@ -1038,8 +1100,7 @@ def _check_qsm_unit(values: npt.NDArray[np.floating], unit: QsmUnit, name: str) 
 
 
 def _result(
-    swi_crop: npt.NDArray[np.float32],
-    geometry: _LabelGeometry,
+    prepared: _Prepared,
     params: Parameters,
     *,
     name: str,
@@ -1048,7 +1109,8 @@ def _result(
     # Imported here: the package module defines the version and imports this module.
     from imaging.band import ALGORITHM_VERSION
 
-    _check_intensities(swi_crop, geometry, params, name)
+    geometry, swi_crop = prepared.geometry, prepared.swi_crop
+    _check_measured_values(swi_crop, geometry, name)
     if params.n4:
         # Fitted on white matter alone: on every labelled voxel N4 takes the band for field.
         white_matter = np.isin(geometry.labels_crop, list(fs.WHITE_MATTER.values()))
@@ -1082,7 +1144,11 @@ def _result(
         parameters=params.as_dict(),
         algorithm_version=ALGORITHM_VERSION,
         registration_detail=registration,
-        tissue=_tissue_means(swi_crop, geometry.tissue),
+        tissue=(
+            prepared.tissue
+            if prepared.tissue is not None
+            else _tissue_means(swi_crop, geometry.tissue)
+        ),
     )
 
 
@@ -1157,11 +1223,18 @@ def quantify(
             motor=motor,
         )
         label_affine = carry_labels(label_affine, registration)
-    geometry = _label_geometry(label_data, label_affine, swi_affine, swi_data.shape, params, motor)
-    swi_crop = np.asarray(swi_data[geometry.crop], dtype=np.float32)
-    return _result(
-        swi_crop, geometry, params, name=params.input_kind.upper(), registration=registration
+    name = params.input_kind.upper()
+    prepared = _prepare(
+        label_data,
+        label_affine,
+        swi_affine,
+        swi_data.shape,
+        params,
+        motor,
+        lambda crop: np.asarray(swi_data[crop], dtype=np.float32),
+        name,
     )
+    return _result(prepared, params, name=name, registration=registration)
 
 
 def _anatomy_arrays(anatomy: Anatomy) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
@@ -1207,8 +1280,8 @@ def quantify_files(
     params = params or Parameters()
     swi_affine, swi_shape = io.volume_geometry(swi_path, echo=echo)
     # Reading the SWI is mostly zlib work, which releases the GIL: it runs on the other core
-    # while the label map is read and all label-side work (crop, resampling, depth) is done;
-    # afterwards only the crop is converted to float32.
+    # while the label map is read and the label-side work (crop, resampling) is done; only the
+    # crop is converted to float32, and checked while the depth is computed (see _prepare).
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         swi_future = pool.submit(io.read_intensities, swi_path, echo=echo)
         try:
@@ -1232,11 +1305,18 @@ def quantify_files(
                     motor=motor,
                 )
                 label_affine = carry_labels(label_affine, registration)
-            geometry = _label_geometry(
-                labels.data, label_affine, swi_affine, swi_shape, params, motor
+            name = Path(swi_path).name
+            prepared = _prepare(
+                labels.data,
+                label_affine,
+                swi_affine,
+                swi_shape,
+                params,
+                motor,
+                lambda crop: swi_future.result().as_float32(crop),
+                name,
             )
         except BaseException:
             swi_future.cancel()
             raise
-        swi_crop = swi_future.result().as_float32(geometry.crop)
-    return _result(swi_crop, geometry, params, name=Path(swi_path).name, registration=registration)
+    return _result(prepared, params, name=name, registration=registration)
