@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from analysis.stats import agreement
@@ -63,6 +64,11 @@ class ScanConsensus:
     @property
     def awaiting_adjudication(self) -> bool:
         return self.needs_adjudication and self.adjudication is None
+
+
+def _rater_name() -> str:
+    """The lookup of a read's rater name as ``get_username()`` gives it."""
+    return f"rater__{get_user_model().USERNAME_FIELD}"
 
 
 def _current_reads(scans: QuerySet[Scan] | None = None) -> QuerySet[Read]:
@@ -147,16 +153,20 @@ def reads_frame(scans: QuerySet[Scan] | None = None) -> pd.DataFrame:
     ``hemisphere``, ``rater`` (username), ``grade``. Non-diagnostic reads have no grade and no
     row (:func:`non_diagnostic_counts` counts them).
     """
+    # Plain tuples, not model instances: at 10,000 subjects the instances took seconds.
+    reads = _current_reads(scans).filter(outcome=ReadOutcome.GRADED)
     rows = [
         {
-            "item": f"{read.scan_id}:{hemisphere}",
-            "scan": read.scan_id,
+            "item": f"{scan_id}:{hemisphere}",
+            "scan": scan_id,
             "hemisphere": hemisphere,
-            "rater": read.rater.get_username(),
-            "grade": getattr(read, attribute),
+            "rater": rater,
+            "grade": grade,
         }
-        for read in _current_reads(scans).filter(outcome=ReadOutcome.GRADED)
-        for hemisphere, attribute in HEMISPHERE_FIELDS.items()
+        for scan_id, rater, *values in reads.values_list(
+            "scan_id", _rater_name(), *HEMISPHERE_FIELDS.values()
+        )
+        for hemisphere, grade in zip(HEMISPHERE_FIELDS, values, strict=True)
     ]
     return pd.DataFrame(rows, columns=["item", "scan", "hemisphere", "rater", "grade"])
 
@@ -165,8 +175,11 @@ def non_diagnostic_counts(scans: QuerySet[Scan] | None = None) -> dict[str, Any]
     """Current non-diagnostic reads, which agreement leaves out: ``{count, by_rater: [{rater,
     count}]}`` (raters by username; only raters with at least one)."""
     per_rater: dict[str, int] = {}
-    for read in _current_reads(scans).exclude(outcome=ReadOutcome.GRADED):
-        name = read.rater.get_username()
+    for name in (
+        _current_reads(scans)
+        .exclude(outcome=ReadOutcome.GRADED)
+        .values_list(_rater_name(), flat=True)
+    ):
         per_rater[name] = per_rater.get(name, 0) + 1
     return {
         "count": sum(per_rater.values()),

@@ -13,7 +13,10 @@ investigator (django.test.Client), it times:
   REPEATS, interleaved), target at most 3 times ``.values()``.
 
 Run: ``.venv/bin/python bench/bench_scale.py``. Figures, not a gate: they move with whatever else
-the machine runs.
+the machine runs. ``--folder PATH`` builds the study there once and reuses it; ``--only
+home,analyses,list`` runs some parts. A cheap request comes first, so that the process's imports
+(statsmodels, lifelines, plotly: seconds, which a server's workers pay at start, see
+motorband/wsgi.py) do not count in the first endpoint's cold time; ``--no-warm-up`` leaves it out.
 """
 
 from __future__ import annotations
@@ -307,6 +310,13 @@ def run(folder: Path) -> None:
     if parts is None or "home" in parts:
         measure_home(browser)
     if parts is None or "analyses" in parts:
+        if "--no-warm-up" not in sys.argv:
+            # The process's first request imports the analysis modules (statsmodels, lifelines,
+            # plotly: seconds, paid by a server's workers at start); a cheap request pays that
+            # before the timings, so that "cold" is only the first request after a change of
+            # the data.
+            warm_up = api.get("/api/v1/analysis/sample-size/", {"target": "sensitivity"})
+            print(f"warm-up request: HTTP {warm_up.status_code}")
         measure_analyses(api)
     if parts is None or "list" in parts:
         measure_visit_list(api)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -1147,6 +1148,12 @@ class _SufficientStatistics:
     zty: np.ndarray  # (G, q)
     n_obs: int
     k_fe: int
+    # Subjects often share their Z_i'Z_i and Z_i'X_i (the same visit schedule): the distinct
+    # pairs ((U, q, q) and (U, q, p)) and each subject's index among them (G,), or None where
+    # nearly every subject differs.
+    ztz_distinct: np.ndarray | None = None
+    ztx_distinct: np.ndarray | None = None
+    ztz_index: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -1166,6 +1173,13 @@ class _SufficientStatistics:
         ztz = per_subject(exog_re[:, :, None] * exog_re[:, None, :]).reshape(n_groups, k_re, k_re)
         ztx = per_subject(exog_re[:, :, None] * exog[:, None, :]).reshape(n_groups, k_re, k_fe)
         zty = per_subject(exog_re * endog[:, None])
+        # Distinct by their bits (not by value: 0.0 and -0.0 stay apart), so that each subject
+        # gets exactly the numbers its own matrix would give.
+        bits = np.ascontiguousarray(
+            np.concatenate([ztz.reshape(n_groups, -1), ztx.reshape(n_groups, -1)], axis=1)
+        ).view(np.int64)
+        _, first, index = np.unique(bits, axis=0, return_index=True, return_inverse=True)
+        shared = len(first) <= n_groups // 2
         return cls(
             xtx=exog.T @ exog,
             xty=exog.T @ endog,
@@ -1175,26 +1189,43 @@ class _SufficientStatistics:
             zty=zty,
             n_obs=len(endog),
             k_fe=k_fe,
+            ztz_distinct=np.ascontiguousarray(ztz[first]) if shared else None,
+            ztx_distinct=np.ascontiguousarray(ztx[first]) if shared else None,
+            ztz_index=index.reshape(-1) if shared else None,
         )
 
     def _terms(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Return X'V⁻¹X, X'V⁻¹y, y'V⁻¹y and Σ log|V_i| for the packed Cholesky factor of Ψ."""
         k_re = self.ztz.shape[1]
         factor = np.zeros((k_re, k_re))
-        factor[np.tril_indices(k_re)] = packed
+        factor[_tril_indices(k_re)] = packed
         return self.terms(factor @ factor.T)
 
     def terms(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Return X'V⁻¹X, X'V⁻¹y, y'V⁻¹y and Σ log|V_i| for Ψ itself (q × q, symmetric)."""
         k_re = self.ztz.shape[1]
-        inner = np.eye(k_re) + psi @ self.ztz  # (G, q, q)
+        # Subjects with the same Z'Z and Z'X share (I + ΨZ'Z), its inverse and their products:
+        # each distinct one is computed once and handed to its subjects (the same numbers, bit
+        # for bit, as computing every subject's own: the batched solve, determinant and matrix
+        # product treat each matrix on its own).
+        index = self.ztz_index
+        if index is not None and self.ztz_distinct is not None and self.ztx_distinct is not None:
+            ztz, ztx = self.ztz_distinct, self.ztx_distinct
+        else:
+            ztz, ztx, index = self.ztz, self.ztx, None
+        inner = np.eye(k_re) + psi @ ztz  # (G or U, q, q)
         adjust = np.linalg.solve(inner, np.broadcast_to(psi, inner.shape))  # (I + ΨZ'Z)⁻¹Ψ
-        adjust_zx = adjust @ self.ztx
+        sign, logdet = np.linalg.slogdet(inner)
+        adjust_zx = adjust @ ztx
+        if index is not None:
+            # Every distinct matrix belongs to some subject: its sign is checked below as is.
+            adjust = np.take(adjust, index, axis=0)
+            adjust_zx = np.take(adjust_zx, index, axis=0)
+            logdet = np.take(logdet, index)
         adjust_zy = np.einsum("gij,gj->gi", adjust, self.zty)
         xtvix = self.xtx - np.einsum("gqp,gqr->pr", self.ztx, adjust_zx)
         xtviy = self.xty - np.einsum("gqp,gq->p", self.ztx, adjust_zy)
         ytviy = self.yty - float(np.einsum("gq,gq->", self.zty, adjust_zy))
-        sign, logdet = np.linalg.slogdet(inner)
         if np.any(sign <= 0):
             raise np.linalg.LinAlgError("a subject's covariance is not positive definite")
         return xtvix, xtviy, ytviy, float(logdet.sum())
@@ -1218,6 +1249,14 @@ class _SufficientStatistics:
             return INFEASIBLE
         value = (self.n_obs - self.k_fe) * math.log(quadratic) + logdet + logdet_xtvix
         return float(0.5 * value / self.n_obs)
+
+
+@functools.cache
+def _tril_indices(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(size)``, built once per size (the criterion packs Ψ at every call)."""
+    rows, columns = np.tril_indices(size)
+    rows.flags.writeable = columns.flags.writeable = False
+    return rows, columns
 
 
 def _optimize_reml(statistics: _SufficientStatistics) -> tuple[np.ndarray | None, bool]:

@@ -440,33 +440,41 @@ def to_start_stop(
     """
     _require_columns(visits_frame, ("subject", "months", value_col), "visits_frame")
     _require_columns(tte_frame, ("subject", "months", "observed"), "tte_frame")
+    columns = ["subject", "start", "stop", "event", value_col]
     visits = visits_frame.dropna(subset=["months", value_col]).sort_values(["subject", "months"])
     ends = tte_frame.set_index("subject")
-    rows: list[dict[str, Any]] = []
-    for subject, subject_visits in visits.groupby("subject", sort=False):
-        if subject not in ends.index:
-            continue
-        end = float(ends.at[subject, "months"])
-        happened = bool(ends.at[subject, "observed"])
-        times = subject_visits["months"].to_numpy(dtype=float)
-        values = subject_visits[value_col].to_numpy()
-        keep = times < end
-        times, values = times[keep], values[keep]
-        for index, (start, value) in enumerate(zip(times, values, strict=True)):
-            last = index == len(times) - 1
-            stop = end if last else float(times[index + 1])
-            if stop <= start:
-                continue
-            rows.append(
-                {
-                    "subject": subject,
-                    "start": float(start),
-                    "stop": stop,
-                    "event": happened and last,
-                    value_col: value,
-                }
-            )
-    return pd.DataFrame(rows, columns=["subject", "start", "stop", "event", value_col])
+    if ends.index.has_duplicates:
+        raise ValueError("tte_frame must hold one row per subject")
+    # Vectorized over the sorted visits (a subject's visits are consecutive rows): a loop over
+    # subjects cost about 0.15 ms each.
+    visits = visits[visits["subject"].isin(ends.index)]
+    end = visits["subject"].map(ends["months"]).to_numpy(dtype=float)
+    happened = visits["subject"].map(ends["observed"]).map(bool).to_numpy(dtype=bool)
+    times = visits["months"].to_numpy(dtype=float)
+    keep = times < end
+    visits, end, happened, times = visits[keep], end[keep], happened[keep], times[keep]
+    subjects = visits["subject"].to_numpy()
+    # The last visit kept of each subject runs to the subject's end; any other to the next visit.
+    last = np.ones(len(visits), dtype=bool)
+    last[:-1] = subjects[1:] != subjects[:-1]
+    stop = np.where(last, end, np.append(times[1:], np.nan))
+    # An empty interval (two visits at the same time) is dropped; the later visit's value holds.
+    interval = stop > times
+    if not interval.any():
+        return pd.DataFrame([], columns=columns)
+    values = visits[value_col][interval]
+    if values.dtype == object:
+        values = values.infer_objects()
+    return pd.DataFrame(
+        {
+            "subject": subjects[interval],
+            "start": times[interval],
+            "stop": stop[interval],
+            "event": happened[interval] & last[interval],
+            value_col: values.to_numpy(),
+        },
+        columns=columns,
+    )
 
 
 def cox_time_varying(
