@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
-from rest_framework import relations
+from rest_framework import ISO_8601, relations
+from rest_framework import fields as drf_fields
 from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from cohort import selectors, services
 from cohort.api.serializers import (
@@ -72,12 +75,154 @@ def values_plan(serializer: Any) -> list[tuple[str, str, Any]] | None:
     return plan
 
 
-def _shown(value: Any, field: Any) -> Any:
-    return value if value is None or field is None else field.to_representation(value)
+#: DRF fields whose ``to_representation`` is one builtin call on the value (``int(value)``, ...).
+_BUILTIN_SHOWN: dict[Any, Callable[[Any], Any]] = {
+    drf_fields.IntegerField.to_representation: int,
+    drf_fields.CharField.to_representation: str,
+    drf_fields.FloatField.to_representation: float,
+}
+ColumnShow = Callable[[Sequence[Any]], Sequence[Any]]
+NONE = type(None)
+
+
+def _column_show(field: Any) -> ColumnShow | None:
+    """How a column of read values becomes what ``field.to_representation`` shows, value by value
+    (None stays None, as in a serializer); None when the column shows as read (a relation's lookup).
+
+    A column whose values are all of types the field shows unchanged (``int`` for an integer
+    field, whose ``int(value)`` gives the value back; ``str`` for a text field; ``bool`` for a
+    boolean; a choice's own type when every choice maps to itself) is shown as it is; a column of
+    dates, as their ISO text; any other column goes through ``field.to_representation`` value by
+    value (through the builtin itself where DRF's conversion is one builtin call).
+    """
+    if field is None:
+        return None
+    own = type(field).to_representation
+    represent: Callable[[Any], Any] = field.to_representation
+    unchanged: frozenset[type] = frozenset({NONE})
+    builtin = _BUILTIN_SHOWN.get(own)
+    if own is drf_fields.BigIntegerField.to_representation:
+        coerce = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
+        builtin = str if coerce else int
+    if builtin is not None:
+        represent = builtin
+        unchanged = frozenset({builtin, NONE})  # type: ignore[arg-type]
+    elif own is drf_fields.BooleanField.to_representation:
+        unchanged = frozenset({bool, NONE})
+    elif own is drf_fields.ChoiceField.to_representation:
+        kinds = {type(value) for value in field.choice_strings_to_values.values()}
+        if kinds in ({str}, {int}):
+            unchanged = frozenset({*kinds, NONE})
+    elif own is drf_fields.DateField.to_representation and _iso_dates(field):
+        isoformat = dt.date.isoformat
+
+        def show_dates(column: Sequence[Any]) -> Sequence[Any]:
+            if set(map(type, column)) == {dt.date}:
+                return list(map(isoformat, column))
+            return [None if v is None else represent(v) for v in column]
+
+        return show_dates
+
+    def show(column: Sequence[Any]) -> Sequence[Any]:
+        if unchanged.issuperset(map(type, column)):
+            return column
+        return [None if v is None else represent(v) for v in column]
+
+    return show
+
+
+def _iso_dates(field: Any) -> bool:
+    output_format = getattr(field, "format", api_settings.DATE_FORMAT)
+    return isinstance(output_format, str) and output_format.lower() == ISO_8601
+
+
+class ListColumn(NamedTuple):
+    """One readable field of a list page: its name in the JSON, the lookup that reads it, and how
+    its column of read values is shown (None: as read)."""
+
+    name: str
+    lookup: str
+    show: ColumnShow | None
+
+
+#: Fields whose ``to_representation`` reads nothing of the request (a file field, for one, builds
+#: its URL from it): their columns may serve every request once worked out.
+_REQUEST_FREE = frozenset(
+    {
+        drf_fields.IntegerField.to_representation,
+        drf_fields.BigIntegerField.to_representation,
+        drf_fields.CharField.to_representation,
+        drf_fields.FloatField.to_representation,
+        drf_fields.BooleanField.to_representation,
+        drf_fields.ChoiceField.to_representation,
+        drf_fields.DateField.to_representation,
+    }
+)
+#: The columns of each serializer class's list page, once worked out (None: it lists through the
+#: serializer). Only serializers whose shown fields are all request-free are kept.
+_LIST_COLUMNS: dict[type, list[ListColumn] | None] = {}
+
+
+def list_columns(serializer: Any) -> list[ListColumn] | None:
+    """The list columns of a serializer: worked out once per serializer class (its fields are
+    those of its ``Meta``, the same at every request) when no shown field reads the request,
+    else at each request."""
+    key = type(serializer)
+    if key in _LIST_COLUMNS:
+        return _LIST_COLUMNS[key]
+    plan = values_plan(serializer)
+    columns = (
+        None
+        if plan is None
+        else [ListColumn(name, lookup, _column_show(field)) for name, lookup, field in plan]
+    )
+    if plan is None or all(
+        field is None or type(field).to_representation in _REQUEST_FREE for _, _, field in plan
+    ):
+        _LIST_COLUMNS[key] = columns
+    return columns
+
+
+def show_rows(columns: list[ListColumn], lookups: list[str], rows: Sequence[tuple]) -> list[dict]:
+    """``values_list(*lookups)`` rows as the serializer shows them, column by column."""
+    if not rows:
+        return []
+    read = dict(zip(lookups, zip(*rows, strict=True), strict=True))
+    shown = [
+        read[column.lookup] if column.show is None else column.show(read[column.lookup])
+        for column in columns
+    ]
+    names = [column.name for column in columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*shown, strict=True)]
+
+
+class CountedRows:
+    """The rows of a list page, counted on the scoped and filtered model queryset they are read
+    from: the same rows (the shown columns follow forward relations only), without the joins
+    that only the shown columns need, so the pagination's COUNT reads one table where it can."""
+
+    def __init__(self, rows: QuerySet, counted: QuerySet) -> None:
+        self.rows = rows
+        self.counted = counted
+
+    @property
+    def ordered(self) -> bool:
+        return self.rows.ordered
+
+    def count(self) -> int:
+        return self.counted.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(self.rows[index])
+        return self.rows[index]
 
 
 class ValuesListMixin:
-    """List pages read as ``.values()`` rows and shown through the serializer's own fields.
+    """List pages read as ``.values_list()`` rows and shown through the serializer's own fields.
 
     The JSON is the serializer's (each readable field's ``to_representation``; a slug or primary
     key relation read through its lookup), without a model instance per row: a list then costs
@@ -86,14 +231,20 @@ class ValuesListMixin:
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view: Any = self
-        plan = values_plan(view.get_serializer())
-        if plan is None:
+        columns = list_columns(view.get_serializer())
+        if columns is None:
             return super().list(request, *args, **kwargs)  # type: ignore[misc]
         queryset = view.filter_queryset(view.get_queryset())
-        rows_qs = queryset.values(*dict.fromkeys(lookup for _, lookup, _ in plan))
-        page = view.paginate_queryset(rows_qs)
-        rows = page if page is not None else rows_qs
-        data = [{name: _shown(row[lookup], field) for name, lookup, field in plan} for row in rows]
+        lookups = list(dict.fromkeys(column.lookup for column in columns))
+        rows_qs = queryset.values_list(*lookups)
+        # The model queryset has the same rows to count (no DISTINCT, and each lookup follows at
+        # most one forward relation), without the joins of the shown columns.
+        one_per_record = not queryset.query.distinct and all(
+            lookup.count("__") <= 1 for lookup in lookups
+        )
+        counted = queryset if one_per_record else rows_qs
+        page = view.paginate_queryset(CountedRows(rows_qs, counted))
+        data = show_rows(columns, lookups, page if page is not None else list(rows_qs))
         if page is not None:
             return view.get_paginated_response(data)
         return Response(data)
