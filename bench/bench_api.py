@@ -164,6 +164,9 @@ def investigator_token() -> str:
     from cohort import services
 
     user = services.study_user_save(username="bench-investigator", role="investigator")
+    # One token, as a client has: a reused study folder would otherwise keep every earlier
+    # run's token, and knox reads all of a user's tokens at each request.
+    AuthToken.objects.filter(user=user).delete()
     return AuthToken.objects.create(user=user)[1]
 
 

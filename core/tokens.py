@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
+from django.utils import timezone
 from knox.models import AuthToken
 
 from core.access import RequestLike, record_access
@@ -28,7 +29,10 @@ KEY_HINT_LENGTH = 8
 def issue_token(
     user: AbstractBaseUser, *, request: RequestLike | None = None
 ) -> tuple[AuthToken, str]:
-    """A new token of ``user``: the stored row and the key, which exists only in this answer."""
+    """A new token of ``user``: the stored row and the key, which exists only in this answer.
+
+    The user's expired tokens are deleted first (core.api.authentication leaves them there)."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     instance, key = AuthToken.objects.create(user=user)
     record_access(
         request if request is not None else user,

@@ -80,6 +80,33 @@ def test_an_expired_token_is_refused_and_deleted(users: dict[str, Any]) -> None:
     assert not AuthToken.objects.filter(user=users["investigator"]).exists()
 
 
+def test_other_expired_tokens_are_deleted_when_a_token_is_issued(users: dict[str, Any]) -> None:
+    """A request checks only the token it presents (one query, no sweep of the user's other
+    tokens); the user's expired tokens are deleted when a new one is issued."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    old = token_for("investigator")
+    current = token_for("investigator")
+    AuthToken.objects.filter(token_key=old[:15]).update(
+        expiry=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert authenticated(current).get(f"{API}sites/").status_code == 200
+    token_queries = [q["sql"] for q in queries.captured_queries if "knox_authtoken" in q["sql"]]
+    assert len(token_queries) == 1, token_queries
+    assert AuthToken.objects.filter(user=users["investigator"]).count() == 2
+    assert authenticated(old).get(f"{API}sites/").status_code == 401
+
+    expired = token_for("investigator")
+    AuthToken.objects.filter(token_key=expired[:15]).update(
+        expiry=timezone.now() - dt.timedelta(seconds=1)
+    )
+    token_for("investigator")
+    assert not AuthToken.objects.filter(token_key=expired[:15]).exists()
+    assert AuthToken.objects.filter(user=users["investigator"]).count() == 2
+
+
 def test_token_login_refuses_wrong_password_and_inactive_users(users: dict[str, Any]) -> None:
     client = APIClient()
     wrong = client.post(
