@@ -989,7 +989,9 @@ def _fit_mixed(
         n_subjects = statistics.ztz.shape[0]
         engine = ENGINE_STATSMODELS if n_subjects <= STATSMODELS_MAX_SUBJECTS else ENGINE_VECTORIZED
     try:
-        standard_packed, converged = _optimize_reml(standardized)
+        standard_packed, converged = _optimize_reml(
+            standardized, exact_gradient=engine == ENGINE_VECTORIZED
+        )
         if standard_packed is not None:
             # Both engines share this optimum: at a zero variance (or a perfect correlation) the
             # random-effects structure is not identified, and statsmodels would spend seconds
@@ -1238,17 +1240,79 @@ class _SufficientStatistics:
 
     def criterion(self, packed: np.ndarray) -> float:
         """Negative profiled REML log-likelihood per observation, constants dropped."""
+        return self._criterion(self._covariance(packed))[0]
+
+    def _covariance(self, packed: np.ndarray) -> np.ndarray:
+        """Ψ = LL' of the packed lower triangle L."""
+        k_re = self.ztz.shape[1]
+        factor = np.zeros((k_re, k_re))
+        factor[_tril_indices(k_re)] = packed
+        return factor @ factor.T
+
+    def _criterion(
+        self, psi: np.ndarray
+    ) -> tuple[float, tuple[np.ndarray, np.ndarray, float] | None]:
+        """The criterion at Ψ, with X'V⁻¹X, β̂ and r'V⁻¹r where it is feasible."""
         try:
-            xtvix, xtviy, ytviy, logdet = self._terms(packed)
+            xtvix, xtviy, ytviy, logdet = self.terms(psi)
             beta = np.linalg.solve(xtvix, xtviy)
         except np.linalg.LinAlgError:
-            return INFEASIBLE
+            return INFEASIBLE, None
         quadratic = ytviy - beta @ xtviy
         sign, logdet_xtvix = np.linalg.slogdet(xtvix)
         if quadratic <= 0 or sign <= 0:
-            return INFEASIBLE
+            return INFEASIBLE, None
         value = (self.n_obs - self.k_fe) * math.log(quadratic) + logdet + logdet_xtvix
-        return float(0.5 * value / self.n_obs)
+        return float(0.5 * value / self.n_obs), (xtvix, beta, float(quadratic))
+
+    def criterion_and_gradient(self, packed: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`criterion` and its exact gradient with respect to ``packed``.
+
+        With ``B_i = I + Z_i'Z_i Ψ``, ``Z_i'V_i⁻¹Z_i = B_i⁻¹Z_i'Z_i``, ``Z_i'V_i⁻¹X_i = B_i⁻¹Z_i'X_i``
+        and ``Z_i'V_i⁻¹r_i = B_i⁻¹Z_i'r_i`` (r the GLS residual); the derivative of the criterion
+        with respect to Ψ is ``G = (Σ B_i⁻¹Z_i'Z_i − (n−p)/Q Σ u_i u_i' − Σ W_i A⁻¹ W_i') / 2n`` with
+        ``u_i = B_i⁻¹Z_i'r_i``, ``W_i = B_i⁻¹Z_i'X_i``, ``A = X'V⁻¹X`` and ``Q = r'V⁻¹r`` (β̂ is
+        profiled, so it does not move the derivative), and ``Ψ = LL'`` gives ``2GL`` for the
+        lower triangle of L. Where the criterion is infeasible the gradient is zero.
+        """
+        k_re = self.ztz.shape[1]
+        rows, columns = _tril_indices(k_re)
+        factor = np.zeros((k_re, k_re))
+        factor[rows, columns] = packed
+        psi = factor @ factor.T
+        value, fitted = self._criterion(psi)
+        if fitted is None:
+            return value, np.zeros_like(packed)
+        xtvix, beta, quadratic = fitted
+        # As in terms(): each distinct schedule's matrices once, handed to its subjects, then
+        # summed over subjects in the same order either way (the same bits as unshared).
+        index = self.ztz_index
+        if index is not None and self.ztz_distinct is not None and self.ztx_distinct is not None:
+            ztz, ztx = self.ztz_distinct, self.ztx_distinct
+        else:
+            ztz, ztx, index = self.ztz, self.ztx, None
+        inverse = np.linalg.solve(
+            np.eye(k_re) + ztz @ psi, np.broadcast_to(np.eye(k_re), ztz.shape)
+        )  # B⁻¹
+        ztv_z = inverse @ ztz
+        ztv_x = inverse @ ztx
+        if index is not None:
+            inverse = np.take(inverse, index, axis=0)
+            ztv_z = np.take(ztv_z, index, axis=0)
+            ztv_x = np.take(ztv_x, index, axis=0)
+        # Thousands of q×q products: as flat 2-D products and broadcasts, not batched matmuls.
+        n_groups, k_fe = len(self.ztx), self.k_fe
+        residual_z = self.zty - (self.ztx.reshape(-1, k_fe) @ beta).reshape(n_groups, k_re)
+        ztv_r = np.einsum("gij,gj->gi", inverse, residual_z)
+        a_inverse = np.linalg.inv(xtvix)
+        weighted = (ztv_x.reshape(-1, k_fe) @ a_inverse).reshape(n_groups, k_re, k_fe)
+        derivative = (
+            ztv_z.sum(axis=0)
+            - (self.n_obs - self.k_fe) / quadratic * (ztv_r.T @ ztv_r)
+            - np.tensordot(weighted, ztv_x, axes=([0, 2], [0, 2]))
+        )
+        derivative = (derivative + derivative.T) / (4.0 * self.n_obs)
+        return value, (2.0 * derivative @ factor)[rows, columns]
 
 
 @functools.cache
@@ -1259,11 +1323,19 @@ def _tril_indices(size: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, columns
 
 
-def _optimize_reml(statistics: _SufficientStatistics) -> tuple[np.ndarray | None, bool]:
+def _optimize_reml(
+    statistics: _SufficientStatistics, *, exact_gradient: bool = False
+) -> tuple[np.ndarray | None, bool]:
     """Minimize the REML criterion over statsmodels' packed Cholesky factor of Ψ.
 
     Returns the optimum (None when none is finite) and whether the last optimizer converged.
-    Optimizers are tried in turn, each from where the previous one stopped.
+    Optimizers are tried in turn, each from where the previous one stopped. With
+    ``exact_gradient`` L-BFGS-B gets :meth:`_SufficientStatistics.criterion_and_gradient`
+    (the vectorized engine, for large studies: with finite differences it often stops on their
+    noise, "ABNORMAL", and Powell has to finish, at over a thousand evaluations of the
+    criterion); otherwise finite differences, as the start that statsmodels refines. Where the
+    criterion has no interior optimum (no residual variance left) the exact gradient follows it
+    much further towards the boundary, so small studies keep the start they always had.
     """
     k_re = statistics.ztz.shape[1]
     packed = np.eye(k_re)[np.tril_indices(k_re)]
@@ -1271,10 +1343,21 @@ def _optimize_reml(statistics: _SufficientStatistics) -> tuple[np.ndarray | None
     for method in VECTORIZED_OPTIMIZERS:
         options: dict[str, Any] = {"maxiter": MAXITER}
         if method == "L-BFGS-B":
-            options.update(ftol=1e-15, gtol=1e-10)
+            # With the exact gradient, stop on the gradient (its noise is far below finite
+            # differences'), not on a relative change of the criterion near machine precision.
+            options.update(ftol=0.0 if exact_gradient else 1e-15, gtol=1e-10)
         else:
             options.update(xtol=1e-10, ftol=1e-14)
-        fitted = optimize.minimize(statistics.criterion, packed, method=method, options=options)
+        if method == "L-BFGS-B" and exact_gradient:
+            fitted = optimize.minimize(
+                statistics.criterion_and_gradient,
+                packed,
+                method=method,
+                jac=True,
+                options=options,
+            )
+        else:
+            fitted = optimize.minimize(statistics.criterion, packed, method=method, options=options)
         if not np.all(np.isfinite(fitted.x)) or fitted.fun >= INFEASIBLE:
             continue
         packed = np.asarray(fitted.x, dtype=float)

@@ -4,6 +4,8 @@ tests/analysis/stats/progression_simulation.py; the 200-study table is bench/ben
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -202,6 +204,30 @@ def test_three_levels_give_three_pairwise_differences_and_an_overall_test() -> N
     assert "Welch" in test["method"]
 
 
+def _reml_criterion_at(level: pd.DataFrame, random_effects: dict[str, Any]) -> float:
+    """The profiled REML criterion of one level's fit at the reported variance components."""
+    from analysis.stats.progression import _SufficientStatistics
+
+    data = level.dropna(subset=["alsfrs_total"])
+    months = data["months"].to_numpy(dtype=float)
+    design = np.column_stack([np.ones_like(months), months])
+    statistics = _SufficientStatistics.build(
+        data["alsfrs_total"].to_numpy(dtype=float),
+        design,
+        design.copy(),
+        data["subject"].to_numpy(),
+    )
+    sd = np.array([random_effects["intercept_sd"], random_effects["slope_sd"]])
+    correlation = random_effects["correlation"]
+    covariance = (
+        np.array(
+            [[sd[0] ** 2, correlation * sd[0] * sd[1]], [correlation * sd[0] * sd[1], sd[1] ** 2]]
+        )
+        / random_effects["residual_sd"] ** 2
+    )
+    return statistics.criterion(np.linalg.cholesky(covariance)[np.tril_indices(2)])
+
+
 def test_engines_agree_on_level_specific_fits_df_and_tests() -> None:
     scenario = Scenario(subjects_per_level=150, dropout_logit=-3.0)
     frame = simulate_study(scenario, seed=2)
@@ -221,9 +247,14 @@ def test_engines_agree_on_level_specific_fits_df_and_tests() -> None:
             assert mine[key] == pytest.approx(theirs[key], rel=2e-3)
         assert np.log(mine["p"]) == pytest.approx(np.log(theirs["p"]), rel=2e-3)
     for mine, theirs in zip(fast["random_effects"], reference["random_effects"], strict=True):
-        # A variance component is determined to the optimizers' tolerance, not beyond.
+        # A variance component is determined to the optimizers' tolerance, not beyond: the
+        # vectorized engine follows the exact gradient (|grad| ~1e-8 at its optimum), statsmodels
+        # stops where its gradient is still ~1e-6, so they agree to about 1e-5, and the
+        # vectorized optimum is never the worse one (_reml_criterion_at).
         for key in ("intercept_sd", "slope_sd", "correlation", "residual_sd"):
-            assert mine[key] == pytest.approx(theirs[key], rel=1e-6)
+            assert mine[key] == pytest.approx(theirs[key], rel=2e-5)
+        level = frame[frame["group"] == mine["level"]]
+        assert _reml_criterion_at(level, mine) <= _reml_criterion_at(level, theirs) + 1e-12
     assert fast["slope_test"]["statistic"] == pytest.approx(
         reference["slope_test"]["statistic"], rel=5e-3
     )

@@ -79,3 +79,31 @@ def test_the_fit_is_the_same_with_and_without_shared_schedules(
     monkeypatch.setattr(progression._SufficientStatistics, "build", classmethod(build_unshared))
     assert fit() == shared
     assert any(calls)  # the shared schedules were there, and were set aside
+
+
+@pytest.mark.parametrize(("jitter", "columns"), [(0.0, 2), (0.5, 2), (0.0, 1)])
+def test_the_reml_gradient_is_the_criterions_derivative(jitter: float, columns: int) -> None:
+    """L-BFGS-B gets the exact gradient: it must match central differences of the criterion,
+    with and without shared schedules (and the shared one bit for bit the unshared one)."""
+    frame = simulate_study(Scenario(subjects_per_level=25, jitter_months=jitter), seed=5)
+    endog, exog, exog_re, groups = _problem(frame)
+    statistics, _ = progression._standardized(endog, exog, exog_re[:, :columns], groups)
+    plain = _unshared(statistics)
+    rng = np.random.default_rng(1)
+    size = columns * (columns + 1) // 2
+    for _ in range(10):
+        packed = rng.normal(size=size) * 0.5 + np.eye(columns)[np.tril_indices(columns)]
+        value, gradient = statistics.criterion_and_gradient(packed)
+        assert value == statistics.criterion(packed)
+        step = 1e-6
+        numeric = np.array(
+            [
+                (statistics.criterion(packed + step * e) - statistics.criterion(packed - step * e))
+                / (2 * step)
+                for e in np.eye(size)
+            ]
+        )
+        np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-7)
+        plain_value, plain_gradient = plain.criterion_and_gradient(packed)
+        assert plain_value == value
+        np.testing.assert_array_equal(plain_gradient, gradient)
