@@ -641,8 +641,7 @@ def _label_segments(
     # corners are inside, every voxel is (the usual case of a label map covering the image).
     inside = np.ones(len(ijk), dtype=bool)
     if ijk.size:
-        bounds = zip(ijk.min(axis=0), ijk.max(axis=0), strict=True)
-        corners = np.array(list(itertools.product(*bounds)))
+        corners = np.array(list(itertools.product(*((a.min(), a.max()) for a in index))))
         if not within(_world(corners, label_affine)).all():
             inside = within(world)
     out: dict[fs.Hemisphere, _LabelSegments] = {}
@@ -651,8 +650,9 @@ def _label_segments(
         if not precentral.any():
             out[hemisphere] = _LabelSegments(None, dict.fromkeys(SEGMENTS))
             continue
-        frame = segment_frame(world[precentral])
-        members = _segment_of(frame.position(world[precentral]), fractions)
+        precentral_world = world[precentral]
+        frame = segment_frame(precentral_world)
+        members = _segment_of(frame.position(precentral_world), fractions)
         inside_pre = inside[precentral]
         paracentral = values == fs.PARACENTRAL[hemisphere]
         inside_para = inside[paracentral]
