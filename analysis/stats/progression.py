@@ -1198,10 +1198,7 @@ class _SufficientStatistics:
 
     def _terms(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Return X'V⁻¹X, X'V⁻¹y, y'V⁻¹y and Σ log|V_i| for the packed Cholesky factor of Ψ."""
-        k_re = self.ztz.shape[1]
-        factor = np.zeros((k_re, k_re))
-        factor[_tril_indices(k_re)] = packed
-        return self.terms(factor @ factor.T)
+        return self.terms(self._covariance(packed))
 
     def terms(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Return X'V⁻¹X, X'V⁻¹y, y'V⁻¹y and Σ log|V_i| for Ψ itself (q × q, symmetric)."""

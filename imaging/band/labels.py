@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,19 @@ def cortex_mask(labels: npt.NDArray[np.integer], hemisphere: Hemisphere) -> npt.
     return (labels >= low) & (labels <= high)
 
 
+def _fits_table(labels: npt.NDArray[np.integer]) -> bool:
+    """Whether a 64 Ki-entry lookup table covers every value of ``labels``' dtype: one gather per
+    voxel is the fastest exact test for the int8/int16/uint16 maps scanners and FreeSurfer write
+    (negative numbers land on entries no label uses)."""
+    return labels.dtype.itemsize <= 2 and labels.dtype.kind in "iu" and labels.dtype.isnative
+
+
+def _looked_up(labels: npt.NDArray[np.integer], table: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``table[labels]`` for labels that :func:`_fits_table`."""
+    index = labels.view(np.uint16) if labels.dtype.itemsize == 2 else labels.astype(np.uint16)
+    return np.asarray(table[index])
+
+
 def label_codes(labels: npt.NDArray[np.integer], codes: dict[int, int]) -> npt.NDArray[np.uint8]:
     """Map label numbers to small codes (0 for every label not in ``codes``).
 
@@ -72,16 +85,12 @@ def label_codes(labels: npt.NDArray[np.integer], codes: dict[int, int]) -> npt.N
     -------
     ndarray of uint8, same shape as ``labels``
     """
-    if labels.dtype.itemsize <= 2 and labels.dtype.kind in "iu" and labels.dtype.isnative:
-        # One gather per voxel through a 64 Ki-entry table (as in motor_mask); a label number
-        # outside 0..65535 cannot be stored in these dtypes, and negative ones map to entries
-        # no code uses.
+    if _fits_table(labels):
         table = np.zeros(2**16, dtype=np.uint8)
         for label, code in codes.items():
             if 0 <= label < 2**16:
                 table[label] = code
-        index = labels.view(np.uint16) if labels.dtype.itemsize == 2 else labels.astype(np.uint16)
-        return np.asarray(table[index])
+        return _looked_up(labels, table)
     out = np.zeros(labels.shape, dtype=np.uint8)
     for label, code in codes.items():
         out[labels == label] = code
@@ -99,13 +108,10 @@ def motor_mask(labels: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
     -------
     ndarray of bool, same shape as ``labels``
     """
-    if labels.dtype.itemsize <= 2 and labels.dtype.kind in "iu" and labels.dtype.isnative:
-        # A 64 Ki-entry lookup table is one gather per voxel: the fastest exact test for the
-        # int16/uint16 label maps scanners and FreeSurfer exports write.
+    if _fits_table(labels):
         table = np.zeros(2**16, dtype=bool)
         table[np.asarray(MOTOR_LABELS)] = True
-        index = labels.view(np.uint16) if labels.dtype.itemsize == 2 else labels.astype(np.uint16)
-        return np.asarray(table[index])
+        return _looked_up(labels, table)
     mask = labels == MOTOR_LABELS[0]
     for value in MOTOR_LABELS[1:]:
         mask |= labels == value

@@ -17,7 +17,14 @@ from imaging.band import labels as fs
 from imaging.band.bias import n4_correct
 from imaging.band.depth import cortical_depth_at
 from imaging.band.register import Registration, carry_labels, register_anatomy, swi_region
-from imaging.band.resample import Crop, EmptyCropError, crop_affine, motor_crop, resample_labels
+from imaging.band.resample import (
+    Crop,
+    EmptyCropError,
+    crop_affine,
+    memory_order,
+    motor_crop,
+    resample_labels,
+)
 
 InputKind = io.IntensityKind
 QsmUnit = Literal["ppm", "ppb"]
@@ -600,7 +607,7 @@ class _LabelSegments:
 
 def _mask_indices(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
     """``np.nonzero(mask)`` in memory order: NIfTI arrays are Fortran-ordered."""
-    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+    if memory_order(mask) == "F":
         flat = np.flatnonzero(mask.ravel(order="F"))
         return tuple(np.unravel_index(flat, mask.shape, order="F"))
     return tuple(np.nonzero(mask))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from scipy import ndimage
 
 from imaging.band import io
 from imaging.band import labels as fs
-from imaging.band.resample import EmptyCropError, crop_affine, motor_crop
+from imaging.band.resample import EmptyCropError, crop_affine, memory_order, motor_crop
 
 #: RAS <-> LPS flip of world coordinates (its own inverse).
 RAS_TO_LPS: Final[npt.NDArray[np.float64]] = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -291,9 +291,7 @@ def motor_displacement_mm(
         The label map holds no motor-cortex voxels.
     """
     mask = fs.motor_mask(label_data) if motor is None else motor
-    order: Literal["F", "C"] = (
-        "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
-    )
+    order = memory_order(mask)
     flat = np.flatnonzero(mask.ravel(order=order))
     if flat.size == 0:
         raise io.VolumeError("the label map holds no precentral, postcentral or paracentral voxels")

@@ -20,6 +20,12 @@ class EmptyCropError(ValueError):
     """The label map has no motor labels inside the target grid."""
 
 
+def memory_order(array: npt.NDArray[Any]) -> Literal["F", "C"]:
+    """The order to ravel ``array`` in without a copy: "F" for Fortran-ordered arrays (NIfTI data
+    as nibabel reads it), else "C"."""
+    return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+
+
 def _mask_bbox(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Inclusive low and high voxel index of the True voxels, per axis."""
     lows, highs = [], []
@@ -131,9 +137,7 @@ def resample_labels(
             return np.array(label_data[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]])
     grids = [np.arange(n, dtype=np.float32) for n in sizes]
     # One flat index into the label map in its memory order, gathered with a single take.
-    order: Literal["F", "C"] = (
-        "F" if label_data.flags.f_contiguous and not label_data.flags.c_contiguous else "C"
-    )
+    order = memory_order(label_data)
     labels_flat = label_data.ravel(order=order)
     strides = (
         (1, label_shape[0], label_shape[0] * label_shape[1])
